@@ -1,0 +1,33 @@
+//! The API edge's error mapping: internal failures are logged and answered with a
+//! generic message; client mistakes carry a machine-readable `extensions.code`.
+
+use async_graphql::{Error, ErrorExtensions};
+use std::fmt::Display;
+
+/// `extensions.code` of a request without a valid credential for this API.
+pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+/// `extensions.code` of an argument the client must fix (IDs, cursors, page sizes).
+pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+/// `extensions.code` of a failure on our side.
+pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
+
+/// A GraphQL error for a bad argument, carrying the reason.
+pub fn bad_input(reason: impl Display) -> Error {
+    Error::new(reason.to_string()).extend_with(|_, e| e.set("code", BAD_USER_INPUT))
+}
+
+/// A bad argument, prefixed with the argument's name.
+pub fn bad_argument(argument: &str, reason: impl Display) -> Error {
+    bad_input(format!("`{argument}` {reason}"))
+}
+
+/// Logs an internal failure and returns an error that reveals nothing of it.
+pub fn internal(error: impl Display) -> Error {
+    tracing::error!(%error, "request failed");
+    Error::new("internal error").extend_with(|_, e| e.set("code", INTERNAL))
+}
+
+/// The error of a request whose credential does not admit it to this API.
+pub fn unauthenticated() -> Error {
+    Error::new("a valid API key for this API is required").extend_with(|_, e| e.set("code", UNAUTHENTICATED))
+}

@@ -1,0 +1,149 @@
+//! The GraphQL edge: two schemas over the chat service and the HTTP handlers that pick
+//! one by credential. Authentication and error mapping happen here, once.
+
+pub mod auth;
+pub mod errors;
+pub mod operator;
+pub mod seller;
+pub mod types;
+
+use crate::app::AppState;
+use crate::metrics::Metrics;
+use crate::service::ChatService;
+use async_graphql::{EmptySubscription, Schema};
+use auth::{authenticate, AuthError};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use operator::{OperatorMutation, OperatorQuery, OperatorSchema};
+use seller::{SellerMutation, SellerQuery, SellerSchema};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 10;
+/// Most complex query accepted (one point per field).
+pub const MAX_COMPLEXITY: usize = 1_000;
+/// Largest request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Both API schemas and their SDL texts.
+pub struct Schemas {
+    /// The Seller API.
+    pub seller: SellerSchema,
+    /// The Operator API.
+    pub operator: OperatorSchema,
+    /// `schema.graphql` of the Seller API.
+    pub seller_sdl: String,
+    /// `schema.graphql` of the Operator API.
+    pub operator_sdl: String,
+}
+
+impl Schemas {
+    /// Builds both schemas over `service`.
+    pub fn new(service: ChatService, metrics: Arc<Metrics>) -> Self {
+        let seller = Schema::build(SellerQuery, SellerMutation, EmptySubscription)
+            .data(service.clone())
+            .data(metrics.clone())
+            .limit_depth(MAX_DEPTH)
+            .limit_complexity(MAX_COMPLEXITY)
+            .finish();
+        let operator = Schema::build(OperatorQuery, OperatorMutation, EmptySubscription)
+            .data(service)
+            .data(metrics)
+            .limit_depth(MAX_DEPTH)
+            .limit_complexity(MAX_COMPLEXITY)
+            .finish();
+        let seller_sdl = seller.sdl();
+        let operator_sdl = operator.sdl();
+        Self { seller, operator, seller_sdl, operator_sdl }
+    }
+}
+
+/// Which API a GraphQL path serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/graphql`: the credential decides.
+    Either,
+    /// `/graphql/seller`.
+    Seller,
+    /// `/graphql/operator`.
+    Operator,
+}
+
+/// A GraphQL-shaped error response with a status and `extensions.code`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// POST `/graphql`, `/graphql/seller`, `/graphql/operator`: authenticate, then run the
+/// request on the schema the credential and path admit.
+pub async fn execute(
+    state: &AppState,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let principal = match authenticate(&state.service, headers).await {
+        Ok(principal) => principal,
+        Err(AuthError::Store(error)) => {
+            tracing::error!(%error, "authentication lookup failed");
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "service unavailable");
+        }
+        Err(error) => return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, &error.to_string()),
+    };
+    let is_seller = matches!(principal, crate::domain::Principal::Seller { .. });
+    let admitted = match endpoint {
+        Endpoint::Either => true,
+        Endpoint::Seller => is_seller,
+        Endpoint::Operator => !is_seller,
+    };
+    if !admitted {
+        let message = if is_seller { "a seller key cannot use the Operator API" } else { "an operator key cannot use the Seller API" };
+        return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, message);
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("request body is larger than {} KiB", MAX_BODY_BYTES / 1024)
+            } else {
+                "could not read the request body".to_owned()
+            };
+            return error_response(status, "BAD_REQUEST", &message);
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            let message = format!("the body is not a GraphQL request (JSON with a `query` string): {error}");
+            return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
+        }
+    };
+    let request = request.data(principal);
+    let response = if is_seller {
+        state.schemas.seller.execute(request).await
+    } else {
+        state.schemas.operator.execute(request).await
+    };
+    Json(response).into_response()
+}
+
+/// GET `/graphql/seller/schema.graphql`.
+pub async fn seller_sdl(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.schemas.seller_sdl.clone())
+}
+
+/// GET `/graphql/operator/schema.graphql`.
+pub async fn operator_sdl(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.schemas.operator_sdl.clone())
+}

@@ -1,0 +1,297 @@
+//! The Operator API (`/graphql/operator`): every seller's chat, one operator persona.
+
+use super::errors::{bad_argument, bad_input, internal, unauthenticated};
+use super::types::{
+    create_message, format_time, mark_read, message_page, ChatMessageCreatePayload, ChatMessageReadPayload, Connection,
+    MessageFields, MessageView, TotalCount,
+};
+use crate::domain::cursor::{ChatCursor, SellerCursor};
+use crate::domain::ids::{chat_gid, seller_gid, GlobalId, IdKind};
+use crate::domain::paging::PageArgs;
+use crate::domain::{Principal, Side};
+use crate::service::ChatService;
+use crate::store::{ChatListQuery, ChatRecord, MessageRecord, SellerListQuery, SellerRecord};
+use async_graphql::{Context, EmptySubscription, InputObject, Interface, MergedObject, Object, Result, Schema, ID};
+use std::sync::Arc;
+
+/// The Operator API schema.
+pub type OperatorSchema = Schema<OperatorQuery, OperatorMutation, EmptySubscription>;
+
+fn service<'a>(ctx: &Context<'a>) -> &'a ChatService {
+    ctx.data_unchecked::<ChatService>()
+}
+
+/// Refuses anything but an operator credential.
+fn ensure_operator(ctx: &Context<'_>) -> Result<()> {
+    match ctx.data_opt::<Principal>() {
+        Some(Principal::Operator { .. }) => Ok(()),
+        _ => Err(unauthenticated()),
+    }
+}
+
+/// Decodes a `sellerId` argument of a query.
+fn seller_argument(raw: &ID) -> Result<i64> {
+    GlobalId::decode_as(raw, IdKind::Seller).map_err(|e| bad_argument("sellerId", e))
+}
+
+/// The link from an operator-side message to its seller.
+#[derive(Clone)]
+pub struct MessageSellerLink(i64);
+
+#[Object]
+impl MessageSellerLink {
+    /// The seller whose thread holds the message.
+    async fn seller(&self, ctx: &Context<'_>) -> Result<SellerObject> {
+        let seller = service(ctx).store().seller(self.0).await.map_err(internal)?;
+        seller.map(SellerObject).ok_or_else(|| internal("message without seller"))
+    }
+}
+
+/// `ChatMessage` on the Operator API: the shared fields plus `seller`.
+#[derive(MergedObject, Clone)]
+#[graphql(name = "ChatMessage")]
+pub struct OperatorChatMessage(MessageFields, MessageSellerLink);
+
+impl OperatorChatMessage {
+    /// Global ID (for the `Node` interface).
+    pub async fn id(&self, ctx: &Context<'_>) -> Result<ID> {
+        self.0.id(ctx).await
+    }
+}
+
+impl MessageView for OperatorChatMessage {
+    fn from_record(record: MessageRecord) -> Self {
+        let seller_id = record.seller_id;
+        OperatorChatMessage(
+            MessageFields { record: Arc::new(record), reveal_sender: true },
+            MessageSellerLink(seller_id),
+        )
+    }
+}
+
+/// A seller account.
+#[derive(Clone)]
+pub struct SellerObject(pub SellerRecord);
+
+#[Object(name = "Seller")]
+impl SellerObject {
+    /// Global ID.
+    pub async fn id(&self, _ctx: &Context<'_>) -> Result<ID> {
+        Ok(ID(seller_gid(self.0.id)))
+    }
+
+    /// The seller's business name.
+    async fn business_name(&self) -> &str {
+        &self.0.business_name
+    }
+
+    /// The seller's one chat with the operator.
+    async fn chat(&self, ctx: &Context<'_>) -> Result<ChatObject> {
+        let chat = service(ctx).store().chat(self.0.id).await.map_err(internal)?;
+        chat.map(ChatObject).ok_or_else(|| internal("seller without chat"))
+    }
+}
+
+/// One seller's chat with the operator.
+#[derive(Clone)]
+pub struct ChatObject(pub ChatRecord);
+
+#[Object(name = "Chat")]
+impl ChatObject {
+    /// Global ID.
+    pub async fn id(&self, _ctx: &Context<'_>) -> Result<ID> {
+        Ok(ID(chat_gid(self.0.seller.id)))
+    }
+
+    /// The seller on the other side.
+    async fn seller(&self) -> SellerObject {
+        SellerObject(self.0.seller.clone())
+    }
+
+    /// The newest message.
+    async fn last_message(&self) -> Option<OperatorChatMessage> {
+        self.0.last_message.clone().map(OperatorChatMessage::from_record)
+    }
+
+    /// Seller messages the operator has not read.
+    async fn unread_count(&self) -> i64 {
+        self.0.unread_for(Side::Admin)
+    }
+
+    /// Time of the newest message.
+    async fn updated_at(&self) -> Option<String> {
+        self.0.last_message.as_ref().map(|m| format_time(m.created_at))
+    }
+
+    /// The thread, newest first.
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<OperatorChatMessage>> {
+        let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
+        message_page(service(ctx), self.0.seller.id, args).await
+    }
+}
+
+/// Objects the operator can fetch by global ID.
+#[derive(Interface)]
+#[graphql(name = "Node", field(name = "id", ty = "ID"))]
+pub enum OperatorNode {
+    /// A message in any thread.
+    ChatMessage(OperatorChatMessage),
+    /// A seller's chat.
+    Chat(ChatObject),
+    /// A seller.
+    Seller(SellerObject),
+}
+
+/// Operator API queries.
+pub struct OperatorQuery;
+
+#[Object]
+impl OperatorQuery {
+    /// Chats with at least one message, most recently active first.
+    async fn chats(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        unread_only: Option<bool>,
+        search: Option<String>,
+    ) -> Result<Connection<ChatObject>> {
+        ensure_operator(ctx)?;
+        let page = PageArgs { first, after: after.as_deref(), ..Default::default() }
+            .parse(ChatCursor::decode)
+            .map_err(bad_input)?;
+        let unread_only = unread_only.unwrap_or(false);
+        let query = ChatListQuery { limit: page.limit, after: page.cursor, unread_only, search: search.clone() };
+        let found = service(ctx).store().list_chats(&query).await.map_err(internal)?;
+        let cursor_of = |chat: &ChatRecord| ChatCursor { last_message_id: chat.last_message.as_ref().map_or(0, |m| m.id) }.encode();
+        Ok(Connection::new(TotalCount::Chats { unread_only, search }, found.items, cursor_of, ChatObject)
+            .with_flags(found.has_more, page.cursor.is_some()))
+    }
+
+    /// One seller's chat; null for an unknown seller.
+    async fn chat(&self, ctx: &Context<'_>, seller_id: ID) -> Result<Option<ChatObject>> {
+        ensure_operator(ctx)?;
+        let chat = service(ctx).store().chat(seller_argument(&seller_id)?).await.map_err(internal)?;
+        Ok(chat.map(ChatObject))
+    }
+
+    /// One seller's thread, newest first.
+    async fn chat_messages(
+        &self,
+        ctx: &Context<'_>,
+        seller_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<OperatorChatMessage>> {
+        ensure_operator(ctx)?;
+        let seller_id = seller_argument(&seller_id)?;
+        if service(ctx).store().seller(seller_id).await.map_err(internal)?.is_none() {
+            return Err(bad_argument("sellerId", "does not exist"));
+        }
+        let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
+        message_page(service(ctx), seller_id, args).await
+    }
+
+    /// All sellers by business name.
+    async fn sellers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        search: Option<String>,
+    ) -> Result<Connection<SellerObject>> {
+        ensure_operator(ctx)?;
+        let page = PageArgs { first, after: after.as_deref(), ..Default::default() }
+            .parse(SellerCursor::decode)
+            .map_err(bad_input)?;
+        let has_previous = page.cursor.is_some();
+        let query = SellerListQuery { limit: page.limit, after: page.cursor, search: search.clone() };
+        let found = service(ctx).store().list_sellers(&query).await.map_err(internal)?;
+        let cursor_of = |s: &SellerRecord| SellerCursor { name_key: s.business_name.to_lowercase(), seller_id: s.id }.encode();
+        Ok(Connection::new(TotalCount::Sellers { search }, found.items, cursor_of, SellerObject)
+            .with_flags(found.has_more, has_previous))
+    }
+
+    /// Seller messages the operator has not read, over all chats.
+    async fn chat_unread_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        ensure_operator(ctx)?;
+        service(ctx).store().operator_unread_total().await.map_err(internal)
+    }
+
+    /// Any message, chat or seller by global ID.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<OperatorNode>> {
+        ensure_operator(ctx)?;
+        let id = GlobalId::decode(&id).map_err(|e| bad_argument("id", e))?;
+        let store = service(ctx).store();
+        let node = match id.kind {
+            IdKind::ChatMessage => store.message(id.number).await.map_err(internal)?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
+            IdKind::Chat => store.chat(id.number).await.map_err(internal)?.map(|c| OperatorNode::Chat(ChatObject(c))),
+            IdKind::Seller => store.seller(id.number).await.map_err(internal)?.map(|s| OperatorNode::Seller(SellerObject(s))),
+            IdKind::ApiKey => None,
+        };
+        Ok(node)
+    }
+}
+
+/// Input of the operator's `chatMessageCreate`.
+#[derive(InputObject)]
+#[graphql(name = "ChatMessageCreateInput")]
+pub struct OperatorMessageCreateInput {
+    /// The seller whose thread to write into.
+    seller_id: ID,
+    /// The text; surrounding whitespace is trimmed.
+    message: String,
+    /// Repeat it to retry safely: the first message it created is returned.
+    client_mutation_id: Option<String>,
+}
+
+/// Input of the operator's `chatMessageRead`.
+#[derive(InputObject)]
+#[graphql(name = "ChatMessageReadInput")]
+pub struct OperatorMessageReadInput {
+    /// The seller whose thread to mark.
+    seller_id: ID,
+    /// Whose messages to mark read: must be `"Seller"`.
+    sent_by: String,
+    /// Only messages up to and including this one.
+    up_to: Option<ID>,
+    /// Echoed back.
+    client_mutation_id: Option<String>,
+}
+
+/// Operator API mutations.
+pub struct OperatorMutation;
+
+#[Object]
+impl OperatorMutation {
+    /// Sends a message into a seller's thread.
+    async fn chat_message_create(
+        &self,
+        ctx: &Context<'_>,
+        input: OperatorMessageCreateInput,
+    ) -> Result<ChatMessageCreatePayload<OperatorChatMessage>> {
+        ensure_operator(ctx)?;
+        match GlobalId::decode_as(&input.seller_id, IdKind::Seller) {
+            Ok(seller_id) => create_message(ctx, seller_id, &input.message, input.client_mutation_id).await,
+            Err(error) => Ok(ChatMessageCreatePayload::invalid("sellerId", error, input.client_mutation_id)),
+        }
+    }
+
+    /// Marks a seller's messages read.
+    async fn chat_message_read(&self, ctx: &Context<'_>, input: OperatorMessageReadInput) -> Result<ChatMessageReadPayload> {
+        ensure_operator(ctx)?;
+        match GlobalId::decode_as(&input.seller_id, IdKind::Seller) {
+            Ok(seller_id) => mark_read(ctx, seller_id, &input.sent_by, input.up_to.as_ref(), input.client_mutation_id).await,
+            Err(error) => Ok(ChatMessageReadPayload::invalid("sellerId", error, input.client_mutation_id)),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Builds the router and shared state, and runs the server until shutdown.
+
+use crate::api::{self, Endpoint, Schemas};
+use crate::config::ServerConfig;
+use crate::metrics::{Metrics, PathLabels, RequestLabels};
+use crate::service::{system_clock, ChatService};
+use crate::store::Store;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// Everything a request handler may need; one per running server.
+pub struct AppState {
+    /// Chat use cases over the store.
+    pub service: ChatService,
+    /// The two GraphQL schemas.
+    pub schemas: Schemas,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State over `store` with the settings in `config`.
+    pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> Self {
+        let service = ChatService::new(store, config.message_rules(), system_clock());
+        let metrics = Arc::new(Metrics::default());
+        let schemas = Schemas::new(service.clone(), metrics.clone());
+        Self { service, schemas, metrics }
+    }
+}
+
+/// The HTTP routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/graphql", post(graphql_either))
+        .route("/graphql/seller", post(graphql_seller))
+        .route("/graphql/operator", post(graphql_operator))
+        .route("/graphql/seller/schema.graphql", get(api::seller_sdl))
+        .route("/graphql/operator/schema.graphql", get(api::operator_sdl))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), record_request))
+        .with_state(state)
+}
+
+async fn graphql_either(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    api::execute(&state, Endpoint::Either, &headers, body).await
+}
+
+async fn graphql_seller(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    api::execute(&state, Endpoint::Seller, &headers, body).await
+}
+
+async fn graphql_operator(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    api::execute(&state, Endpoint::Operator, &headers, body).await
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.service.store().ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}
+
+/// Counts and times every request by route pattern and status.
+async fn record_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state.metrics.http_latency.get_or_create(&PathLabels { path: path.clone() }).observe(started.elapsed().as_secs_f64());
+    state.metrics.http_requests.get_or_create(&RequestLabels { path, status }).inc();
+    tracing::debug!(status, elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

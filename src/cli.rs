@@ -1,0 +1,277 @@
+//! The `marketchat` command line: clap definitions and what each command does.
+
+use crate::app::{self, AppState};
+use crate::config::ServerConfig;
+use crate::demo;
+use crate::domain::ids::{seller_gid, GlobalId, IdKind};
+use crate::domain::keys::generate_key;
+use crate::service::{system_clock, ChatService};
+use crate::store::{self, Store};
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::sync::Arc;
+
+/// marketchat: in-app chat between a marketplace operator and its sellers.
+#[derive(Debug, Parser)]
+#[command(name = "marketchat", version, about)]
+pub struct Cli {
+    /// Database: sqlite://PATH (embedded) or postgres://… (scale-out).
+    #[arg(long, global = true, env = "MARKETCHAT_DATABASE_URL", default_value = "sqlite://marketchat.db")]
+    pub database_url: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServerConfig),
+    /// Run the server on a temporary database with demo data, keys printed.
+    Demo(ServerConfig),
+    /// Apply database migrations.
+    Migrate,
+    /// Manage sellers.
+    #[command(subcommand)]
+    Seller(SellerCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Change settings.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// Print one seller's thread as JSON Lines, oldest first.
+    Export {
+        /// The seller's ID.
+        #[arg(long)]
+        seller: String,
+    },
+}
+
+/// `marketchat seller …`
+#[derive(Debug, Subcommand)]
+pub enum SellerCommand {
+    /// Create a seller (and its empty chat); prints its ID.
+    Create {
+        /// The business name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List sellers: `ID<TAB>NAME` a line.
+    List,
+}
+
+/// Who a new key belongs to.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct KeyOwner {
+    /// An operator key.
+    #[arg(long)]
+    operator: bool,
+    /// A key of this seller (its ID).
+    #[arg(long)]
+    seller: Option<String>,
+}
+
+/// `marketchat key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; prints the key, which is shown only this once.
+    Create {
+        /// Whose key.
+        #[command(flatten)]
+        owner: KeyOwner,
+        /// A label; on operator keys it is the `sentBy` of messages sent with it.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by its ID.
+    Revoke {
+        /// The key's ID, as `key list` prints it.
+        key_id: String,
+    },
+}
+
+/// `marketchat settings …`
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Set a setting.
+    Set {
+        /// The setting.
+        #[arg(value_enum)]
+        name: SettingName,
+        /// `true` or `false`.
+        #[arg(action = clap::ArgAction::Set)]
+        value: bool,
+    },
+}
+
+/// Settings that can be changed.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SettingName {
+    /// Whether sellers can use in-app chat.
+    ChatEnabled,
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(config) => {
+            let store = open(&cli.database_url).await?;
+            serve(store, config, |_| Ok(())).await
+        }
+        Command::Demo(config) => demo::run(config).await,
+        Command::Migrate => open(&cli.database_url).await.map(drop),
+        Command::Seller(command) => seller(&*open(&cli.database_url).await?, command).await,
+        Command::Key(command) => key(&*open(&cli.database_url).await?, command).await,
+        Command::Settings(SettingsCommand::Set { name: SettingName::ChatEnabled, value }) => {
+            let service = ChatService::new(open(&cli.database_url).await?, Default::default(), system_clock());
+            Ok(service.set_chat_enabled(value).await?)
+        }
+        Command::Export { seller } => export(&*open(&cli.database_url).await?, &seller).await,
+    }
+}
+
+/// Opens the store and applies migrations.
+pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
+    store::connect(database_url).await.with_context(|| "could not open the database".to_owned())
+}
+
+/// Binds, prints `listening on http://ADDR`, lets `announce` print more, and serves
+/// until SIGTERM or Ctrl-C.
+pub async fn serve(
+    store: Arc<dyn Store>,
+    config: ServerConfig,
+    announce: impl FnOnce(std::net::SocketAddr) -> Result<()>,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("could not listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    announce(addr)?;
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, "serving");
+    let state = Arc::new(AppState::new(store, &config));
+    app::serve(state, listener, app::shutdown_signal()).await?;
+    Ok(())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Decodes a seller ID argument, accepting a global ID or a plain row number.
+fn seller_argument(raw: &str) -> Result<i64> {
+    parse_id(raw, IdKind::Seller)
+}
+
+fn parse_id(raw: &str, kind: IdKind) -> Result<i64> {
+    if let Ok(number) = raw.parse::<i64>() {
+        if number > 0 {
+            return Ok(number);
+        }
+    }
+    GlobalId::decode_as(raw, kind).map_err(|e| anyhow::anyhow!("{raw:?} {e}"))
+}
+
+async fn seller(store: &dyn Store, command: SellerCommand) -> Result<()> {
+    match command {
+        SellerCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() {
+                bail!("--name can't be blank");
+            }
+            let seller = store.create_seller(name, now()).await?;
+            println!("{}", seller_gid(seller.id));
+        }
+        SellerCommand::List => {
+            let mut query = store::SellerListQuery { limit: 500, ..Default::default() };
+            let mut out = std::io::stdout().lock();
+            loop {
+                let page = store.list_sellers(&query).await?;
+                for seller in &page.items {
+                    writeln!(out, "{}\t{}", seller_gid(seller.id), seller.business_name)?;
+                }
+                match (page.has_more, page.items.last()) {
+                    (true, Some(last)) => {
+                        query.after = Some(crate::domain::cursor::SellerCursor {
+                            name_key: last.business_name.to_lowercase(),
+                            seller_id: last.id,
+                        })
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn key(store: &dyn Store, command: KeyCommand) -> Result<()> {
+    match command {
+        KeyCommand::Create { owner, label } => {
+            let seller_id = match owner.seller {
+                Some(raw) => {
+                    let id = seller_argument(&raw)?;
+                    if store.seller(id).await?.is_none() {
+                        bail!("no seller with ID {raw}");
+                    }
+                    Some(id)
+                }
+                None => None,
+            };
+            let key = generate_key(&mut rand::thread_rng());
+            store.create_api_key(&key.hash, seller_id, label.as_deref(), now()).await?;
+            println!("{}", key.secret);
+        }
+        KeyCommand::List => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "ID\tOWNER\tLABEL\tCREATED\tLAST USED\tSTATUS")?;
+            for key in store.list_api_keys().await? {
+                let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", seller_gid(id)));
+                let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), crate::api::types::format_time);
+                let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                writeln!(
+                    out,
+                    "{}\t{owner}\t{}\t{}\t{}\t{status}",
+                    GlobalId::new(IdKind::ApiKey, key.id).encode(),
+                    key.label.as_deref().unwrap_or("-"),
+                    time(Some(key.created_at)),
+                    time(key.last_used_at),
+                )?;
+            }
+        }
+        KeyCommand::Revoke { key_id } => {
+            let id = parse_id(&key_id, IdKind::ApiKey)?;
+            if !store.revoke_api_key(id, now()).await? {
+                bail!("no API key with ID {key_id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn export(store: &dyn Store, seller: &str) -> Result<()> {
+    let seller_id = seller_argument(seller)?;
+    if store.seller(seller_id).await?.is_none() {
+        bail!("no seller with ID {seller}");
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut after_seq = 0;
+    loop {
+        let batch = store.messages_oldest_first(seller_id, after_seq, 500).await?;
+        let Some(last) = batch.last() else { break };
+        after_seq = last.seq;
+        for message in &batch {
+            serde_json::to_writer(&mut out, &crate::api::types::export_record(message))?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

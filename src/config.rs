@@ -1,0 +1,36 @@
+//! Server settings from flags and environment, in one struct.
+
+use crate::domain::message::{MessageRules, SensitivePolicy, DEFAULT_MAX_MESSAGE_CHARS};
+use clap::Args;
+use std::net::SocketAddr;
+
+/// Flags shared by `serve` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "MARKETCHAT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Longest message, in characters.
+    #[arg(long, env = "MARKETCHAT_MAX_MESSAGE_CHARS", default_value_t = DEFAULT_MAX_MESSAGE_CHARS)]
+    pub max_message_chars: usize,
+    /// What to do with messages containing card numbers or IBANs.
+    #[arg(long, env = "MARKETCHAT_SENSITIVE_DATA", value_enum, default_value = "reject")]
+    pub sensitive_data: SensitivePolicy,
+}
+
+impl ServerConfig {
+    /// The message rules these settings describe.
+    pub fn message_rules(&self) -> MessageRules {
+        MessageRules { max_chars: self.max_message_chars, sensitive: self.sensitive_data }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_message_chars: DEFAULT_MAX_MESSAGE_CHARS,
+            sensitive_data: SensitivePolicy::Reject,
+        }
+    }
+}

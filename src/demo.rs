@@ -1,0 +1,81 @@
+//! `marketchat demo`: a temporary database with an operator, three sellers, some
+//! history and working keys, served at once.
+
+use crate::cli;
+use crate::config::ServerConfig;
+use crate::domain::ids::seller_gid;
+use crate::domain::keys::generate_key;
+use crate::domain::Principal;
+use crate::service::{system_clock, ChatService};
+use crate::store::Store;
+use anyhow::Result;
+use std::sync::Arc;
+
+/// Demo sellers and their conversations (`true` = sent by the operator).
+const SELLERS: [(&str, &[(bool, &str)]); 3] = [
+    (
+        "Acme Outdoor Supplies",
+        &[
+            (false, "Hi! Can you check to see when my remittance will be paid?"),
+            (true, "Hello from the marketplace team. Remittances go out every Friday; yours is scheduled for this week."),
+            (false, "Great, thank you!"),
+        ],
+    ),
+    ("Blue Harbor Books", &[(true, "Welcome to the marketplace! Reply here any time you need help.")]),
+    ("Copper Kettle Kitchenware", &[]),
+];
+
+/// One demo seller's credentials.
+struct DemoSeller {
+    name: &'static str,
+    id: String,
+    key: String,
+}
+
+/// Seeds a temporary database and serves it, printing URLs and keys.
+pub async fn run(config: ServerConfig) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let store = cli::open(&url).await?;
+    let (operator_key, sellers) = seed(store.clone()).await?;
+    let result = cli::serve(store, config, |addr| {
+        println!();
+        println!("marketchat demo (temporary database, removed on exit)");
+        println!("  Seller API:    http://{addr}/graphql/seller");
+        println!("  Operator API:  http://{addr}/graphql/operator");
+        println!("  Either API:    http://{addr}/graphql (the key decides)");
+        println!();
+        println!("  operator key:  {operator_key}");
+        for seller in &sellers {
+            println!("  seller {:<27} id {}  key {}", format!("\"{}\"", seller.name), seller.id, seller.key);
+        }
+        println!();
+        println!("Try: curl -s http://{addr}/graphql/seller -H 'MARKETPLACER-API-KEY: {}' \\", sellers[0].key);
+        println!("       -H 'Content-Type: application/json' -d '{{\"query\":\"{{ chatMessages(first: 10) {{ totalCount nodes {{ message sentByType }} }} }}\"}}'");
+        Ok(())
+    })
+    .await;
+    drop(dir);
+    result
+}
+
+async fn seed(store: Arc<dyn Store>) -> Result<(String, Vec<DemoSeller>)> {
+    let service = ChatService::new(store.clone(), Default::default(), system_clock());
+    let now = service.now();
+    let operator = generate_key(&mut rand::thread_rng());
+    store.create_api_key(&operator.hash, None, Some("Demo operator"), now).await?;
+    let support = Principal::Operator { label: Some("Demo operator".to_owned()) };
+    let mut sellers = Vec::new();
+    for (name, history) in SELLERS {
+        let seller = store.create_seller(name, now).await?;
+        let key = generate_key(&mut rand::thread_rng());
+        store.create_api_key(&key.hash, Some(seller.id), Some("demo"), now).await?;
+        let principal = Principal::Seller { seller_id: seller.id };
+        for (from_operator, text) in history {
+            let sender = if *from_operator { &support } else { &principal };
+            service.send_message(sender, seller.id, text, None).await?;
+        }
+        sellers.push(DemoSeller { name, id: seller_gid(seller.id), key: key.secret });
+    }
+    Ok((operator.secret, sellers))
+}

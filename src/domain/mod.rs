@@ -1,0 +1,103 @@
+//! Pure domain rules: IDs, cursors, page requests, message bodies, the sensitive-data
+//! guard, and who may read what. Nothing here does I/O.
+
+pub mod cursor;
+pub mod ids;
+pub mod keys;
+pub mod message;
+pub mod paging;
+pub mod sensitive;
+
+use thiserror::Error;
+
+/// Which side of a chat sent a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The operator side ("Admin" in Marketplacer's API).
+    Admin,
+    /// The seller side.
+    Seller,
+}
+
+impl Side {
+    /// The wire name: `"Admin"` or `"Seller"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Admin => "Admin",
+            Side::Seller => "Seller",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "Admin" => Some(Side::Admin),
+            "Seller" => Some(Side::Seller),
+            _ => None,
+        }
+    }
+
+    /// The other side of the conversation.
+    pub fn other(self) -> Self {
+        match self {
+            Side::Admin => Side::Seller,
+            Side::Seller => Side::Admin,
+        }
+    }
+}
+
+/// Who is calling: the operator, or one seller account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// Any operator credential; `label` names it on messages it sends.
+    Operator {
+        /// The key's label or the user's display name.
+        label: Option<String>,
+    },
+    /// A credential of one seller account.
+    Seller {
+        /// The seller's row number.
+        seller_id: i64,
+    },
+}
+
+impl Principal {
+    /// The side this principal writes as.
+    pub fn side(&self) -> Side {
+        match self {
+            Principal::Operator { .. } => Side::Admin,
+            Principal::Seller { .. } => Side::Seller,
+        }
+    }
+}
+
+/// A `sentBy` argument the caller may not use.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("must be \"{expected}\": you can only mark messages from the other side as read")]
+pub struct ReadSideError {
+    /// The only accepted value for this caller.
+    pub expected: &'static str,
+}
+
+/// Which messages a `chatMessageRead(sentBy:)` from `reader` may mark: only the other side's.
+pub fn side_to_mark_read(reader: Side, sent_by: &str) -> Result<Side, ReadSideError> {
+    let other = reader.other();
+    match Side::parse(sent_by) {
+        Some(side) if side == other => Ok(side),
+        _ => Err(ReadSideError { expected: other.as_str() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_side_marks_only_the_other_sides_messages() {
+        assert_eq!(side_to_mark_read(Side::Seller, "Admin"), Ok(Side::Admin));
+        assert_eq!(side_to_mark_read(Side::Admin, "Seller"), Ok(Side::Seller));
+        assert!(side_to_mark_read(Side::Seller, "Seller").is_err());
+        assert!(side_to_mark_read(Side::Admin, "Admin").is_err());
+        assert!(side_to_mark_read(Side::Seller, "admin").is_err());
+    }
+}

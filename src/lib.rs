@@ -1,0 +1,21 @@
+//! marketchat: in-app chat between a marketplace operator and its sellers, with
+//! Marketplacer-compatible Seller and Operator GraphQL APIs.
+//!
+//! Layout, from the inside out:
+//! - [`domain`]: pure rules (IDs, cursors, paging, message bodies, the sensitive-data
+//!   guard, who may mark what read). No I/O.
+//! - [`store`]: the `Store` trait and its SQLite implementation; all SQL lives there.
+//! - [`service`]: the use cases, applying domain rules and calling the store.
+//! - [`api`]: the two GraphQL schemas, authentication and the HTTP handlers.
+//! - [`app`]: router, shared state, serving and graceful shutdown.
+//! - [`cli`], [`config`], [`demo`]: the command line.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod metrics;
+pub mod service;
+pub mod store;

@@ -1,0 +1,67 @@
+//! Prometheus metrics, held in application state (no global registry), rendered on `/metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of one HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The route pattern (never the raw URL, to keep cardinality bounded).
+    pub path: String,
+    /// The HTTP status code.
+    pub status: u16,
+}
+
+/// Labels of a route.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PathLabels {
+    /// The route pattern.
+    pub path: String,
+}
+
+/// Labels of a created message.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SideLabels {
+    /// `Admin` or `Seller`.
+    pub sent_by: String,
+}
+
+/// The service's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests served, by route and status.
+    pub http_requests: Family<RequestLabels, Counter>,
+    /// Request latency, by route.
+    pub http_latency: Family<PathLabels, Histogram>,
+    /// Messages stored (not counting idempotent replays), by side.
+    pub messages_created: Family<SideLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("marketchat");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        let http_latency = Family::<PathLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+        });
+        let messages_created = Family::<SideLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests served", http_requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", http_latency.clone());
+        registry.register("messages_created", "Chat messages stored", messages_created.clone());
+        Self { registry, http_requests, http_latency, messages_created }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}

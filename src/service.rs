@@ -1,0 +1,150 @@
+//! The application service: applies the domain rules to each use case and calls the
+//! store. Both GraphQL APIs (and the CLI) go through here, so the rules live once.
+
+use crate::domain::message::{MessageBody, MessageRules};
+use crate::domain::{side_to_mark_read, Principal, Side};
+use crate::store::{CreateOutcome, MarkRead, NewMessage, Store, StoreError};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Settings key of the operator's "Enable in-app chat" switch.
+pub const CHAT_ENABLED_SETTING: &str = "chat_enabled";
+/// How long a `clientMutationId` keeps returning the message it created.
+pub const DEDUPE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+/// Longest accepted `clientMutationId`.
+pub const MAX_CLIENT_MUTATION_ID_CHARS: usize = 255;
+
+/// Why a use case failed.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// The caller can fix this: it goes into the payload's `errors`.
+    #[error("{field} {message}")]
+    Invalid {
+        /// The input field, or `base`.
+        field: &'static str,
+        /// What is wrong, in words.
+        message: String,
+    },
+    /// Storage failed; logged, never shown.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// A user-fixable error on `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid { field, message: message.into() }
+    }
+}
+
+/// Where the current time comes from (tests may fix it).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock in Unix milliseconds.
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp_millis())
+}
+
+/// Chat use cases over a store.
+#[derive(Clone)]
+pub struct ChatService {
+    store: Arc<dyn Store>,
+    rules: MessageRules,
+    clock: Clock,
+}
+
+impl ChatService {
+    /// A service over `store` applying `rules`.
+    pub fn new(store: Arc<dyn Store>, rules: MessageRules, clock: Clock) -> Self {
+        Self { store, rules, clock }
+    }
+
+    /// The store, for read-only queries that need no rules.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Now, in Unix milliseconds.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// Whether the operator has in-app chat switched on (default: on).
+    pub async fn chat_enabled(&self) -> Result<bool, ServiceError> {
+        Ok(self.store.setting(CHAT_ENABLED_SETTING).await?.as_deref() != Some("false"))
+    }
+
+    /// Switches in-app chat on or off.
+    pub async fn set_chat_enabled(&self, enabled: bool) -> Result<(), ServiceError> {
+        Ok(self.store.set_setting(CHAT_ENABLED_SETTING, if enabled { "true" } else { "false" }).await?)
+    }
+
+    /// Sellers may write only while chat is enabled; the operator always may.
+    async fn ensure_may_write(&self, principal: &Principal) -> Result<(), ServiceError> {
+        if principal.side() == Side::Seller && !self.chat_enabled().await? {
+            return Err(ServiceError::invalid("base", "In-app chat is not enabled"));
+        }
+        Ok(())
+    }
+
+    /// Sends `raw` into `seller_id`'s thread as `principal`.
+    pub async fn send_message(
+        &self,
+        principal: &Principal,
+        seller_id: i64,
+        raw: &str,
+        client_mutation_id: Option<&str>,
+    ) -> Result<CreateOutcome, ServiceError> {
+        self.ensure_may_write(principal).await?;
+        let body = MessageBody::parse(raw, &self.rules).map_err(|e| ServiceError::invalid("message", e.to_string()))?;
+        if client_mutation_id.is_some_and(|id| id.chars().count() > MAX_CLIENT_MUTATION_ID_CHARS) {
+            return Err(ServiceError::invalid(
+                "clientMutationId",
+                format!("is too long (maximum is {MAX_CLIENT_MUTATION_ID_CHARS} characters)"),
+            ));
+        }
+        let now = self.now();
+        let sender_label = match principal {
+            Principal::Operator { label } => label.clone(),
+            Principal::Seller { .. } => None,
+        };
+        let message = NewMessage {
+            seller_id,
+            sent_by: principal.side(),
+            sender_label,
+            body: body.into_string(),
+            client_mutation_id: client_mutation_id.map(str::to_owned),
+            now,
+            dedupe_since: now - DEDUPE_WINDOW_MS,
+        };
+        match self.store.create_message(&message).await {
+            Err(StoreError::NotFound(_)) => Err(ServiceError::invalid("sellerId", "does not exist")),
+            other => Ok(other?),
+        }
+    }
+
+    /// Marks the other side's messages in `seller_id`'s thread read, optionally only up
+    /// to and including the message `up_to`; returns the IDs that changed.
+    pub async fn mark_read(
+        &self,
+        principal: &Principal,
+        seller_id: i64,
+        sent_by: &str,
+        up_to: Option<i64>,
+    ) -> Result<Vec<i64>, ServiceError> {
+        let side = side_to_mark_read(principal.side(), sent_by).map_err(|e| ServiceError::invalid("sentBy", e.to_string()))?;
+        self.ensure_may_write(principal).await?;
+        let up_to_seq = match up_to {
+            None => None,
+            Some(message_id) => match self.store.message(message_id).await? {
+                Some(message) if message.seller_id == seller_id => Some(message.seq),
+                _ => return Err(ServiceError::invalid("upTo", "is not a message in this chat")),
+            },
+        };
+        if principal.side() == Side::Admin && self.store.seller(seller_id).await?.is_none() {
+            return Err(ServiceError::invalid("sellerId", "does not exist"));
+        }
+        let request = MarkRead { seller_id, sent_by: side, up_to_seq, now: self.now() };
+        Ok(self.store.mark_read(&request).await?)
+    }
+}

@@ -1,0 +1,271 @@
+//! Storage: one `Store` trait that the rest of the service talks to, and its
+//! implementations. Rows come back as the plain records below, so nothing above this
+//! module depends on sqlx.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::domain::cursor::{ChatCursor, SellerCursor};
+use crate::domain::paging::PageRequest;
+use crate::domain::Side;
+use async_trait::async_trait;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A storage failure. Never shown to clients as is: the API edge logs it and answers
+/// with a generic internal error.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row the caller named does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The database URL names no backend we support.
+    #[error("unsupported database URL (use sqlite://PATH or postgres://…)")]
+    UnsupportedUrl,
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A seller account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellerRecord {
+    /// Row number.
+    pub id: i64,
+    /// Display name.
+    pub business_name: String,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// One stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// Global row number (the `ChatMessage-<n>` of its ID).
+    pub id: i64,
+    /// The seller whose thread holds it.
+    pub seller_id: i64,
+    /// Position in the thread, 1, 2, 3, … assigned inside the insert's transaction.
+    pub seq: i64,
+    /// Who sent it.
+    pub sent_by: Side,
+    /// For operator messages: the operator key's label or user's name.
+    pub sender_label: Option<String>,
+    /// The text.
+    pub body: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds when the other side read it.
+    pub read_at: Option<i64>,
+}
+
+/// A chat with its maintained counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRecord {
+    /// The seller this chat belongs to.
+    pub seller: SellerRecord,
+    /// Messages in the thread.
+    pub message_count: i64,
+    /// Operator messages the seller has not read.
+    pub unread_by_seller: i64,
+    /// Seller messages the operator has not read.
+    pub unread_by_operator: i64,
+    /// The newest message, if any.
+    pub last_message: Option<MessageRecord>,
+}
+
+impl ChatRecord {
+    /// Unread messages from the point of view of `reader`.
+    pub fn unread_for(&self, reader: Side) -> i64 {
+        match reader {
+            Side::Admin => self.unread_by_operator,
+            Side::Seller => self.unread_by_seller,
+        }
+    }
+}
+
+/// An API key as stored (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Row number.
+    pub id: i64,
+    /// `None` for an operator key.
+    pub seller_id: Option<i64>,
+    /// A free-text label, used as the operator's `sentBy`.
+    pub label: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds, once revoked.
+    pub revoked_at: Option<i64>,
+    /// Unix milliseconds of the last authenticated request (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The thread.
+    pub seller_id: i64,
+    /// Who sends it.
+    pub sent_by: Side,
+    /// Operator key label or user name.
+    pub sender_label: Option<String>,
+    /// Validated text.
+    pub body: String,
+    /// The client's idempotency token.
+    pub client_mutation_id: Option<String>,
+    /// Unix milliseconds.
+    pub now: i64,
+    /// A repeated `client_mutation_id` newer than this (Unix ms) returns the original.
+    pub dedupe_since: i64,
+}
+
+/// What storing a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// A new message was stored.
+    Created(MessageRecord),
+    /// The client retried: this is the message its `client_mutation_id` created before.
+    Replayed(MessageRecord),
+}
+
+impl CreateOutcome {
+    /// The message, whichever way it came.
+    pub fn message(&self) -> &MessageRecord {
+        match self {
+            CreateOutcome::Created(m) | CreateOutcome::Replayed(m) => m,
+        }
+    }
+}
+
+/// Which messages to mark read.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkRead {
+    /// The thread.
+    pub seller_id: i64,
+    /// Whose messages are being read (the other side's).
+    pub sent_by: Side,
+    /// Only messages at or before this position in the thread.
+    pub up_to_seq: Option<i64>,
+    /// Unix milliseconds to record as `readAt`.
+    pub now: i64,
+}
+
+/// A page of a thread, in list order (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct MessagePage {
+    /// The messages, newest first.
+    pub messages: Vec<MessageRecord>,
+    /// Whether more messages lie beyond the page in the requested direction.
+    pub has_more: bool,
+}
+
+/// The operator's chat-list query.
+#[derive(Debug, Clone, Default)]
+pub struct ChatListQuery {
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this cursor.
+    pub after: Option<ChatCursor>,
+    /// Only chats with unread seller messages.
+    pub unread_only: bool,
+    /// Case-folded substring of the business name.
+    pub search: Option<String>,
+}
+
+/// The seller-list query.
+#[derive(Debug, Clone, Default)]
+pub struct SellerListQuery {
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this cursor.
+    pub after: Option<SellerCursor>,
+    /// Case-folded substring of the business name.
+    pub search: Option<String>,
+}
+
+/// A page of a list with a forward `has_more` flag.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Whether more follow.
+    pub has_more: bool,
+}
+
+/// Everything the service needs from storage. Implementations must make each method
+/// atomic: a failed call leaves nothing half-written.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates a seller and its empty chat.
+    async fn create_seller(&self, business_name: &str, now: i64) -> StoreResult<SellerRecord>;
+    /// One seller.
+    async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>>;
+    /// Sellers by folded name.
+    async fn list_sellers(&self, query: &SellerListQuery) -> StoreResult<ListPage<SellerRecord>>;
+    /// How many sellers match `search`.
+    async fn count_sellers(&self, search: Option<&str>) -> StoreResult<i64>;
+
+    /// Stores an API key's hash.
+    async fn create_api_key(&self, hash: &str, seller_id: Option<i64>, label: Option<&str>, now: i64) -> StoreResult<ApiKeyRecord>;
+    /// The key with this hash, revoked or not.
+    async fn api_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Records a use of the key.
+    async fn touch_api_key(&self, key_id: i64, now: i64) -> StoreResult<()>;
+    /// All keys, oldest first.
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Revokes a key; false when there is no such key.
+    async fn revoke_api_key(&self, key_id: i64, now: i64) -> StoreResult<bool>;
+
+    /// A setting's stored value.
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Stores a setting.
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+
+    /// Stores a message and updates the chat's counters, or returns the original
+    /// message of a repeated `client_mutation_id`.
+    async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome>;
+    /// One message by its row number.
+    async fn message(&self, message_id: i64) -> StoreResult<Option<MessageRecord>>;
+    /// A page of one thread by sequence number (cursor = seq), newest first.
+    async fn list_messages(&self, seller_id: i64, page: &PageRequest<i64>) -> StoreResult<MessagePage>;
+    /// Whether the thread has messages on the other side of `seq` from a page:
+    /// `newer` asks for seq ≥ `seq`, otherwise seq ≤ `seq`.
+    async fn has_messages_beyond(&self, seller_id: i64, seq: i64, newer: bool) -> StoreResult<bool>;
+    /// Messages oldest first, after sequence number `after_seq`.
+    async fn messages_oldest_first(&self, seller_id: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<MessageRecord>>;
+    /// Marks the other side's unread messages read; returns the IDs it changed.
+    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>>;
+
+    /// One chat with its counters.
+    async fn chat(&self, seller_id: i64) -> StoreResult<Option<ChatRecord>>;
+    /// Chats with at least one message, most recently active first.
+    async fn list_chats(&self, query: &ChatListQuery) -> StoreResult<ListPage<ChatRecord>>;
+    /// How many chats the list query would show in all.
+    async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> StoreResult<i64>;
+    /// Seller messages the operator has not read, over all chats.
+    async fn operator_unread_total(&self) -> StoreResult<i64>;
+}
+
+/// Opens the store a database URL names and applies migrations.
+pub async fn connect(database_url: &str) -> StoreResult<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::open(database_url).await?)
+    } else {
+        return Err(StoreError::UnsupportedUrl);
+    };
+    store.migrate().await?;
+    Ok(store)
+}

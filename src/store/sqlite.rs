@@ -1,0 +1,433 @@
+//! The embedded SQLite store: WAL journal, one writer connection, a pool of readers.
+
+use super::*;
+use crate::domain::paging::Direction;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Columns of a message row, in the order `message_from_row` reads them.
+const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
+
+/// A chat joined with its seller and last message (see `chat_from_row`).
+const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count, \
+     c.unread_by_seller, c.unread_by_operator, \
+     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
+     FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
+
+const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";
+
+/// SQLite behind the `Store` trait.
+pub struct SqliteStore {
+    /// Readers; WAL lets them run beside the writer.
+    readers: SqlitePool,
+    /// Exactly one connection: SQLite has one writer at a time, so queueing here is
+    /// cheaper than lock retries inside SQLite.
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a `sqlite://PATH` URL.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before we acknowledge it, even across power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { readers, writer })
+    }
+}
+
+fn side_column(side: Side) -> &'static str {
+    match side {
+        Side::Admin => "unread_by_seller",
+        Side::Seller => "unread_by_operator",
+    }
+}
+
+fn side_from_db(raw: &str) -> Result<Side, sqlx::Error> {
+    Side::parse(raw).ok_or_else(|| sqlx::Error::Decode(format!("unknown sent_by {raw:?}").into()))
+}
+
+fn message_from_row(row: &SqliteRow, offset: usize) -> Result<MessageRecord, sqlx::Error> {
+    Ok(MessageRecord {
+        id: row.try_get(offset)?,
+        seller_id: row.try_get(offset + 1)?,
+        seq: row.try_get(offset + 2)?,
+        sent_by: side_from_db(row.try_get(offset + 3)?)?,
+        sender_label: row.try_get(offset + 4)?,
+        body: row.try_get(offset + 5)?,
+        created_at: row.try_get(offset + 6)?,
+        read_at: row.try_get(offset + 7)?,
+    })
+}
+
+fn chat_from_row(row: &SqliteRow) -> Result<ChatRecord, sqlx::Error> {
+    let seller_id: i64 = row.try_get(0)?;
+    let last_id: Option<i64> = row.try_get(6)?;
+    Ok(ChatRecord {
+        seller: SellerRecord { id: seller_id, business_name: row.try_get(1)?, created_at: row.try_get(2)? },
+        message_count: row.try_get(3)?,
+        unread_by_seller: row.try_get(4)?,
+        unread_by_operator: row.try_get(5)?,
+        last_message: last_id.map(|_| message_from_row(row, 6)).transpose()?,
+    })
+}
+
+fn seller_from_row(row: &SqliteRow) -> Result<SellerRecord, sqlx::Error> {
+    Ok(SellerRecord { id: row.try_get(0)?, business_name: row.try_get(1)?, created_at: row.try_get(2)? })
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, sqlx::Error> {
+    Ok(ApiKeyRecord {
+        id: row.try_get(0)?,
+        seller_id: row.try_get(1)?,
+        label: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        revoked_at: row.try_get(4)?,
+        last_used_at: row.try_get(5)?,
+    })
+}
+
+/// The folded search term, or `None` for no filter.
+fn search_term(search: Option<&str>) -> Option<String> {
+    search.map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn create_seller(&self, business_name: &str, now: i64) -> StoreResult<SellerRecord> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sellers (business_name, name_key, created_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(business_name)
+        .bind(business_name.to_lowercase())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO chats (seller_id) VALUES (?)").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(SellerRecord { id, business_name: business_name.to_owned(), created_at: now })
+    }
+
+    async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>> {
+        let row = sqlx::query("SELECT id, business_name, created_at FROM sellers WHERE id = ?")
+            .bind(seller_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.as_ref().map(seller_from_row).transpose()?)
+    }
+
+    async fn list_sellers(&self, query: &SellerListQuery) -> StoreResult<ListPage<SellerRecord>> {
+        let search = search_term(query.search.as_deref());
+        let (after_name, after_id) = match &query.after {
+            Some(cursor) => (cursor.name_key.as_str(), cursor.seller_id),
+            None => ("", 0),
+        };
+        let rows = sqlx::query(
+            "SELECT id, business_name, created_at FROM sellers \
+             WHERE (name_key, id) > (?, ?) AND (?3 IS NULL OR instr(name_key, ?3) > 0) \
+             ORDER BY name_key, id LIMIT ?4",
+        )
+        .bind(after_name)
+        .bind(after_id)
+        .bind(search)
+        .bind(query.limit + 1)
+        .fetch_all(&self.readers)
+        .await?;
+        let mut items = rows.iter().map(seller_from_row).collect::<Result<Vec<_>, _>>()?;
+        let has_more = items.len() as i64 > query.limit;
+        items.truncate(query.limit as usize);
+        Ok(ListPage { items, has_more })
+    }
+
+    async fn count_sellers(&self, search: Option<&str>) -> StoreResult<i64> {
+        let count = sqlx::query_scalar("SELECT COUNT(*) FROM sellers WHERE ?1 IS NULL OR instr(name_key, ?1) > 0")
+            .bind(search_term(search))
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(count)
+    }
+
+    async fn create_api_key(&self, hash: &str, seller_id: Option<i64>, label: Option<&str>, now: i64) -> StoreResult<ApiKeyRecord> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_keys (key_hash, seller_id, label, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(hash)
+        .bind(seller_id)
+        .bind(label)
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(ApiKeyRecord { id, seller_id, label: label.map(str::to_owned), created_at: now, revoked_at: None, last_used_at: None })
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?"))
+            .bind(hash)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.as_ref().map(key_from_row).transpose()?)
+    }
+
+    async fn touch_api_key(&self, key_id: i64, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(key_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"))
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn revoke_api_key(&self, key_id: i64, now: i64) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(now)
+            .bind(key_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let value = sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(value)
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(token) = &message.client_mutation_id {
+            let earlier = sqlx::query(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = ? AND sent_by = ? AND client_mutation_id = ?"
+            ))
+            .bind(message.seller_id)
+            .bind(message.sent_by.as_str())
+            .bind(token)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = earlier {
+                let earlier = message_from_row(&row, 0)?;
+                if earlier.created_at >= message.dedupe_since {
+                    return Ok(CreateOutcome::Replayed(earlier));
+                }
+                // An expired token may be reused: it no longer names the old message.
+                sqlx::query("UPDATE messages SET client_mutation_id = NULL WHERE id = ?")
+                    .bind(earlier.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let unread = side_column(message.sent_by);
+        let seq: Option<i64> = sqlx::query_scalar(&format!(
+            "UPDATE chats SET message_count = message_count + 1, {unread} = {unread} + 1 \
+             WHERE seller_id = ? RETURNING message_count"
+        ))
+        .bind(message.seller_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let seq = seq.ok_or(StoreError::NotFound("seller"))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (seller_id, seq, sent_by, sender_label, body, created_at, client_mutation_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(message.seller_id)
+        .bind(seq)
+        .bind(message.sent_by.as_str())
+        .bind(&message.sender_label)
+        .bind(&message.body)
+        .bind(message.now)
+        .bind(&message.client_mutation_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE chats SET last_message_id = ? WHERE seller_id = ?")
+            .bind(id)
+            .bind(message.seller_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(CreateOutcome::Created(MessageRecord {
+            id,
+            seller_id: message.seller_id,
+            seq,
+            sent_by: message.sent_by,
+            sender_label: message.sender_label.clone(),
+            body: message.body.clone(),
+            created_at: message.now,
+            read_at: None,
+        }))
+    }
+
+    async fn message(&self, message_id: i64) -> StoreResult<Option<MessageRecord>> {
+        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"))
+            .bind(message_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.map(|r| message_from_row(&r, 0)).transpose()?)
+    }
+
+    async fn list_messages(&self, seller_id: i64, page: &PageRequest<i64>) -> StoreResult<MessagePage> {
+        let sql = match page.direction {
+            Direction::Forward => format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+            ),
+            Direction::Backward => format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+            ),
+        };
+        let edge = match page.direction {
+            Direction::Forward => page.cursor.unwrap_or(i64::MAX),
+            Direction::Backward => page.cursor.unwrap_or(0),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(seller_id)
+            .bind(edge)
+            .bind(page.limit + 1)
+            .fetch_all(&self.readers)
+            .await?;
+        let mut messages = rows.iter().map(|r| message_from_row(r, 0)).collect::<Result<Vec<_>, _>>()?;
+        let has_more = messages.len() as i64 > page.limit;
+        messages.truncate(page.limit as usize);
+        if page.direction == Direction::Backward {
+            messages.reverse();
+        }
+        Ok(MessagePage { messages, has_more })
+    }
+
+    async fn has_messages_beyond(&self, seller_id: i64, seq: i64, newer: bool) -> StoreResult<bool> {
+        let sql = if newer {
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE seller_id = ? AND seq >= ?)"
+        } else {
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE seller_id = ? AND seq <= ?)"
+        };
+        let exists: bool = sqlx::query_scalar(sql).bind(seller_id).bind(seq).fetch_one(&self.readers).await?;
+        Ok(exists)
+    }
+
+    async fn messages_oldest_first(&self, seller_id: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<MessageRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+        ))
+        .bind(seller_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.iter().map(|r| message_from_row(r, 0)).collect::<Result<_, _>>()?)
+    }
+
+    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE messages SET read_at = ? \
+             WHERE seller_id = ? AND sent_by = ? AND read_at IS NULL AND seq <= ? RETURNING id",
+        )
+        .bind(request.now)
+        .bind(request.seller_id)
+        .bind(request.sent_by.as_str())
+        .bind(request.up_to_seq.unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        if !ids.is_empty() {
+            let unread = side_column(request.sent_by);
+            sqlx::query(&format!("UPDATE chats SET {unread} = {unread} - ? WHERE seller_id = ?"))
+                .bind(ids.len() as i64)
+                .bind(request.seller_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let mut ids = ids;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    async fn chat(&self, seller_id: i64) -> StoreResult<Option<ChatRecord>> {
+        let row = sqlx::query(&format!("{CHAT_SELECT} WHERE c.seller_id = ?"))
+            .bind(seller_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.as_ref().map(chat_from_row).transpose()?)
+    }
+
+    async fn list_chats(&self, query: &ChatListQuery) -> StoreResult<ListPage<ChatRecord>> {
+        let search = search_term(query.search.as_deref());
+        // Literal filters (not bound flags) so SQLite can pick the matching partial index.
+        let mut sql = format!("{CHAT_SELECT} WHERE c.last_message_id IS NOT NULL AND c.last_message_id < ?");
+        if query.unread_only {
+            sql.push_str(" AND c.unread_by_operator > 0");
+        }
+        if search.is_some() {
+            sql.push_str(" AND instr(s.name_key, ?) > 0");
+        }
+        sql.push_str(" ORDER BY c.last_message_id DESC LIMIT ?");
+        let mut statement = sqlx::query(&sql).bind(query.after.map_or(i64::MAX, |c| c.last_message_id));
+        if let Some(term) = search {
+            statement = statement.bind(term);
+        }
+        let rows = statement.bind(query.limit + 1).fetch_all(&self.readers).await?;
+        let mut items = rows.iter().map(chat_from_row).collect::<Result<Vec<_>, _>>()?;
+        let has_more = items.len() as i64 > query.limit;
+        items.truncate(query.limit as usize);
+        Ok(ListPage { items, has_more })
+    }
+
+    async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> StoreResult<i64> {
+        let count = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chats c JOIN sellers s ON s.id = c.seller_id \
+             WHERE c.last_message_id IS NOT NULL AND (?1 = 0 OR c.unread_by_operator > 0) \
+             AND (?2 IS NULL OR instr(s.name_key, ?2) > 0)",
+        )
+        .bind(unread_only)
+        .bind(search_term(search))
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(count)
+    }
+
+    async fn operator_unread_total(&self) -> StoreResult<i64> {
+        let total = sqlx::query_scalar("SELECT COALESCE(SUM(unread_by_operator), 0) FROM chats")
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(total)
+    }
+}
