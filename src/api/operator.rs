@@ -152,7 +152,7 @@ pub enum OperatorNode {
 /// Operator API queries.
 pub struct OperatorQuery;
 
-#[Object]
+#[Object(name = "Query")]
 impl OperatorQuery {
     /// Chats with at least one message, most recently active first.
     async fn chats(
@@ -271,7 +271,7 @@ pub struct OperatorMessageReadInput {
 /// Operator API mutations.
 pub struct OperatorMutation;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl OperatorMutation {
     /// Sends a message into a seller's thread.
     async fn chat_message_create(

@@ -50,7 +50,7 @@ pub enum SellerNode {
 /// Seller API queries.
 pub struct SellerQuery;
 
-#[Object]
+#[Object(name = "Query")]
 impl SellerQuery {
     /// The caller's thread, newest first. `after` pages back in time.
     async fn chat_messages(
@@ -110,7 +110,7 @@ pub struct SellerMessageReadInput {
 /// Seller API mutations.
 pub struct SellerMutation;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl SellerMutation {
     /// Sends a message to the operator.
     async fn chat_message_create(

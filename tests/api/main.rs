@@ -1,0 +1,11 @@
+//! Integration tests: every test starts the real server on port 0 with a fresh
+//! database and talks to it over HTTP like a client would.
+
+mod cli;
+mod errors;
+mod helpers;
+mod isolation;
+mod operations;
+mod operator_api;
+mod paging;
+mod seller_api;
