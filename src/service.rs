@@ -148,3 +148,51 @@ impl ChatService {
         Ok(self.store.mark_read(&request).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    async fn service_with_clock(clock: Arc<AtomicI64>) -> (ChatService, i64, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("service.db").display());
+        let store = store::connect(&url).await.unwrap();
+        let seller = store.create_seller("Acme", 0).await.unwrap();
+        let service = ChatService::new(store, MessageRules::default(), Arc::new(move || clock.load(Ordering::SeqCst)));
+        (service, seller.id, dir)
+    }
+
+    #[tokio::test]
+    async fn a_client_mutation_id_dedupes_for_24_hours_then_may_be_reused() {
+        let clock = Arc::new(AtomicI64::new(1_000_000));
+        let (service, seller_id, _dir) = service_with_clock(clock.clone()).await;
+        let seller = Principal::Seller { seller_id };
+        let first = service.send_message(&seller, seller_id, "hello", Some("token")).await.unwrap();
+        assert!(matches!(first, CreateOutcome::Created(_)));
+
+        clock.fetch_add(DEDUPE_WINDOW_MS - 1, Ordering::SeqCst);
+        let retry = service.send_message(&seller, seller_id, "hello", Some("token")).await.unwrap();
+        assert_eq!(retry, CreateOutcome::Replayed(first.message().clone()));
+
+        clock.fetch_add(2, Ordering::SeqCst);
+        let later = service.send_message(&seller, seller_id, "hello again", Some("token")).await.unwrap();
+        let CreateOutcome::Created(later) = later else { panic!("expired token creates a new message") };
+        assert_ne!(later.id, first.message().id);
+        let again = service.send_message(&seller, seller_id, "x", Some("token")).await.unwrap();
+        assert_eq!(again, CreateOutcome::Replayed(later));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_token_on_the_other_side_is_a_different_message() {
+        let clock = Arc::new(AtomicI64::new(0));
+        let (service, seller_id, _dir) = service_with_clock(clock).await;
+        let seller = Principal::Seller { seller_id };
+        let operator = Principal::Operator { label: None };
+        let a = service.send_message(&seller, seller_id, "a", Some("t")).await.unwrap();
+        let b = service.send_message(&operator, seller_id, "b", Some("t")).await.unwrap();
+        assert!(matches!(b, CreateOutcome::Created(_)));
+        assert_ne!(a.message().id, b.message().id);
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod errors;
+pub mod limits;
 pub mod operator;
 pub mod seller;
 pub mod types;
@@ -48,13 +49,13 @@ impl Schemas {
         let seller = Schema::build(SellerQuery, SellerMutation, EmptySubscription)
             .data(service.clone())
             .data(metrics.clone())
-            .limit_depth(MAX_DEPTH)
+            .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
             .limit_complexity(MAX_COMPLEXITY)
             .finish();
         let operator = Schema::build(OperatorQuery, OperatorMutation, EmptySubscription)
             .data(service)
             .data(metrics)
-            .limit_depth(MAX_DEPTH)
+            .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
             .limit_complexity(MAX_COMPLEXITY)
             .finish();
         let seller_sdl = seller.sdl();

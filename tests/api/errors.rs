@@ -203,3 +203,19 @@ async fn with_chat_disabled_sellers_cannot_write_but_can_read() {
     let reply = app.operator_sends(&op, &seller.gid, "operator still can").await;
     assert!(reply["errors"].is_null());
 }
+
+#[tokio::test]
+async fn depth_through_fragments_counts_but_introspection_does_not() {
+    let app = TestApp::spawn().await;
+    let op = app.operator_key("ops").await;
+    let via_fragments = "{ chats { ...A } } fragment A on ChatConnection { nodes { seller { ...B } } }
+        fragment B on Seller { chat { seller { chat { seller { chat { seller { chat { id } } } } } } } }";
+    let (_, body) = app.graphql("/graphql/operator", &op, via_fragments, json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too deep"), "{body}");
+    let type_ref = format!("{}name{}", "ofType { ".repeat(8), " }".repeat(8));
+    let introspection = format!("{{ __schema {{ types {{ name fields {{ type {{ {type_ref} }} }} }} }} }}");
+    let (status, body) = app.graphql("/graphql/operator", &op, &introspection, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 10);
+}
