@@ -114,6 +114,8 @@ pub trait MessageView: OutputType + Clone {
 }
 
 /// One edge of a connection: a node and its cursor.
+// The same GraphQL name twice is intended: each API's schema gets its own `ChatMessage`.
+#[allow(clippy::duplicated_attributes)]
 #[derive(SimpleObject, Clone)]
 #[graphql(
     concrete(name = "ChatMessageEdge", params(SellerChatMessage)),
@@ -252,6 +254,7 @@ async fn page_flags(service: &ChatService, seller_id: i64, page: &PageRequest<i6
 
 
 /// Result of `chatMessageCreate`.
+#[allow(clippy::duplicated_attributes)]
 #[derive(SimpleObject)]
 #[graphql(
     concrete(name = "ChatMessageCreatePayload", params(SellerChatMessage)),
