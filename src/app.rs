@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
 
 /// Everything a request handler may need; one per running server.
 pub struct AppState {
@@ -51,6 +52,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), record_request))
+        // Spans carry method, path and status; bodies (message text, keys) are never logged.
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -219,3 +219,13 @@ async fn depth_through_fragments_counts_but_introspection_does_not() {
     assert!(body.get("errors").is_none(), "{body}");
     assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 10);
 }
+
+#[tokio::test]
+async fn queries_over_the_complexity_limit_are_refused() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let aliases: String = (0..1_001).map(|i| format!("a{i}: chatUnreadCount ")).collect();
+    let (status, body) = app.graphql("/graphql/seller", &seller.key, &format!("{{ {aliases} }}"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"), "{body}");
+}

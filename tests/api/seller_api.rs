@@ -34,6 +34,19 @@ async fn the_briefs_three_operations_work_verbatim() {
 }
 
 #[tokio::test]
+async fn the_shared_graphql_path_serves_the_seller_api_to_a_seller_key() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let (status, sent) = app.graphql("/graphql", &seller.key, BRIEF_SEND, Value::Null).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(sent["data"]["chatMessageCreate"]["chatMessage"]["id"].is_string(), "{sent}");
+    let (_, listed) = app.graphql("/graphql", &seller.key, BRIEF_LIST, Value::Null).await;
+    assert_eq!(listed["data"]["chatMessages"]["totalCount"], 1);
+    let (_, read) = app.graphql("/graphql", &seller.key, BRIEF_READ, Value::Null).await;
+    assert!(read["data"]["chatMessageRead"]["errors"].is_null(), "{read}");
+}
+
+#[tokio::test]
 async fn times_are_rfc3339_utc_with_milliseconds_and_ids_are_global() {
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
