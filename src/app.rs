@@ -7,6 +7,7 @@ use crate::service::{system_clock, ChatService};
 use crate::store::Store;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -15,7 +16,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use crate::realtime::Broker;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -27,24 +30,42 @@ pub struct AppState {
     pub schemas: Schemas,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Real-time fan-out to subscribers.
+    pub broker: Arc<Broker>,
+    /// Cancelled when the server begins to shut down (closes subscriptions).
+    pub shutdown: CancellationToken,
+    /// How long a subscriber's socket may stay unwritable.
+    pub ws_write_timeout: Duration,
 }
+
+/// How often the event tailer looks for events committed by other processes.
+const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 impl AppState {
     /// State over `store` with the settings in `config`.
     pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> Self {
-        let service = ChatService::new(store, config.message_rules(), system_clock());
         let metrics = Arc::new(Metrics::default());
-        let schemas = Schemas::new(service.clone(), metrics.clone());
-        Self { service, schemas, metrics }
+        let broker = Broker::new(config.event_buffer, EVENT_POLL_INTERVAL, metrics.clone());
+        let wake = broker.clone();
+        let service = ChatService::new(store, config.message_rules(), system_clock()).with_commit_hook(Arc::new(move || wake.wake()));
+        let schemas = Schemas::new(service.clone(), metrics.clone(), broker.clone());
+        Self {
+            service,
+            schemas,
+            metrics,
+            broker,
+            shutdown: CancellationToken::new(),
+            ws_write_timeout: Duration::from_secs(config.ws_write_timeout_secs),
+        }
     }
 }
 
 /// The HTTP routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/graphql", post(graphql_either))
-        .route("/graphql/seller", post(graphql_seller))
-        .route("/graphql/operator", post(graphql_operator))
+        .route("/graphql", post(graphql_either).get(subscribe_either))
+        .route("/graphql/seller", post(graphql_seller).get(subscribe_seller))
+        .route("/graphql/operator", post(graphql_operator).get(subscribe_operator))
         .route("/graphql/seller/schema.graphql", get(api::seller_sdl))
         .route("/graphql/operator/schema.graphql", get(api::operator_sdl))
         .route("/healthz", get(|| async { "ok" }))
@@ -67,6 +88,18 @@ async fn graphql_seller(State(state): State<Arc<AppState>>, headers: HeaderMap, 
 
 async fn graphql_operator(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     api::execute(&state, Endpoint::Operator, &headers, body).await
+}
+
+async fn subscribe_either(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
+    api::ws::upgrade(state, Endpoint::Either, upgrade)
+}
+
+async fn subscribe_seller(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
+    api::ws::upgrade(state, Endpoint::Seller, upgrade)
+}
+
+async fn subscribe_operator(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
+    api::ws::upgrade(state, Endpoint::Operator, upgrade)
 }
 
 /// Ready when the database answers.
@@ -99,13 +132,26 @@ async fn record_request(State(state): State<Arc<AppState>>, request: Request, ne
     response
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves on `listener` until `shutdown` resolves, then closes subscriptions and lets
+/// in-flight requests finish. Runs the event tailer meanwhile.
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let stop = state.shutdown.clone();
+    let tailer = state.broker.spawn_tailer(state.service.shared_store(), stop.clone());
+    let signal = {
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
+    };
+    let result = axum::serve(listener, router(state)).with_graceful_shutdown(signal).await;
+    stop.cancel();
+    let _ = tailer.await;
+    result
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

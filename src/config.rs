@@ -16,6 +16,12 @@ pub struct ServerConfig {
     /// What to do with messages containing card numbers or IBANs.
     #[arg(long, env = "MARKETCHAT_SENSITIVE_DATA", value_enum, default_value = "reject")]
     pub sensitive_data: SensitivePolicy,
+    /// Live events buffered per subscriber before it counts as too slow and is cut off.
+    #[arg(long, env = "MARKETCHAT_EVENT_BUFFER", default_value_t = 1024)]
+    pub event_buffer: usize,
+    /// Seconds a subscriber's socket may stay unwritable before it is disconnected.
+    #[arg(long, env = "MARKETCHAT_WS_WRITE_TIMEOUT", default_value_t = 10)]
+    pub ws_write_timeout_secs: u64,
 }
 
 impl ServerConfig {
@@ -31,6 +37,8 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_message_chars: DEFAULT_MAX_MESSAGE_CHARS,
             sensitive_data: SensitivePolicy::Reject,
+            event_buffer: 1024,
+            ws_write_timeout_secs: 10,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`store`]: the `Store` trait and its SQLite implementation; all SQL lives there.
 //! - [`service`]: the use cases, applying domain rules and calling the store.
 //! - [`api`]: the two GraphQL schemas, authentication and the HTTP handlers.
+//! - [`realtime`]: the event broker: tails the durable feed, fans out, replays.
 //! - [`app`]: router, shared state, serving and graceful shutdown.
 //! - [`cli`], [`config`], [`demo`]: the command line.
 
@@ -17,5 +18,6 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod metrics;
+pub mod realtime;
 pub mod service;
 pub mod store;

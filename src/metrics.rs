@@ -4,6 +4,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -39,6 +40,10 @@ pub struct Metrics {
     pub http_latency: Family<PathLabels, Histogram>,
     /// Messages stored (not counting idempotent replays), by side.
     pub messages_created: Family<SideLabels, Counter>,
+    /// Subscription WebSocket connections open now (authenticated).
+    pub live_connections: Gauge,
+    /// Events delivered to subscribers (replayed or live).
+    pub events_delivered: Counter,
 }
 
 impl Default for Metrics {
@@ -52,7 +57,11 @@ impl Default for Metrics {
         registry.register("http_requests", "HTTP requests served", http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", http_latency.clone());
         registry.register("messages_created", "Chat messages stored", messages_created.clone());
-        Self { registry, http_requests, http_latency, messages_created }
+        let live_connections = Gauge::default();
+        let events_delivered = Counter::default();
+        registry.register("live_connections", "Open subscription connections", live_connections.clone());
+        registry.register("events_delivered", "Chat events delivered to subscribers", events_delivered.clone());
+        Self { registry, http_requests, http_latency, messages_created, live_connections, events_delivered }
     }
 }
 

@@ -45,18 +45,33 @@ pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_millis())
 }
 
+/// Called after a transaction that added events has committed (wakes the broker).
+pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
+
 /// Chat use cases over a store.
 #[derive(Clone)]
 pub struct ChatService {
     store: Arc<dyn Store>,
     rules: MessageRules,
     clock: Clock,
+    on_commit: CommitHook,
 }
 
 impl ChatService {
     /// A service over `store` applying `rules`.
     pub fn new(store: Arc<dyn Store>, rules: MessageRules, clock: Clock) -> Self {
-        Self { store, rules, clock }
+        Self { store, rules, clock, on_commit: Arc::new(|| {}) }
+    }
+
+    /// The same service, calling `hook` after each commit that adds events.
+    pub fn with_commit_hook(mut self, hook: CommitHook) -> Self {
+        self.on_commit = hook;
+        self
+    }
+
+    /// The store, shared (for the event broker).
+    pub fn shared_store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     /// The store, for read-only queries that need no rules.
@@ -76,7 +91,9 @@ impl ChatService {
 
     /// Switches in-app chat on or off.
     pub async fn set_chat_enabled(&self, enabled: bool) -> Result<(), ServiceError> {
-        Ok(self.store.set_setting(CHAT_ENABLED_SETTING, if enabled { "true" } else { "false" }).await?)
+        self.store.set_setting(CHAT_ENABLED_SETTING, if enabled { "true" } else { "false" }).await?;
+        (self.on_commit)();
+        Ok(())
     }
 
     /// Sellers may write only while chat is enabled; the operator always may.
@@ -119,7 +136,13 @@ impl ChatService {
         };
         match self.store.create_message(&message).await {
             Err(StoreError::NotFound(_)) => Err(ServiceError::invalid("sellerId", "does not exist")),
-            other => Ok(other?),
+            Ok(outcome) => {
+                if matches!(outcome, CreateOutcome::Created(_)) {
+                    (self.on_commit)();
+                }
+                Ok(outcome)
+            }
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -145,7 +168,11 @@ impl ChatService {
             return Err(ServiceError::invalid("sellerId", "does not exist"));
         }
         let request = MarkRead { seller_id, sent_by: side, up_to_seq, now: self.now() };
-        Ok(self.store.mark_read(&request).await?)
+        let ids = self.store.mark_read(&request).await?;
+        if !ids.is_empty() {
+            (self.on_commit)();
+        }
+        Ok(ids)
     }
 }
 

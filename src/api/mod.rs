@@ -3,15 +3,19 @@
 
 pub mod auth;
 pub mod errors;
+pub mod events;
 pub mod limits;
 pub mod operator;
 pub mod seller;
 pub mod types;
+pub mod ws;
 
 use crate::app::AppState;
 use crate::metrics::Metrics;
 use crate::service::ChatService;
-use async_graphql::{EmptySubscription, Schema};
+use crate::domain::Principal;
+use crate::realtime::Broker;
+use async_graphql::Schema;
 use auth::{authenticate, AuthError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -19,8 +23,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use operator::{OperatorMutation, OperatorQuery, OperatorSchema};
-use seller::{SellerMutation, SellerQuery, SellerSchema};
+use operator::{OperatorMutation, OperatorQuery, OperatorSchema, OperatorSubscription};
+use seller::{SellerMutation, SellerQuery, SellerSchema, SellerSubscription};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -45,16 +49,18 @@ pub struct Schemas {
 
 impl Schemas {
     /// Builds both schemas over `service`.
-    pub fn new(service: ChatService, metrics: Arc<Metrics>) -> Self {
-        let seller = Schema::build(SellerQuery, SellerMutation, EmptySubscription)
+    pub fn new(service: ChatService, metrics: Arc<Metrics>, broker: Arc<Broker>) -> Self {
+        let seller = Schema::build(SellerQuery, SellerMutation, SellerSubscription)
             .data(service.clone())
             .data(metrics.clone())
+            .data(broker.clone())
             .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
             .limit_complexity(MAX_COMPLEXITY)
             .finish();
-        let operator = Schema::build(OperatorQuery, OperatorMutation, EmptySubscription)
+        let operator = Schema::build(OperatorQuery, OperatorMutation, OperatorSubscription)
             .data(service)
             .data(metrics)
+            .data(broker)
             .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
             .limit_complexity(MAX_COMPLEXITY)
             .finish();
@@ -73,6 +79,17 @@ pub enum Endpoint {
     Seller,
     /// `/graphql/operator`.
     Operator,
+}
+
+impl Endpoint {
+    /// Whether `principal` may use this path; the refusal says why.
+    pub fn admits(self, principal: &Principal) -> Result<(), &'static str> {
+        match (self, principal) {
+            (Endpoint::Seller, Principal::Operator { .. }) => Err("an operator key cannot use the Seller API"),
+            (Endpoint::Operator, Principal::Seller { .. }) => Err("a seller key cannot use the Operator API"),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A GraphQL-shaped error response with a status and `extensions.code`.
@@ -101,16 +118,10 @@ pub async fn execute(
         }
         Err(error) => return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, &error.to_string()),
     };
-    let is_seller = matches!(principal, crate::domain::Principal::Seller { .. });
-    let admitted = match endpoint {
-        Endpoint::Either => true,
-        Endpoint::Seller => is_seller,
-        Endpoint::Operator => !is_seller,
-    };
-    if !admitted {
-        let message = if is_seller { "a seller key cannot use the Operator API" } else { "an operator key cannot use the Seller API" };
+    if let Err(message) = endpoint.admits(&principal) {
         return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, message);
     }
+    let is_seller = matches!(principal, Principal::Seller { .. });
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {

@@ -11,11 +11,13 @@ use crate::domain::paging::PageArgs;
 use crate::domain::{Principal, Side};
 use crate::service::ChatService;
 use crate::store::{ChatListQuery, ChatRecord, MessageRecord, SellerListQuery, SellerRecord};
-use async_graphql::{Context, EmptySubscription, InputObject, Interface, MergedObject, Object, Result, Schema, ID};
+use super::events::{chat_events, ChatMessageCreated, ChatMessagesRead, EventPayload};
+use async_graphql::{Context, InputObject, Interface, MergedObject, Object, Result, Schema, Subscription, Union, ID};
+use futures_util::Stream;
 use std::sync::Arc;
 
 /// The Operator API schema.
-pub type OperatorSchema = Schema<OperatorQuery, OperatorMutation, EmptySubscription>;
+pub type OperatorSchema = Schema<OperatorQuery, OperatorMutation, OperatorSubscription>;
 
 fn service<'a>(ctx: &Context<'a>) -> &'a ChatService {
     ctx.data_unchecked::<ChatService>()
@@ -293,5 +295,37 @@ impl OperatorMutation {
             Ok(seller_id) => mark_read(ctx, seller_id, &input.sent_by, input.up_to.as_ref(), input.client_mutation_id).await,
             Err(error) => Ok(ChatMessageReadPayload::invalid("sellerId", error, input.client_mutation_id)),
         }
+    }
+}
+
+/// An event in any chat.
+#[derive(Union)]
+#[graphql(name = "ChatEvent")]
+pub enum OperatorChatEvent {
+    /// A message was sent (by either side).
+    ChatMessageCreated(ChatMessageCreated<OperatorChatMessage>),
+    /// A seller read the operator's messages, or the operator read a seller's.
+    ChatMessagesRead(ChatMessagesRead),
+}
+
+impl From<EventPayload<OperatorChatMessage>> for OperatorChatEvent {
+    fn from(payload: EventPayload<OperatorChatMessage>) -> Self {
+        match payload {
+            EventPayload::Created(created) => OperatorChatEvent::ChatMessageCreated(created),
+            EventPayload::Read(read) => OperatorChatEvent::ChatMessagesRead(read),
+        }
+    }
+}
+
+/// Operator API subscriptions.
+pub struct OperatorSubscription;
+
+#[Subscription(name = "Subscription")]
+impl OperatorSubscription {
+    /// Events of every chat. `after`: the last cursor received, to resume without a
+    /// gap (missed events are replayed first).
+    async fn chat_events(&self, ctx: &Context<'_>, after: Option<String>) -> Result<impl Stream<Item = Result<OperatorChatEvent>>> {
+        ensure_operator(ctx)?;
+        chat_events::<OperatorChatMessage, OperatorChatEvent>(ctx, None, after).await
     }
 }

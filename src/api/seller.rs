@@ -8,10 +8,12 @@ use crate::domain::ids::{GlobalId, IdKind};
 use crate::domain::paging::PageArgs;
 use crate::domain::{Principal, Side};
 use crate::service::ChatService;
-use async_graphql::{Context, EmptySubscription, InputObject, Interface, MergedObject, Object, Result, Schema, ID};
+use super::events::{chat_events, ChatMessageCreated, ChatMessagesRead, EventPayload};
+use async_graphql::{Context, InputObject, Interface, MergedObject, Object, Result, Schema, Subscription, Union, ID};
+use futures_util::Stream;
 
 /// The Seller API schema.
-pub type SellerSchema = Schema<SellerQuery, SellerMutation, EmptySubscription>;
+pub type SellerSchema = Schema<SellerQuery, SellerMutation, SellerSubscription>;
 
 /// The calling seller's row number (the HTTP layer only admits seller principals here).
 fn caller(ctx: &Context<'_>) -> Result<i64> {
@@ -124,5 +126,36 @@ impl SellerMutation {
     /// Marks the operator's messages read.
     async fn chat_message_read(&self, ctx: &Context<'_>, input: SellerMessageReadInput) -> Result<ChatMessageReadPayload> {
         mark_read(ctx, caller(ctx)?, &input.sent_by, input.up_to.as_ref(), input.client_mutation_id).await
+    }
+}
+
+/// An event in the caller's thread.
+#[derive(Union)]
+#[graphql(name = "ChatEvent")]
+pub enum SellerChatEvent {
+    /// A message was sent (by either side).
+    ChatMessageCreated(ChatMessageCreated<SellerChatMessage>),
+    /// The operator read the caller's messages, or the caller read the operator's.
+    ChatMessagesRead(ChatMessagesRead),
+}
+
+impl From<EventPayload<SellerChatMessage>> for SellerChatEvent {
+    fn from(payload: EventPayload<SellerChatMessage>) -> Self {
+        match payload {
+            EventPayload::Created(created) => SellerChatEvent::ChatMessageCreated(created),
+            EventPayload::Read(read) => SellerChatEvent::ChatMessagesRead(read),
+        }
+    }
+}
+
+/// Seller API subscriptions.
+pub struct SellerSubscription;
+
+#[Subscription(name = "Subscription")]
+impl SellerSubscription {
+    /// Events of the caller's thread. `after`: the last cursor received, to resume
+    /// without a gap (missed events are replayed first).
+    async fn chat_events(&self, ctx: &Context<'_>, after: Option<String>) -> Result<impl Stream<Item = Result<SellerChatEvent>>> {
+        chat_events::<SellerChatMessage, SellerChatEvent>(ctx, Some(caller(ctx)?), after).await
     }
 }

@@ -111,6 +111,31 @@ impl SellerCursor {
     }
 }
 
+/// A position in the event feed of `chatEvents`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    /// The event's feed sequence number (0: before the first event).
+    pub seq: i64,
+}
+
+impl EventCursor {
+    /// Before the first event: `after` this replays the whole feed.
+    pub const START: EventCursor = EventCursor { seq: 0 };
+
+    /// The opaque string clients see.
+    pub fn encode(self) -> String {
+        encode(&format!("e:{}", self.seq))
+    }
+
+    /// Parses an event cursor.
+    pub fn decode(raw: &str) -> Result<Self, CursorError> {
+        let mut buffer = String::new();
+        let fields = decode(raw, "e", 1, &mut buffer)?;
+        let seq = if fields[0] == "0" { 0 } else { positive(fields[0])? };
+        Ok(Self { seq })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,7 +169,14 @@ mod tests {
         }
 
         #[test]
+        fn event_cursors_round_trip(seq in 0i64..=i64::MAX) {
+            let cursor = EventCursor { seq };
+            prop_assert_eq!(EventCursor::decode(&cursor.encode()), Ok(cursor));
+        }
+
+        #[test]
         fn decoding_never_panics(raw in any::<String>()) {
+            let _ = EventCursor::decode(&raw);
             let _ = MessageCursor::decode(&raw);
             let _ = ChatCursor::decode(&raw);
             let _ = SellerCursor::decode(&raw);

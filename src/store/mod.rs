@@ -158,6 +158,33 @@ pub struct MarkRead {
     pub now: i64,
 }
 
+/// What happened in a chat, as the durable event feed records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A message was stored.
+    MessageCreated(MessageRecord),
+    /// Messages of `sent_by` were marked read at `read_at`.
+    MessagesRead {
+        /// Whose messages were read.
+        sent_by: Side,
+        /// The `readAt` that was set (Unix ms).
+        read_at: i64,
+        /// The messages that changed, ascending.
+        message_ids: Vec<i64>,
+    },
+}
+
+/// One entry of the event feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Position in the feed: only grows, never reused.
+    pub seq: i64,
+    /// The chat it happened in.
+    pub seller_id: i64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
 /// A page of a thread, in list order (newest first).
 #[derive(Debug, Clone, Default)]
 pub struct MessagePage {
@@ -234,8 +261,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a setting.
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
 
-    /// Stores a message and updates the chat's counters, or returns the original
-    /// message of a repeated `client_mutation_id`.
+    /// Stores a message, updates the chat's counters and records a `MessageCreated`
+    /// event, all in one transaction; or returns the original message of a repeated
+    /// `client_mutation_id` (recording nothing).
     async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome>;
     /// One message by its row number.
     async fn message(&self, message_id: i64) -> StoreResult<Option<MessageRecord>>;
@@ -247,7 +275,13 @@ pub trait Store: Send + Sync + 'static {
     /// Messages oldest first, after sequence number `after_seq`.
     async fn messages_oldest_first(&self, seller_id: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<MessageRecord>>;
     /// Marks the other side's unread messages read; returns the IDs it changed.
+    /// Records a `MessagesRead` event in the same transaction when any changed.
     async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>>;
+
+    /// Events after feed position `after_seq`, oldest first; only `seller_id`'s if given.
+    async fn events_after(&self, after_seq: i64, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>>;
+    /// The newest feed position (0 when empty).
+    async fn last_event_seq(&self) -> StoreResult<i64>;
 
     /// One chat with its counters.
     async fn chat(&self, seller_id: i64) -> StoreResult<Option<ChatRecord>>;

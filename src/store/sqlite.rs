@@ -85,6 +85,22 @@ fn chat_from_row(row: &SqliteRow) -> Result<ChatRecord, sqlx::Error> {
     })
 }
 
+fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, sqlx::Error> {
+    let kind: &str = row.try_get(2)?;
+    let kind = match kind {
+        "message_created" => EventKind::MessageCreated(message_from_row(row, 6)?),
+        _ => {
+            let ids: &str = row.try_get(5)?;
+            EventKind::MessagesRead {
+                sent_by: side_from_db(row.try_get(3)?)?,
+                read_at: row.try_get(4)?,
+                message_ids: serde_json::from_str(ids).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            }
+        }
+    };
+    Ok(StoredEvent { seq: row.try_get(0)?, seller_id: row.try_get(1)?, kind })
+}
+
 fn seller_from_row(row: &SqliteRow) -> Result<SellerRecord, sqlx::Error> {
     Ok(SellerRecord { id: row.try_get(0)?, business_name: row.try_get(1)?, created_at: row.try_get(2)? })
 }
@@ -284,6 +300,12 @@ impl Store for SqliteStore {
             .bind(message.seller_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("INSERT INTO events (seller_id, kind, message_id, created_at) VALUES (?, 'message_created', ?, ?)")
+            .bind(message.seller_id)
+            .bind(id)
+            .bind(message.now)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(CreateOutcome::Created(MessageRecord {
             id,
@@ -367,6 +389,8 @@ impl Store for SqliteStore {
         .bind(request.up_to_seq.unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await?;
+        let mut ids = ids;
+        ids.sort_unstable();
         if !ids.is_empty() {
             let unread = side_column(request.sent_by);
             sqlx::query(&format!("UPDATE chats SET {unread} = {unread} - ? WHERE seller_id = ?"))
@@ -374,11 +398,41 @@ impl Store for SqliteStore {
                 .bind(request.seller_id)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(
+                "INSERT INTO events (seller_id, kind, sent_by, read_at, message_ids, created_at) \
+                 VALUES (?, 'messages_read', ?, ?, ?, ?)",
+            )
+            .bind(request.seller_id)
+            .bind(request.sent_by.as_str())
+            .bind(request.now)
+            .bind(serde_json::to_string(&ids).map_err(|e| sqlx::Error::Encode(e.into()))?)
+            .bind(request.now)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        let mut ids = ids;
-        ids.sort_unstable();
         Ok(ids)
+    }
+
+    async fn events_after(&self, after_seq: i64, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        let filter = if seller_id.is_some() { "AND e.seller_id = ?" } else { "" };
+        let sql = format!(
+            "SELECT e.seq, e.seller_id, e.kind, e.sent_by, e.read_at, e.message_ids, \
+             m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
+             FROM events e LEFT JOIN messages m ON m.id = e.message_id \
+             WHERE e.seq > ? {filter} ORDER BY e.seq LIMIT ?"
+        );
+        let mut query = sqlx::query(&sql).bind(after_seq);
+        if let Some(seller_id) = seller_id {
+            query = query.bind(seller_id);
+        }
+        let rows = query.bind(limit).fetch_all(&self.readers).await?;
+        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn last_event_seq(&self) -> StoreResult<i64> {
+        let seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.readers).await?;
+        Ok(seq)
     }
 
     async fn chat(&self, seller_id: i64) -> StoreResult<Option<ChatRecord>> {

@@ -8,4 +8,5 @@ mod isolation;
 mod operations;
 mod operator_api;
 mod paging;
+mod realtime;
 mod seller_api;

@@ -1,0 +1,143 @@
+//! GraphQL over WebSocket (graphql-transport-ws, the `graphql-ws` library's protocol).
+//!
+//! We read `connection_init` ourselves so that the credential in its payload picks the
+//! schema (on `/graphql`) and a bad one closes with 4403 before anything is delivered;
+//! then async-graphql speaks the protocol. We own the write loop, so a subscriber whose
+//! socket stays unwritable, or who falls too far behind, is disconnected.
+
+use super::auth::authenticate;
+use super::events::ConnectionControl;
+use super::Endpoint;
+use crate::app::AppState;
+use crate::domain::Principal;
+use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols as Protocols, WsMessage};
+use async_graphql::Data;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use futures_util::{stream, SinkExt, Stream, StreamExt};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The subprotocol we speak.
+pub const PROTOCOL: &str = "graphql-transport-ws";
+/// How long a client has to send `connection_init`.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// GET with `Upgrade: websocket` on a GraphQL path.
+pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .protocols([PROTOCOL])
+        .read_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| serve_socket(state, endpoint, socket))
+}
+
+async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, socket: WebSocket) {
+    let (mut sink, mut incoming) = socket.split();
+    let init = match tokio::time::timeout(INIT_TIMEOUT, next_text(&mut incoming)).await {
+        Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
+        Ok(None) => return,
+        Ok(Some(text)) => text,
+    };
+    let payload = match serde_json::from_str::<Value>(&init) {
+        Ok(message) if message["type"] == "connection_init" => message.get("payload").cloned().unwrap_or(Value::Null),
+        Ok(_) => return close(&mut sink, 4401, "Unauthorized").await,
+        Err(_) => return close(&mut sink, 4400, "Invalid message").await,
+    };
+    let principal = match authenticate(&state.service, &credential_headers(&payload)).await {
+        Ok(principal) if endpoint.admits(&principal).is_ok() => principal,
+        _ => return close(&mut sink, 4403, "Forbidden").await,
+    };
+    // Hand the protocol to async-graphql, replaying the init message we consumed.
+    let incoming = stream::once(async move { init.into_bytes() }).chain(incoming.filter_map(|frame| async move {
+        match frame {
+            Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
+            Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
+            _ => None,
+        }
+    }));
+    let control = ConnectionControl::default();
+    let mut data = Data::default();
+    data.insert(control.clone());
+    let is_seller = matches!(principal, Principal::Seller { .. });
+    data.insert(principal);
+    let metrics = state.metrics.clone();
+    metrics.live_connections.inc();
+    if is_seller {
+        let protocol = GraphQLWebSocket::new(state.schemas.seller.clone(), incoming, Protocols::GraphQLWS);
+        pump(&state, protocol.connection_data(data), control, &mut sink).await;
+    } else {
+        let protocol = GraphQLWebSocket::new(state.schemas.operator.clone(), incoming, Protocols::GraphQLWS);
+        pump(&state, protocol.connection_data(data), control, &mut sink).await;
+    }
+    metrics.live_connections.dec();
+}
+
+/// Writes the protocol's messages to the socket until either side ends, the server
+/// shuts down, the subscriber is too slow, or a write stalls past the timeout.
+async fn pump(
+    state: &AppState,
+    messages: impl Stream<Item = WsMessage>,
+    control: ConnectionControl,
+    sink: &mut (impl futures_util::Sink<Message> + Unpin),
+) {
+    let write_timeout = state.ws_write_timeout;
+    futures_util::pin_mut!(messages);
+    loop {
+        let message = tokio::select! {
+            biased;
+            message = messages.next() => message,
+            _ = control.0.cancelled() => {
+                return close(sink, 1008, "subscriber too slow; reconnect with after: the last cursor").await;
+            }
+            _ = state.shutdown.cancelled() => return close(sink, 1001, "server shutting down").await,
+        };
+        let frame = match message {
+            Some(WsMessage::Text(text)) => Message::Text(text.into()),
+            Some(WsMessage::Close(code, reason)) => return close(sink, code, &reason).await,
+            None => return close(sink, 1000, "").await,
+        };
+        match tokio::time::timeout(write_timeout, sink.send(frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::info!("disconnecting a subscriber whose socket stayed unwritable");
+                return;
+            }
+        }
+    }
+}
+
+/// The next text frame's content; `None` once the client is gone.
+async fn next_text(incoming: &mut (impl Stream<Item = Result<Message, axum::Error>> + Unpin)) -> Option<String> {
+    while let Some(frame) = incoming.next().await {
+        match frame.ok()? {
+            Message::Text(text) => return Some(text.to_string()),
+            Message::Binary(bytes) => return String::from_utf8(bytes.to_vec()).ok(),
+            Message::Close(_) => return None,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+    None
+}
+
+/// The credential entries of a `connection_init` payload, as request headers, so the
+/// same authentication applies as over HTTP.
+fn credential_headers(payload: &Value) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(entries) = payload.as_object() {
+        for (name, value) in entries {
+            let (Ok(name), Some(Ok(value))) = (HeaderName::try_from(name.as_str()), value.as_str().map(HeaderValue::from_str)) else {
+                continue;
+            };
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
+async fn close(sink: &mut (impl futures_util::Sink<Message> + Unpin), code: u16, reason: &str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+}
