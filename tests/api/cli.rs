@@ -106,6 +106,8 @@ fn migrate_creates_the_database() {
 async fn serve_prints_its_address_first_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let seller = stdout(&marketchat(&url, &["seller", "create", "--name", "Acme"])).trim().to_owned();
+    let key = stdout(&marketchat(&url, &["key", "create", "--seller", &seller])).trim().to_owned();
     let mut child = Command::new(env!("CARGO_BIN_EXE_marketchat"))
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("MARKETCHAT_DATABASE_URL", &url)
@@ -118,7 +120,10 @@ async fn serve_prints_its_address_first_and_stops_gracefully_on_sigterm() {
     let addr = first.trim().strip_prefix("listening on http://").expect("first line names the address").to_owned();
     let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    let mut subscription = WsClient::subscribe(&format!("http://{addr}"), "/graphql/seller", &key, None).await;
+
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(subscription.ended().await, Ended::Closed(1001), "open subscriptions are closed as going away");
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "graceful shutdown exits 0: {status}");
 }

@@ -273,8 +273,20 @@ pub enum Ended {
 impl TestApp {
     /// Opens a WebSocket on `path` with the graphql-transport-ws subprotocol.
     pub async fn websocket(&self, path: &str) -> WsClient {
+        WsClient::connect(&self.base, path).await
+    }
+
+    /// Connects with `key`, waits for the ack, and subscribes to `chatEvents(after:)`.
+    pub async fn subscribe(&self, path: &str, key: &str, after: Option<&str>) -> WsClient {
+        WsClient::subscribe(&self.base, path, key, after).await
+    }
+}
+
+impl WsClient {
+    /// Opens a WebSocket on `base` + `path` with the graphql-transport-ws subprotocol.
+    pub async fn connect(base: &str, path: &str) -> WsClient {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("{}{path}", self.base.replace("http://", "ws://"));
+        let url = format!("{}{path}", base.replace("http://", "ws://"));
         let mut request = url.into_client_request().expect("ws request");
         request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
         let (ws, response) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
@@ -283,17 +295,15 @@ impl TestApp {
     }
 
     /// Connects with `key`, waits for the ack, and subscribes to `chatEvents(after:)`.
-    pub async fn subscribe(&self, path: &str, key: &str, after: Option<&str>) -> WsClient {
-        let mut client = self.websocket(path).await;
+    pub async fn subscribe(base: &str, path: &str, key: &str, after: Option<&str>) -> WsClient {
+        let mut client = Self::connect(base, path).await;
         client.send(json!({ "type": "connection_init", "payload": { "MARKETPLACER-API-KEY": key } })).await;
         let ack = client.next_message().await.expect("connection_ack");
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         client.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": CHAT_EVENTS, "variables": { "after": after } } })).await;
         client
     }
-}
 
-impl WsClient {
     /// Sends one protocol message.
     pub async fn send(&mut self, message: Value) {
         use futures_util::SinkExt;
