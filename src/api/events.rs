@@ -48,21 +48,16 @@ pub struct ChatMessagesRead {
     pub message_ids: Vec<ID>,
 }
 
-/// An event in API form, before it is wrapped in one API's `ChatEvent` union.
-pub enum EventPayload<M: MessageView> {
-    /// See [`ChatMessageCreated`].
-    Created(ChatMessageCreated<M>),
-    /// See [`ChatMessagesRead`].
-    Read(ChatMessagesRead),
-}
-
-fn to_payload<M: MessageView>(event: &StoredEvent) -> EventPayload<M> {
+/// Wraps a stored event in one API's `ChatEvent` union.
+fn to_union<M: MessageView, U>(
+    event: &StoredEvent,
+    created: fn(ChatMessageCreated<M>) -> U,
+    read: fn(ChatMessagesRead) -> U,
+) -> U {
     let cursor = EventCursor { seq: event.seq }.encode();
     match &event.kind {
-        EventKind::MessageCreated(message) => {
-            EventPayload::Created(ChatMessageCreated { cursor, chat_message: M::from_record(message.clone()) })
-        }
-        EventKind::MessagesRead { sent_by, read_at, message_ids } => EventPayload::Read(ChatMessagesRead {
+        EventKind::MessageCreated(message) => created(ChatMessageCreated { cursor, chat_message: M::from_record(message.clone()) }),
+        EventKind::MessagesRead { sent_by, read_at, message_ids } => read(ChatMessagesRead {
             cursor,
             seller_id: ID(seller_gid(event.seller_id)),
             sent_by_type: sent_by.as_str().to_owned(),
@@ -85,15 +80,18 @@ fn stream_error(error: StreamError, control: Option<&ConnectionControl>) -> Erro
     }
 }
 
-/// The event stream for `seller_id` (every chat when `None`), resuming after `after`.
+/// The event stream for `seller_id` (every chat when `None`), resuming after `after`;
+/// `created` and `read` wrap each event in the calling API's `ChatEvent` union.
 pub async fn chat_events<M, U>(
     ctx: &Context<'_>,
     seller_id: Option<i64>,
     after: Option<String>,
+    created: fn(ChatMessageCreated<M>) -> U,
+    read: fn(ChatMessagesRead) -> U,
 ) -> Result<impl Stream<Item = Result<U>> + use<M, U>>
 where
     M: MessageView,
-    U: From<EventPayload<M>> + Send + 'static,
+    U: Send + 'static,
 {
     let after = after
         .map(|raw| EventCursor::decode(&raw).map(|c| c.seq))
@@ -107,7 +105,7 @@ where
     let control = ctx.data_opt::<ConnectionControl>().cloned();
     let events = broker.subscribe(service.shared_store(), seller_id, after);
     Ok(events.map(move |item| match item {
-        Ok(event) => Ok(U::from(to_payload::<M>(&event))),
+        Ok(event) => Ok(to_union(&event, created, read)),
         Err(error) => Err(stream_error(error, control.as_ref())),
     }))
 }

@@ -11,7 +11,7 @@ use crate::domain::paging::PageArgs;
 use crate::domain::{Principal, Side};
 use crate::service::ChatService;
 use crate::store::{ChatListQuery, ChatRecord, MessageRecord, SellerListQuery, SellerRecord};
-use super::events::{chat_events, ChatMessageCreated, ChatMessagesRead, EventPayload};
+use super::events::{chat_events, ChatMessageCreated, ChatMessagesRead};
 use async_graphql::{Context, InputObject, Interface, MergedObject, Object, Result, Schema, Subscription, Union, ID};
 use futures_util::Stream;
 use std::sync::Arc;
@@ -308,15 +308,6 @@ pub enum OperatorChatEvent {
     ChatMessagesRead(ChatMessagesRead),
 }
 
-impl From<EventPayload<OperatorChatMessage>> for OperatorChatEvent {
-    fn from(payload: EventPayload<OperatorChatMessage>) -> Self {
-        match payload {
-            EventPayload::Created(created) => OperatorChatEvent::ChatMessageCreated(created),
-            EventPayload::Read(read) => OperatorChatEvent::ChatMessagesRead(read),
-        }
-    }
-}
-
 /// Operator API subscriptions.
 pub struct OperatorSubscription;
 
@@ -326,6 +317,6 @@ impl OperatorSubscription {
     /// gap (missed events are replayed first).
     async fn chat_events(&self, ctx: &Context<'_>, after: Option<String>) -> Result<impl Stream<Item = Result<OperatorChatEvent>>> {
         ensure_operator(ctx)?;
-        chat_events::<OperatorChatMessage, OperatorChatEvent>(ctx, None, after).await
+        chat_events(ctx, None, after, OperatorChatEvent::ChatMessageCreated, OperatorChatEvent::ChatMessagesRead).await
     }
 }

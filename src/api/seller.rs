@@ -8,7 +8,7 @@ use crate::domain::ids::{GlobalId, IdKind};
 use crate::domain::paging::PageArgs;
 use crate::domain::{Principal, Side};
 use crate::service::ChatService;
-use super::events::{chat_events, ChatMessageCreated, ChatMessagesRead, EventPayload};
+use super::events::{chat_events, ChatMessageCreated, ChatMessagesRead};
 use async_graphql::{Context, InputObject, Interface, MergedObject, Object, Result, Schema, Subscription, Union, ID};
 use futures_util::Stream;
 
@@ -139,15 +139,6 @@ pub enum SellerChatEvent {
     ChatMessagesRead(ChatMessagesRead),
 }
 
-impl From<EventPayload<SellerChatMessage>> for SellerChatEvent {
-    fn from(payload: EventPayload<SellerChatMessage>) -> Self {
-        match payload {
-            EventPayload::Created(created) => SellerChatEvent::ChatMessageCreated(created),
-            EventPayload::Read(read) => SellerChatEvent::ChatMessagesRead(read),
-        }
-    }
-}
-
 /// Seller API subscriptions.
 pub struct SellerSubscription;
 
@@ -156,6 +147,6 @@ impl SellerSubscription {
     /// Events of the caller's thread. `after`: the last cursor received, to resume
     /// without a gap (missed events are replayed first).
     async fn chat_events(&self, ctx: &Context<'_>, after: Option<String>) -> Result<impl Stream<Item = Result<SellerChatEvent>>> {
-        chat_events::<SellerChatMessage, SellerChatEvent>(ctx, Some(caller(ctx)?), after).await
+        chat_events(ctx, Some(caller(ctx)?), after, SellerChatEvent::ChatMessageCreated, SellerChatEvent::ChatMessagesRead).await
     }
 }
