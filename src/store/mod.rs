@@ -2,6 +2,7 @@
 //! implementations. Rows come back as the plain records below, so nothing above this
 //! module depends on sqlx.
 
+mod group_commit;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -26,6 +27,12 @@ pub enum StoreError {
     /// A row the caller named does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A group commit failed; every write in it was rolled back.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    /// The writer task is gone (the store is shutting down).
+    #[error("the database writer has stopped")]
+    WriterStopped,
     /// The database URL names no backend we support.
     #[error("unsupported database URL (use sqlite://PATH or postgres://…)")]
     UnsupportedUrl,

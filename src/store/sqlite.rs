@@ -1,9 +1,10 @@
 //! The embedded SQLite store: WAL journal, one writer connection, a pool of readers.
 
+use super::group_commit::GroupCommitter;
 use super::*;
 use crate::domain::paging::Direction;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub struct SqliteStore {
     /// Exactly one connection: SQLite has one writer at a time, so queueing here is
     /// cheaper than lock retries inside SQLite.
     writer: SqlitePool,
+    /// Batches concurrent message writes into shared transactions on `writer`.
+    committer: GroupCommitter,
 }
 
 impl SqliteStore {
@@ -45,7 +48,8 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { readers, writer })
+        let committer = GroupCommitter::start(writer.clone());
+        Ok(Self { readers, writer, committer })
     }
 }
 
@@ -251,72 +255,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(token) = &message.client_mutation_id {
-            let earlier = sqlx::query(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = ? AND sent_by = ? AND client_mutation_id = ?"
-            ))
-            .bind(message.seller_id)
-            .bind(message.sent_by.as_str())
-            .bind(token)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = earlier {
-                let earlier = message_from_row(&row, 0)?;
-                if earlier.created_at >= message.dedupe_since {
-                    return Ok(CreateOutcome::Replayed(earlier));
-                }
-                // An expired token may be reused: it no longer names the old message.
-                sqlx::query("UPDATE messages SET client_mutation_id = NULL WHERE id = ?")
-                    .bind(earlier.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        let unread = side_column(message.sent_by);
-        let seq: Option<i64> = sqlx::query_scalar(&format!(
-            "UPDATE chats SET message_count = message_count + 1, {unread} = {unread} + 1 \
-             WHERE seller_id = ? RETURNING message_count"
-        ))
-        .bind(message.seller_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let seq = seq.ok_or(StoreError::NotFound("seller"))?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (seller_id, seq, sent_by, sender_label, body, created_at, client_mutation_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(message.seller_id)
-        .bind(seq)
-        .bind(message.sent_by.as_str())
-        .bind(&message.sender_label)
-        .bind(&message.body)
-        .bind(message.now)
-        .bind(&message.client_mutation_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE chats SET last_message_id = ? WHERE seller_id = ?")
-            .bind(id)
-            .bind(message.seller_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO events (seller_id, kind, message_id, created_at) VALUES (?, 'message_created', ?, ?)")
-            .bind(message.seller_id)
-            .bind(id)
-            .bind(message.now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(CreateOutcome::Created(MessageRecord {
-            id,
-            seller_id: message.seller_id,
-            seq,
-            sent_by: message.sent_by,
-            sender_label: message.sender_label.clone(),
-            body: message.body.clone(),
-            created_at: message.now,
-            read_at: None,
-        }))
+        self.committer.create_message(message.clone()).await
     }
 
     async fn message(&self, message_id: i64) -> StoreResult<Option<MessageRecord>> {
@@ -378,40 +317,7 @@ impl Store for SqliteStore {
     }
 
     async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE messages SET read_at = ? \
-             WHERE seller_id = ? AND sent_by = ? AND read_at IS NULL AND seq <= ? RETURNING id",
-        )
-        .bind(request.now)
-        .bind(request.seller_id)
-        .bind(request.sent_by.as_str())
-        .bind(request.up_to_seq.unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut ids = ids;
-        ids.sort_unstable();
-        if !ids.is_empty() {
-            let unread = side_column(request.sent_by);
-            sqlx::query(&format!("UPDATE chats SET {unread} = {unread} - ? WHERE seller_id = ?"))
-                .bind(ids.len() as i64)
-                .bind(request.seller_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO events (seller_id, kind, sent_by, read_at, message_ids, created_at) \
-                 VALUES (?, 'messages_read', ?, ?, ?, ?)",
-            )
-            .bind(request.seller_id)
-            .bind(request.sent_by.as_str())
-            .bind(request.now)
-            .bind(serde_json::to_string(&ids).map_err(|e| sqlx::Error::Encode(e.into()))?)
-            .bind(request.now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(ids)
+        self.committer.mark_read(*request).await
     }
 
     async fn events_after(&self, after_seq: i64, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
@@ -484,4 +390,108 @@ impl Store for SqliteStore {
             .await?;
         Ok(total)
     }
+}
+
+/// Stores a message inside the caller's transaction (see `create_message`).
+pub(super) async fn insert_message(tx: &mut SqliteConnection, message: &NewMessage) -> StoreResult<CreateOutcome> {
+    if let Some(token) = &message.client_mutation_id {
+        let earlier = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = ? AND sent_by = ? AND client_mutation_id = ?"
+        ))
+        .bind(message.seller_id)
+        .bind(message.sent_by.as_str())
+        .bind(token)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = earlier {
+            let earlier = message_from_row(&row, 0)?;
+            if earlier.created_at >= message.dedupe_since {
+                return Ok(CreateOutcome::Replayed(earlier));
+            }
+            // An expired token may be reused: it no longer names the old message.
+            sqlx::query("UPDATE messages SET client_mutation_id = NULL WHERE id = ?")
+                .bind(earlier.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let unread = side_column(message.sent_by);
+    let seq: Option<i64> = sqlx::query_scalar(&format!(
+        "UPDATE chats SET message_count = message_count + 1, {unread} = {unread} + 1 \
+         WHERE seller_id = ? RETURNING message_count"
+    ))
+    .bind(message.seller_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let seq = seq.ok_or(StoreError::NotFound("seller"))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (seller_id, seq, sent_by, sender_label, body, created_at, client_mutation_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(message.seller_id)
+    .bind(seq)
+    .bind(message.sent_by.as_str())
+    .bind(&message.sender_label)
+    .bind(&message.body)
+    .bind(message.now)
+    .bind(&message.client_mutation_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE chats SET last_message_id = ? WHERE seller_id = ?")
+        .bind(id)
+        .bind(message.seller_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO events (seller_id, kind, message_id, created_at) VALUES (?, 'message_created', ?, ?)")
+        .bind(message.seller_id)
+        .bind(id)
+        .bind(message.now)
+        .execute(&mut *tx)
+        .await?;
+    Ok(CreateOutcome::Created(MessageRecord {
+        id,
+        seller_id: message.seller_id,
+        seq,
+        sent_by: message.sent_by,
+        sender_label: message.sender_label.clone(),
+        body: message.body.clone(),
+        created_at: message.now,
+        read_at: None,
+    }))
+}
+
+/// Marks messages read inside the caller's transaction (see `mark_read`).
+pub(super) async fn mark_read_in(tx: &mut SqliteConnection, request: &MarkRead) -> StoreResult<Vec<i64>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "UPDATE messages SET read_at = ? \
+         WHERE seller_id = ? AND sent_by = ? AND read_at IS NULL AND seq <= ? RETURNING id",
+    )
+    .bind(request.now)
+    .bind(request.seller_id)
+    .bind(request.sent_by.as_str())
+    .bind(request.up_to_seq.unwrap_or(i64::MAX))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut ids = ids;
+    ids.sort_unstable();
+    if !ids.is_empty() {
+        let unread = side_column(request.sent_by);
+        sqlx::query(&format!("UPDATE chats SET {unread} = {unread} - ? WHERE seller_id = ?"))
+            .bind(ids.len() as i64)
+            .bind(request.seller_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO events (seller_id, kind, sent_by, read_at, message_ids, created_at) \
+             VALUES (?, 'messages_read', ?, ?, ?, ?)",
+        )
+        .bind(request.seller_id)
+        .bind(request.sent_by.as_str())
+        .bind(request.now)
+        .bind(serde_json::to_string(&ids).map_err(|e| sqlx::Error::Encode(e.into()))?)
+        .bind(request.now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(ids)
 }

@@ -10,3 +10,4 @@ mod operator_api;
 mod paging;
 mod realtime;
 mod seller_api;
+mod storage;

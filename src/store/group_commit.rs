@@ -1,0 +1,126 @@
+//! Group commit for SQLite: writes that arrive while a transaction is being written
+//! share the next transaction, so many messages cost one fsync. A lone writer is never
+//! delayed: the committer takes whatever is queued at that moment, even one write.
+//! Each write runs inside its own savepoint, so one failing write leaves the others
+//! of its batch untouched, and nobody is answered before the COMMIT is durable.
+
+use super::sqlite::{insert_message, mark_read_in};
+use super::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
+use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes one transaction takes.
+const MAX_BATCH: usize = 512;
+/// Writes waiting for the committer before senders wait too.
+const QUEUE_DEPTH: usize = 4096;
+
+enum WriteOp {
+    Create(NewMessage, oneshot::Sender<StoreResult<CreateOutcome>>),
+    Read(MarkRead, oneshot::Sender<StoreResult<Vec<i64>>>),
+}
+
+enum Applied {
+    Create(StoreResult<CreateOutcome>),
+    Read(StoreResult<Vec<i64>>),
+}
+
+/// The handle writers use; the committer task runs until every handle is dropped.
+pub(super) struct GroupCommitter {
+    queue: mpsc::Sender<WriteOp>,
+}
+
+impl GroupCommitter {
+    /// Starts the committer on `writer` (a one-connection pool).
+    pub(super) fn start(writer: SqlitePool) -> Self {
+        let (queue, pending) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(run(writer, pending));
+        Self { queue }
+    }
+
+    /// Stores a message in the next group transaction.
+    pub(super) async fn create_message(&self, message: NewMessage) -> StoreResult<CreateOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(WriteOp::Create(message, reply)).await.map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Marks messages read in the next group transaction.
+    pub(super) async fn mark_read(&self, request: MarkRead) -> StoreResult<Vec<i64>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(WriteOp::Read(request, reply)).await.map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+async fn run(writer: SqlitePool, mut pending: mpsc::Receiver<WriteOp>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = pending.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match pending.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&writer, &mut batch).await;
+    }
+}
+
+/// Applies and commits one batch, then answers every writer in it.
+async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<WriteOp>) {
+    let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(error) => return fail_all(batch, &error.to_string()),
+    };
+    let mut applied = Vec::with_capacity(batch.len());
+    for op in batch.iter() {
+        applied.push(apply(&mut tx, op).await);
+    }
+    if let Err(error) = tx.commit().await {
+        return fail_all(batch, &error.to_string());
+    }
+    for (op, result) in batch.drain(..).zip(applied) {
+        // A writer that gave up waiting is fine: its write is committed all the same.
+        match (op, result) {
+            (WriteOp::Create(_, reply), Applied::Create(result)) => drop(reply.send(result)),
+            (WriteOp::Read(_, reply), Applied::Read(result)) => drop(reply.send(result)),
+            _ => unreachable!("results are zipped with their own operations"),
+        }
+    }
+}
+
+/// Runs one write inside a savepoint of the group transaction.
+async fn apply(tx: &mut Transaction<'static, Sqlite>, op: &WriteOp) -> Applied {
+    let savepoint = Connection::begin(&mut **tx).await;
+    let mut savepoint = match savepoint {
+        Ok(savepoint) => savepoint,
+        Err(error) => {
+            let error = StoreError::Database(error);
+            return match op {
+                WriteOp::Create(..) => Applied::Create(Err(error)),
+                WriteOp::Read(..) => Applied::Read(Err(error)),
+            };
+        }
+    };
+    let applied = match op {
+        WriteOp::Create(message, _) => Applied::Create(insert_message(&mut savepoint, message).await),
+        WriteOp::Read(request, _) => Applied::Read(mark_read_in(&mut savepoint, request).await),
+    };
+    let succeeded = matches!(applied, Applied::Create(Ok(_)) | Applied::Read(Ok(_)));
+    let ended = if succeeded { savepoint.commit().await } else { savepoint.rollback().await };
+    match (ended, applied) {
+        (Ok(()), applied) => applied,
+        (Err(error), Applied::Create(_)) => Applied::Create(Err(error.into())),
+        (Err(error), Applied::Read(_)) => Applied::Read(Err(error.into())),
+    }
+}
+
+fn fail_all(batch: &mut Vec<WriteOp>, reason: &str) {
+    for op in batch.drain(..) {
+        let error = || StoreError::CommitFailed(reason.to_owned());
+        match op {
+            WriteOp::Create(_, reply) => drop(reply.send(Err(error()))),
+            WriteOp::Read(_, reply) => drop(reply.send(Err(error()))),
+        }
+    }
+}
