@@ -1,0 +1,499 @@
+//! The scenarios. Each starts a fresh database and a fresh server child, drives it over
+//! real HTTP/WebSocket with bounded counts, and returns its result rows.
+
+use crate::server::ChildServer;
+use crate::stats::{Latencies, Row};
+use anyhow::{ensure, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use marketchat::domain::keys::generate_key;
+use marketchat::domain::Side;
+use marketchat::store::{self, NewMessage, Store};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Sizes of one run: the full run, or `--quick`.
+#[derive(Clone, Copy)]
+pub struct Scale {
+    /// `--quick`.
+    pub quick: bool,
+}
+
+impl Scale {
+    fn pick(self, full: usize, quick: usize) -> usize {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+}
+
+/// Shared state of a bench run.
+pub struct Bench {
+    /// Sizes.
+    pub scale: Scale,
+    client: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+/// A seeded seller: row number and API key.
+struct Seeded {
+    id: i64,
+    key: String,
+}
+
+fn progress(scenario: &str, what: &str) {
+    eprintln!("» {scenario}: {what}");
+}
+
+impl Bench {
+    /// A bench writing its databases under a temporary directory.
+    pub fn new(scale: Scale) -> Result<Self> {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+        Ok(Self { scale, client, dir: tempfile::tempdir()? })
+    }
+
+    fn database_url(&self, name: &str) -> String {
+        format!("sqlite://{}", self.dir.path().join(format!("{name}.db")).display())
+    }
+
+    async fn store(&self, name: &str) -> Result<(Arc<dyn Store>, String)> {
+        let url = self.database_url(name);
+        Ok((store::connect(&url).await?, url))
+    }
+
+    async fn seed_sellers(&self, store: &dyn Store, count: usize, scenario: &str) -> Result<Vec<Seeded>> {
+        let now = now();
+        let mut sellers = Vec::with_capacity(count);
+        for i in 0..count {
+            let seller = store.create_seller(&format!("Seller {i:05}"), now).await?;
+            let key = generate_key(&mut rand::thread_rng());
+            store.create_api_key(&key.hash, Some(seller.id), None, now).await?;
+            sellers.push(Seeded { id: seller.id, key: key.secret });
+            if (i + 1) % 5_000 == 0 {
+                progress(scenario, &format!("seeded {} sellers", i + 1));
+            }
+        }
+        Ok(sellers)
+    }
+
+    async fn operator_key(&self, store: &dyn Store) -> Result<String> {
+        let key = generate_key(&mut rand::thread_rng());
+        store.create_api_key(&key.hash, None, Some("bench"), now()).await?;
+        Ok(key.secret)
+    }
+
+    /// POSTs one GraphQL request; fails on HTTP or GraphQL errors.
+    async fn graphql(&self, base: &str, path: &str, key: &str, query: &str, variables: Value) -> Result<Value> {
+        post_graphql(&self.client, base, path, key, query, variables).await
+    }
+
+    /// Scenario 1: concurrent sends over HTTP.
+    pub async fn send(&self, hello_rate: f64, insert_batched_rate: f64) -> Result<Vec<Row>> {
+        let total = self.scale.pick(20_000, 2_000);
+        let (store, url) = self.store("send").await?;
+        let sellers = self.seed_sellers(store.as_ref(), 50, "send").await?;
+        drop(store);
+        let server = ChildServer::start("serve-child", &[&url])?;
+        progress("send", &format!("{total} messages, 50 sellers, concurrency 32"));
+        let keys: Arc<Vec<String>> = Arc::new(sellers.into_iter().map(|s| s.key).collect());
+        let (elapsed, mut latencies) = self
+            .run_concurrently(total, 32, |i| {
+                let keys = keys.clone();
+                let base = server.base.clone();
+                let client = self.client.clone();
+                async move {
+                    let query = "mutation($m: String!) { chatMessageCreate(input: { message: $m }) { chatMessage { id } errors { messages } } }";
+                    let data = post_graphql(&client, &base, "/graphql/seller", &keys[i % keys.len()], query, json!({ "m": format!("benchmark message {i}") })).await?;
+                    ensure!(data["chatMessageCreate"]["errors"].is_null(), "send refused: {data}");
+                    Ok(())
+                }
+            })
+            .await?;
+        let rate = total as f64 / elapsed.as_secs_f64();
+        Ok(vec![
+            Row::new("send", "messages/s (durable, HTTP, c=32)", rate, "msg/s")
+                .target("min", 5_000.0)
+                .floor(insert_batched_rate),
+            Row::new("send", "messages/s vs hello-world requests/s", rate, "msg/s").floor(hello_rate),
+            Row::new("send", "latency p50", latencies.quantile_ms(0.5), "ms"),
+            Row::new("send", "latency p99", latencies.quantile_ms(0.99), "ms"),
+            Row::new("send", "latency max", latencies.quantile_ms(1.0), "ms"),
+        ])
+    }
+
+    /// Scenario 2: newest-page latency at growing thread lengths, and a full walk.
+    pub async fn history(&self) -> Result<Vec<Row>> {
+        let lengths = if self.scale.quick { vec![1_000, 10_000, 50_000] } else { vec![1_000, 100_000, 1_000_000] };
+        let samples = self.scale.pick(2_000, 300);
+        let mut rows = Vec::new();
+        for length in lengths {
+            let (store, url) = self.store(&format!("history-{length}")).await?;
+            let seller = self.seed_sellers(store.as_ref(), 1, "history").await?.remove(0);
+            progress("history", &format!("bulk-loading {length} messages through the Store"));
+            bulk_load(store.clone(), seller.id, length).await?;
+            drop(store);
+            let server = ChildServer::start("serve-child", &[&url])?;
+            let query = "query($after: String) { chatMessages(first: 10, after: $after) { totalCount nodes { id message createdAt readAt sentByType } } }";
+            let mut latencies = Latencies::default();
+            for _ in 0..samples {
+                let started = Instant::now();
+                let data = self.graphql(&server.base, "/graphql/seller", &seller.key, query, json!({})).await?;
+                latencies.push(started.elapsed());
+                ensure!(data["chatMessages"]["totalCount"] == length, "unexpected thread length");
+            }
+            let label = format!("newest page (first: 10) at {length}");
+            rows.push(Row::new("history", &format!("{label} p50"), latencies.quantile_ms(0.5), "ms"));
+            rows.push(Row::new("history", &format!("{label} p99"), latencies.quantile_ms(0.99), "ms").target("max", 2.0));
+            let walk_query = "query($after: String) { chatMessages(first: 50, after: $after) { pageInfo { hasNextPage endCursor } nodes { id } } }";
+            let started = Instant::now();
+            let (mut after, mut seen, mut pages) = (Value::Null, 0usize, 0usize);
+            loop {
+                let data = self.graphql(&server.base, "/graphql/seller", &seller.key, walk_query, json!({ "after": after })).await?;
+                let page = &data["chatMessages"];
+                seen += page["nodes"].as_array().map_or(0, Vec::len);
+                pages += 1;
+                if page["pageInfo"]["hasNextPage"] != true {
+                    break;
+                }
+                after = page["pageInfo"]["endCursor"].clone();
+            }
+            ensure!(seen == length, "walk saw {seen} of {length} messages");
+            let elapsed = started.elapsed();
+            rows.push(Row::new("history", &format!("full walk of {length} (pages of 50)"), elapsed.as_secs_f64(), "s"));
+            rows.push(Row::new("history", &format!("full walk of {length}: per page"), elapsed.as_secs_f64() * 1_000.0 / pages as f64, "ms"));
+        }
+        Ok(rows)
+    }
+
+    /// Scenario 3: sellers marking operator messages read, one message per call.
+    pub async fn read(&self) -> Result<Vec<Row>> {
+        let per_seller = self.scale.pick(200, 20);
+        let (store, url) = self.store("read").await?;
+        let sellers = self.seed_sellers(store.as_ref(), 50, "read").await?;
+        progress("read", &format!("loading {per_seller} operator messages per seller"));
+        let mut targets = Vec::new();
+        for seller in &sellers {
+            let ids = bulk_load_side(store.clone(), seller.id, per_seller, Side::Admin).await?;
+            targets.extend(ids.into_iter().map(|id| (seller.key.clone(), id)));
+        }
+        drop(store);
+        // Each seller's reads go in message order, so every call marks exactly one message.
+        targets.sort();
+        let mut per_key: Vec<Vec<(String, String)>> = Vec::new();
+        for chunk in targets.chunk_by(|a, b| a.0 == b.0) {
+            per_key.push(chunk.iter().map(|(key, id)| (key.clone(), marketchat::domain::ids::message_gid(*id))).collect());
+        }
+        let server = ChildServer::start("serve-child", &[&url])?;
+        let total: usize = per_key.iter().map(Vec::len).sum();
+        progress("read", &format!("{total} chatMessageRead calls, 50 sellers in parallel"));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for calls in per_key {
+            let (client, base) = (self.client.clone(), server.base.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Latencies::default();
+                let query = r#"mutation($upTo: ID) { chatMessageRead(input: { sentBy: "Admin", upTo: $upTo }) { readCount errors { messages } } }"#;
+                for (key, id) in calls {
+                    let t = Instant::now();
+                    let data = post_graphql(&client, &base, "/graphql/seller", &key, query, json!({ "upTo": id })).await?;
+                    latencies.push(t.elapsed());
+                    ensure!(data["chatMessageRead"]["readCount"] == 1, "read marked {}", data["chatMessageRead"]);
+                }
+                anyhow::Ok(latencies)
+            }));
+        }
+        let mut latencies = Latencies::default();
+        for task in tasks {
+            latencies.extend(task.await??);
+        }
+        let rate = total as f64 / started.elapsed().as_secs_f64();
+        Ok(vec![
+            Row::new("read", "chatMessageRead calls/s (c=50)", rate, "ops/s"),
+            Row::new("read", "latency p50", latencies.quantile_ms(0.5), "ms"),
+            Row::new("read", "latency p99", latencies.quantile_ms(0.99), "ms"),
+        ])
+    }
+
+    /// Scenario 4: the operator's chat list with many sellers.
+    pub async fn chat_list(&self) -> Result<Vec<Row>> {
+        let seller_count = self.scale.pick(10_000, 2_000);
+        let samples = self.scale.pick(1_000, 200);
+        let (store, url) = self.store("chats").await?;
+        let sellers = self.seed_sellers(store.as_ref(), seller_count, "chats").await?;
+        let operator = self.operator_key(store.as_ref()).await?;
+        progress("chats", &format!("one message in each of {seller_count} chats"));
+        let mut writes = Vec::new();
+        for seller in &sellers {
+            let store = store.clone();
+            let message = new_message(seller.id, Side::Seller, "hello operator");
+            writes.push(tokio::spawn(async move { store.create_message(&message).await }));
+        }
+        for write in writes {
+            write.await??;
+        }
+        drop(store);
+        let server = ChildServer::start("serve-child", &[&url])?;
+        let mut rows = Vec::new();
+        for (label, search) in [("chats(first: 50)", None), ("chats(first: 50, search)", Some("seller 01"))] {
+            let query = "query($s: String) { chats(first: 50, search: $s) { nodes { id unreadCount updatedAt seller { businessName } lastMessage { message } } } }";
+            let mut latencies = Latencies::default();
+            for _ in 0..samples {
+                let started = Instant::now();
+                let data = self.graphql(&server.base, "/graphql/operator", &operator, query, json!({ "s": search })).await?;
+                latencies.push(started.elapsed());
+                ensure!(!data["chats"]["nodes"].as_array().is_none_or(Vec::is_empty), "empty chat list");
+            }
+            rows.push(Row::new("chats", &format!("{label} at {seller_count} sellers p50"), latencies.quantile_ms(0.5), "ms"));
+            rows.push(
+                Row::new("chats", &format!("{label} at {seller_count} sellers p99"), latencies.quantile_ms(0.99), "ms")
+                    .target("max", 10.0),
+            );
+        }
+        Ok(rows)
+    }
+
+    /// Scenario 5: send-to-receive latency to many subscribers, and memory per idle
+    /// subscribed connection.
+    pub async fn fanout(&self) -> Result<Vec<Row>> {
+        let subscribers = self.scale.pick(1_000, 100);
+        let messages = self.scale.pick(50, 10);
+        let idle = self.scale.pick(10_000, 1_000);
+        let (store, url) = self.store("fanout").await?;
+        let seller = self.seed_sellers(store.as_ref(), 1, "fanout").await?.remove(0);
+        let operator = self.operator_key(store.as_ref()).await?;
+        drop(store);
+        let server = ChildServer::start("serve-child", &[&url])?;
+        progress("fanout", &format!("{subscribers} operator subscribers"));
+        let mut clients = Vec::with_capacity(subscribers);
+        for _ in 0..subscribers {
+            clients.push(subscribe(&server.base, "/graphql/operator", &operator).await?);
+        }
+        // Every subscription is live once a warm-up message reached all of them.
+        let warmup = self.graphql(&server.base, "/graphql/seller", &seller.key, SEND, json!({ "m": "warm-up" })).await?;
+        ensure!(warmup["chatMessageCreate"]["errors"].is_null(), "warm-up refused");
+        let mut receivers = Vec::with_capacity(subscribers);
+        let (sent_at_tx, sent_at_rx) = tokio::sync::watch::channel(Vec::<Instant>::new());
+        for mut client in clients {
+            let sent_at = sent_at_rx.clone();
+            receivers.push(tokio::spawn(async move {
+                next_event(&mut client).await?; // the warm-up
+                let mut latencies = Latencies::default();
+                for index in 0..messages {
+                    let event = next_event(&mut client).await?;
+                    let received = Instant::now();
+                    ensure!(event["chatEvents"]["chatMessage"]["message"] == format!("fan-out {index}"), "out of order: {event}");
+                    let sent = sent_at.borrow()[index];
+                    latencies.push(received.saturating_duration_since(sent));
+                }
+                anyhow::Ok(latencies)
+            }));
+        }
+        for index in 0..messages {
+            let mut stamps = sent_at_tx.borrow().clone();
+            stamps.push(Instant::now());
+            sent_at_tx.send_replace(stamps);
+            self.graphql(&server.base, "/graphql/seller", &seller.key, SEND, json!({ "m": format!("fan-out {index}") })).await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut latencies = Latencies::default();
+        for receiver in receivers {
+            latencies.extend(tokio::time::timeout(Duration::from_secs(30), receiver).await.context("fan-out timed out")???);
+        }
+        ensure!(latencies.len() == subscribers * messages, "missing deliveries");
+        let mut rows = vec![
+            Row::new("fanout", &format!("send→receive p50, {subscribers} subscribers"), latencies.quantile_ms(0.5), "ms"),
+            Row::new("fanout", &format!("send→receive p99, {subscribers} subscribers"), latencies.quantile_ms(0.99), "ms")
+                .target("max", 50.0),
+        ];
+        drop(server);
+
+        let (store, url) = self.store("idle").await?;
+        let seller = self.seed_sellers(store.as_ref(), 1, "fanout").await?.remove(0);
+        drop(store);
+        let server = ChildServer::start("serve-child", &[&url])?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = server.rss_kib()?;
+        progress("fanout", &format!("{idle} idle subscribed connections"));
+        let semaphore = Arc::new(Semaphore::new(64));
+        let mut opening = Vec::with_capacity(idle);
+        for _ in 0..idle {
+            let (base, key, semaphore) = (server.base.clone(), seller.key.clone(), semaphore.clone());
+            opening.push(tokio::spawn(async move {
+                let _permit = semaphore.acquire().await?;
+                subscribe(&base, "/graphql/seller", &key).await
+            }));
+        }
+        let mut idle_clients = Vec::with_capacity(idle);
+        for task in opening {
+            idle_clients.push(task.await??);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = server.rss_kib()?;
+        let per_connection = (after.saturating_sub(before)) as f64 * 1024.0 / idle as f64 / 1024.0;
+        rows.push(Row::new("fanout", &format!("memory per idle subscribed connection ({idle})"), per_connection, "KiB").target("max", 16.0));
+        drop(idle_clients);
+        Ok(rows)
+    }
+
+    /// Floors: raw durable inserts of the same row through sqlx (one commit per row and
+    /// batched), and an axum hello-world through the same HTTP client.
+    pub async fn floors(&self) -> Result<(Vec<Row>, f64, f64, f64)> {
+        let per_commit_rows = self.scale.pick(5_000, 1_000);
+        let batched_rows = self.scale.pick(100_000, 20_000);
+        let url = self.database_url("floor");
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        sqlx::query("CREATE TABLE messages (id INTEGER PRIMARY KEY, seller_id INTEGER NOT NULL, seq INTEGER NOT NULL, sent_by TEXT NOT NULL, sender_label TEXT, body TEXT NOT NULL, created_at INTEGER NOT NULL, read_at INTEGER, client_mutation_id TEXT)")
+            .execute(&pool)
+            .await?;
+        let insert = "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (?, ?, 'Seller', ?, ?)";
+        progress("floor", "raw sqlx inserts");
+        let started = Instant::now();
+        for i in 0..per_commit_rows {
+            sqlx::query(insert).bind(1).bind(i as i64).bind("benchmark message").bind(now()).execute(&pool).await?;
+        }
+        let per_commit = per_commit_rows as f64 / started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        for chunk in 0..batched_rows / 512 {
+            let mut tx = pool.begin().await?;
+            for i in 0..512 {
+                sqlx::query(insert).bind(1).bind((chunk * 512 + i) as i64).bind("benchmark message").bind(now()).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+        let batched = (batched_rows / 512 * 512) as f64 / started.elapsed().as_secs_f64();
+
+        progress("floor", "axum hello-world through the same client");
+        let hello = ChildServer::start("hello-child", &[])?;
+        let requests = self.scale.pick(20_000, 2_000);
+        let (elapsed, mut latencies) = self
+            .run_concurrently(requests, 32, |_| {
+                let (client, base) = (self.client.clone(), hello.base.clone());
+                async move {
+                    let response = client.post(format!("{base}/hello")).json(&json!({ "query": "{ ok }" })).send().await?;
+                    ensure!(response.status().is_success(), "hello failed");
+                    response.bytes().await?;
+                    Ok(())
+                }
+            })
+            .await?;
+        let hello_rate = requests as f64 / elapsed.as_secs_f64();
+        let rows = vec![
+            Row::new("floor", "sqlx insert, one commit per row", per_commit, "rows/s"),
+            Row::new("floor", "sqlx insert, 512 rows per commit", batched, "rows/s"),
+            Row::new("floor", "axum hello-world requests/s (c=32)", hello_rate, "req/s"),
+            Row::new("floor", "axum hello-world latency p50", latencies.quantile_ms(0.5), "ms"),
+        ];
+        Ok((rows, per_commit, batched, hello_rate))
+    }
+
+    /// Runs `operation(i)` for i in 0..total with `concurrency` in flight; returns the
+    /// wall time and each operation's latency.
+    async fn run_concurrently<F, Fut>(&self, total: usize, concurrency: usize, operation: F) -> Result<(Duration, Latencies)>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        let semaphore = Arc::new(Semaphore::new(concurrency));
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(total);
+        for i in 0..total {
+            let permit = semaphore.clone().acquire_owned().await?;
+            let operation = operation(i);
+            tasks.push(tokio::spawn(async move {
+                let t = Instant::now();
+                operation.await?;
+                drop(permit);
+                anyhow::Ok(t.elapsed())
+            }));
+        }
+        let mut latencies = Latencies::default();
+        for task in tasks {
+            latencies.push(task.await??);
+        }
+        Ok((started.elapsed(), latencies))
+    }
+}
+
+const SEND: &str = "mutation($m: String!) { chatMessageCreate(input: { message: $m }) { chatMessage { id } errors { messages } } }";
+
+async fn post_graphql(client: &reqwest::Client, base: &str, path: &str, key: &str, query: &str, variables: Value) -> Result<Value> {
+    let response = client
+        .post(format!("{base}{path}"))
+        .header("MARKETPLACER-API-KEY", key)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    ensure!(status.is_success() && body.get("errors").is_none(), "GraphQL request failed ({status}): {body}");
+    Ok(body["data"].clone())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn new_message(seller_id: i64, sent_by: Side, body: &str) -> NewMessage {
+    NewMessage { seller_id, sent_by, sender_label: None, body: body.to_owned(), client_mutation_id: None, now: now(), dedupe_since: 0 }
+}
+
+/// Loads `count` seller messages into one thread through the Store, many writes in
+/// flight so group commit batches them.
+async fn bulk_load(store: Arc<dyn Store>, seller_id: i64, count: usize) -> Result<()> {
+    bulk_load_side(store, seller_id, count, Side::Seller).await.map(drop)
+}
+
+async fn bulk_load_side(store: Arc<dyn Store>, seller_id: i64, count: usize, side: Side) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(count);
+    let mut pending = Vec::with_capacity(1_024);
+    for i in 0..count {
+        let store = store.clone();
+        let message = new_message(seller_id, side, &format!("history message {i}"));
+        pending.push(tokio::spawn(async move { store.create_message(&message).await }));
+        if pending.len() == 1_024 || i + 1 == count {
+            for write in pending.drain(..) {
+                ids.push(write.await??.message().id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a subscription to `chatEvents` and waits for the connection ack.
+async fn subscribe(base: &str, path: &str, key: &str) -> Result<Socket> {
+    let mut request = format!("{}{path}", base.replace("http://", "ws://")).into_client_request()?;
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let init = json!({ "type": "connection_init", "payload": { "MARKETPLACER-API-KEY": key } });
+    socket.send(Message::text(init.to_string())).await?;
+    let ack = socket.next().await.context("closed before ack")??;
+    ensure!(ack.to_text()?.contains("connection_ack"), "no ack: {ack}");
+    // From the start of the feed, so no event is missed while the subscription starts.
+    let query = "subscription($after: String) { chatEvents(after: $after) { ... on ChatMessageCreated { cursor chatMessage { message } } } }";
+    let after = marketchat::domain::cursor::EventCursor::START.encode();
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "after": after } } });
+    socket.send(Message::text(subscribe.to_string())).await?;
+    Ok(socket)
+}
+
+async fn next_event(socket: &mut Socket) -> Result<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), socket.next()).await.context("no event within 20 s")?;
+        if let Message::Text(text) = frame.context("socket closed")?? {
+            let message: Value = serde_json::from_str(&text)?;
+            ensure!(message["type"] == "next", "unexpected message: {message}");
+            return Ok(message["payload"]["data"].clone());
+        }
+    }
+}
