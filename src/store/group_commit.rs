@@ -1,12 +1,14 @@
 //! Group commit for SQLite: writes that arrive while a transaction is being written
 //! share the next transaction, so many messages cost one fsync. A lone writer is never
 //! delayed: the committer takes whatever is queued at that moment, even one write.
-//! Each write runs inside its own savepoint, so one failing write leaves the others
-//! of its batch untouched, and nobody is answered before the COMMIT is durable.
+//! Nobody is answered before the COMMIT is durable. The expected refusals (an unknown
+//! seller) write nothing, so they share a batch safely; if a statement fails for any
+//! other reason the batch is rolled back and each write retried in a transaction of its
+//! own, so one bad write never takes others down with it.
 
 use super::sqlite::{insert_message, mark_read_in};
 use super::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
-use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes one transaction takes.
@@ -68,17 +70,18 @@ async fn run(writer: SqlitePool, mut pending: mpsc::Receiver<WriteOp>) {
 
 /// Applies and commits one batch, then answers every writer in it.
 async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<WriteOp>) {
-    let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
+    let applied = match apply_all(writer, batch).await {
+        Ok(applied) => applied,
+        Err(_) if batch.len() > 1 => {
+            // Isolate the failure: every write alone, in its own transaction.
+            let mut applied = Vec::with_capacity(batch.len());
+            for op in batch.iter() {
+                applied.push(apply_alone(writer, op).await);
+            }
+            applied
+        }
         Err(error) => return fail_all(batch, &error.to_string()),
     };
-    let mut applied = Vec::with_capacity(batch.len());
-    for op in batch.iter() {
-        applied.push(apply(&mut tx, op).await);
-    }
-    if let Err(error) = tx.commit().await {
-        return fail_all(batch, &error.to_string());
-    }
     for (op, result) in batch.drain(..).zip(applied) {
         // A writer that gave up waiting is fine: its write is committed all the same.
         match (op, result) {
@@ -89,29 +92,58 @@ async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<WriteOp>) {
     }
 }
 
-/// Runs one write inside a savepoint of the group transaction.
-async fn apply(tx: &mut Transaction<'static, Sqlite>, op: &WriteOp) -> Applied {
-    let savepoint = Connection::begin(&mut **tx).await;
-    let mut savepoint = match savepoint {
-        Ok(savepoint) => savepoint,
-        Err(error) => {
-            let error = StoreError::Database(error);
-            return match op {
-                WriteOp::Create(..) => Applied::Create(Err(error)),
-                WriteOp::Read(..) => Applied::Read(Err(error)),
-            };
+/// All writes of the batch in one transaction; any database error aborts it whole.
+async fn apply_all(writer: &SqlitePool, batch: &[WriteOp]) -> Result<Vec<Applied>, StoreError> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let mut applied = Vec::with_capacity(batch.len());
+    for op in batch {
+        match apply(&mut tx, op).await {
+            Applied::Create(Err(StoreError::Database(error))) | Applied::Read(Err(StoreError::Database(error))) => {
+                return Err(StoreError::Database(error));
+            }
+            result => applied.push(result),
         }
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// One write in its own transaction.
+async fn apply_alone(writer: &SqlitePool, op: &WriteOp) -> Applied {
+    let result = async {
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let applied = apply(&mut tx, op).await;
+        if applied.error().is_none() {
+            tx.commit().await?;
+        }
+        Ok::<_, StoreError>(applied)
     };
-    let applied = match op {
-        WriteOp::Create(message, _) => Applied::Create(insert_message(&mut savepoint, message).await),
-        WriteOp::Read(request, _) => Applied::Read(mark_read_in(&mut savepoint, request).await),
-    };
-    let succeeded = matches!(applied, Applied::Create(Ok(_)) | Applied::Read(Ok(_)));
-    let ended = if succeeded { savepoint.commit().await } else { savepoint.rollback().await };
-    match (ended, applied) {
-        (Ok(()), applied) => applied,
-        (Err(error), Applied::Create(_)) => Applied::Create(Err(error.into())),
-        (Err(error), Applied::Read(_)) => Applied::Read(Err(error.into())),
+    match result.await {
+        Ok(applied) => applied,
+        Err(error) => Applied::failed(op, error),
+    }
+}
+
+async fn apply(tx: &mut Transaction<'static, Sqlite>, op: &WriteOp) -> Applied {
+    match op {
+        WriteOp::Create(message, _) => Applied::Create(insert_message(tx, message).await),
+        WriteOp::Read(request, _) => Applied::Read(mark_read_in(tx, request).await),
+    }
+}
+
+impl Applied {
+    fn error(&self) -> Option<&StoreError> {
+        match self {
+            Applied::Create(Err(error)) | Applied::Read(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    fn failed(op: &WriteOp, error: StoreError) -> Self {
+        match op {
+            WriteOp::Create(..) => Applied::Create(Err(error)),
+            WriteOp::Read(..) => Applied::Read(Err(error)),
+        }
     }
 }
 

@@ -415,39 +415,21 @@ pub(super) async fn insert_message(tx: &mut SqliteConnection, message: &NewMessa
                 .await?;
         }
     }
-    let unread = side_column(message.sent_by);
-    let seq: Option<i64> = sqlx::query_scalar(&format!(
-        "UPDATE chats SET message_count = message_count + 1, {unread} = {unread} + 1 \
-         WHERE seller_id = ? RETURNING message_count"
-    ))
-    .bind(message.seller_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let seq = seq.ok_or(StoreError::NotFound("seller"))?;
-    let id: i64 = sqlx::query_scalar(
+    // Counters, last message and the event follow from the insert trigger
+    // (migration 0003); no chat row means no such seller, and nothing is inserted.
+    let inserted: Option<(i64, i64)> = sqlx::query_as(
         "INSERT INTO messages (seller_id, seq, sent_by, sender_label, body, created_at, client_mutation_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         SELECT seller_id, message_count + 1, ?, ?, ?, ?, ? FROM chats WHERE seller_id = ? RETURNING id, seq",
     )
-    .bind(message.seller_id)
-    .bind(seq)
     .bind(message.sent_by.as_str())
     .bind(&message.sender_label)
     .bind(&message.body)
     .bind(message.now)
     .bind(&message.client_mutation_id)
-    .fetch_one(&mut *tx)
+    .bind(message.seller_id)
+    .fetch_optional(&mut *tx)
     .await?;
-    sqlx::query("UPDATE chats SET last_message_id = ? WHERE seller_id = ?")
-        .bind(id)
-        .bind(message.seller_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO events (seller_id, kind, message_id, created_at) VALUES (?, 'message_created', ?, ?)")
-        .bind(message.seller_id)
-        .bind(id)
-        .bind(message.now)
-        .execute(&mut *tx)
-        .await?;
+    let (id, seq) = inserted.ok_or(StoreError::NotFound("seller"))?;
     Ok(CreateOutcome::Created(MessageRecord {
         id,
         seller_id: message.seller_id,
