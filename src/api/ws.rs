@@ -29,7 +29,7 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, upgrade: WebSocketUpgrade) -> Response {
     upgrade
         .protocols([PROTOCOL])
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .on_upgrade(move |socket| serve_socket(state, endpoint, socket))
 }
 

@@ -298,7 +298,8 @@ impl Bench {
             stamps.push(Instant::now());
             sent_at_tx.send_replace(stamps);
             self.graphql(&server.base, "/graphql/seller", &seller.key, SEND, json!({ "m": format!("fan-out {index}") })).await?;
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Latency, not saturation: let each fan-out finish before the next message.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let mut latencies = Latencies::default();
         for receiver in receivers {
