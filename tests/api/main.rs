@@ -1,6 +1,7 @@
 //! Integration tests: every test starts the real server on port 0 with a fresh
 //! database and talks to it over HTTP like a client would.
 
+mod bench;
 mod cli;
 mod errors;
 mod helpers;
