@@ -54,7 +54,7 @@ fn to_union<M: MessageView, U>(
     created: fn(ChatMessageCreated<M>) -> U,
     read: fn(ChatMessagesRead) -> U,
 ) -> U {
-    let cursor = EventCursor { seq: event.seq }.encode();
+    let cursor = event.position.encode();
     match &event.kind {
         EventKind::MessageCreated(message) => created(ChatMessageCreated { cursor, chat_message: M::from_record(message.clone()) }),
         EventKind::MessagesRead { sent_by, read_at, message_ids } => read(ChatMessagesRead {
@@ -94,7 +94,7 @@ where
     U: Send + 'static,
 {
     let after = after
-        .map(|raw| EventCursor::decode(&raw).map(|c| c.seq))
+        .map(|raw| EventCursor::decode(&raw))
         .transpose()
         .map_err(|e| bad_argument("after", e))?;
     let service = ctx.data_unchecked::<ChatService>();

@@ -111,29 +111,43 @@ impl SellerCursor {
     }
 }
 
-/// A position in the event feed of `chatEvents`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A position in the event feed of `chatEvents`, ordered by (`tx`, `seq`).
+///
+/// `seq` numbers events as they are inserted. On SQLite, whose one writer commits in
+/// insert order, that is the whole order and `tx` is always 0. On PostgreSQL a sequence
+/// value is taken before commit, so `tx` is the writing transaction's ID and readers only
+/// read events of transactions older than every transaction still running: an event
+/// that becomes visible later always sorts after every position already read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventCursor {
-    /// The event's feed sequence number (0: before the first event).
+    /// The writing transaction (0 on SQLite).
+    pub tx: i64,
+    /// The event's insert sequence number (0: before the first event).
     pub seq: i64,
 }
 
 impl EventCursor {
     /// Before the first event: `after` this replays the whole feed.
-    pub const START: EventCursor = EventCursor { seq: 0 };
+    pub const START: EventCursor = EventCursor { tx: 0, seq: 0 };
 
     /// The opaque string clients see.
     pub fn encode(self) -> String {
-        encode(&format!("e:{}", self.seq))
+        encode(&format!("e:{}:{}", self.tx, self.seq))
     }
 
     /// Parses an event cursor.
     pub fn decode(raw: &str) -> Result<Self, CursorError> {
         let mut buffer = String::new();
-        let fields = decode(raw, "e", 1, &mut buffer)?;
-        let seq = if fields[0] == "0" { 0 } else { positive(fields[0])? };
-        Ok(Self { seq })
+        let fields = decode(raw, "e", 2, &mut buffer)?;
+        Ok(Self { tx: non_negative(fields[0])?, seq: non_negative(fields[1])? })
     }
+}
+
+fn non_negative(field: &str) -> Result<i64, CursorError> {
+    if field == "0" {
+        return Ok(0);
+    }
+    positive(field)
 }
 
 #[cfg(test)]
@@ -169,8 +183,8 @@ mod tests {
         }
 
         #[test]
-        fn event_cursors_round_trip(seq in 0i64..=i64::MAX) {
-            let cursor = EventCursor { seq };
+        fn event_cursors_round_trip(tx in 0i64..=i64::MAX, seq in 0i64..=i64::MAX) {
+            let cursor = EventCursor { tx, seq };
             prop_assert_eq!(EventCursor::decode(&cursor.encode()), Ok(cursor));
         }
 

@@ -6,6 +6,7 @@
 //! The tailer wakes on a local commit (`Broker::wake`) and also polls, so writes made
 //! by other processes (the CLI, other nodes) reach subscribers too.
 
+use crate::domain::cursor::EventCursor;
 use crate::metrics::Metrics;
 use crate::service::CHAT_ENABLED_SETTING;
 use crate::store::{Store, StoreError, StoredEvent};
@@ -70,8 +71,8 @@ impl Broker {
 
     async fn tail(&self, store: Arc<dyn Store>, stop: CancellationToken) {
         let mut last = loop {
-            match store.last_event_seq().await {
-                Ok(seq) => break seq,
+            match store.last_event_position().await {
+                Ok(position) => break position,
                 Err(error) => tracing::warn!(%error, "event tailer cannot read the feed yet"),
             }
             tokio::select! {
@@ -82,7 +83,7 @@ impl Broker {
         let mut chat_enabled = true;
         loop {
             match self.publish_new(store.as_ref(), last).await {
-                Ok(seq) => last = seq,
+                Ok(position) => last = position,
                 Err(error) => tracing::warn!(%error, "event tailer failed to read the feed"),
             }
             let enabled = store.setting(CHAT_ENABLED_SETTING).await.map_or(chat_enabled, |v| v.as_deref() != Some("false"));
@@ -98,13 +99,13 @@ impl Broker {
         }
     }
 
-    /// Broadcasts every event after `last` in order; returns the new last sequence.
-    async fn publish_new(&self, store: &dyn Store, mut last: i64) -> Result<i64, StoreError> {
+    /// Broadcasts every event after `last` in order; returns the new last position.
+    async fn publish_new(&self, store: &dyn Store, mut last: EventCursor) -> Result<EventCursor, StoreError> {
         loop {
             let batch = store.events_after(last, None, READ_BATCH).await?;
             let full = batch.len() as i64 == READ_BATCH;
             for event in batch {
-                last = event.seq;
+                last = event.position;
                 // No receivers is fine: nobody is subscribed right now.
                 let _ = self.sender.send(BrokerMessage::Event(Arc::new(event)));
             }
@@ -120,13 +121,13 @@ impl Broker {
         self: &Arc<Self>,
         store: Arc<dyn Store>,
         seller_id: Option<i64>,
-        after: Option<i64>,
+        after: Option<EventCursor>,
     ) -> impl Stream<Item = Result<Arc<StoredEvent>, StreamError>> + Send + 'static {
         let broker = self.clone();
         async_stream::try_stream! {
             let mut last = match after {
-                Some(seq) => seq,
-                None => store.last_event_seq().await?,
+                Some(position) => position,
+                None => store.last_event_position().await?,
             };
             'resubscribe: loop {
                 // Subscribe before reading storage, so nothing committed meanwhile is missed.
@@ -135,7 +136,7 @@ impl Broker {
                     let batch = store.events_after(last, seller_id, READ_BATCH).await?;
                     let full = batch.len() as i64 == READ_BATCH;
                     for event in batch {
-                        last = event.seq;
+                        last = event.position;
                         broker.metrics.events_delivered.inc();
                         yield Arc::new(event);
                     }
@@ -147,10 +148,10 @@ impl Broker {
                 loop {
                     match live.recv().await {
                         Ok(BrokerMessage::Event(event)) => {
-                            if event.seq <= last || seller_id.is_some_and(|id| id != event.seller_id) {
+                            if event.position <= last || seller_id.is_some_and(|id| id != event.seller_id) {
                                 continue;
                             }
-                            last = event.seq;
+                            last = event.position;
                             delivered_live = true;
                             broker.metrics.events_delivered.inc();
                             yield event;

@@ -7,7 +7,7 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use crate::domain::cursor::{ChatCursor, SellerCursor};
+use crate::domain::cursor::{ChatCursor, EventCursor, SellerCursor};
 use crate::domain::paging::PageRequest;
 use crate::domain::Side;
 use async_trait::async_trait;
@@ -184,8 +184,8 @@ pub enum EventKind {
 /// One entry of the event feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
-    /// Position in the feed: only grows, never reused.
-    pub seq: i64,
+    /// Position in the feed (see [`EventCursor`] for the order).
+    pub position: EventCursor,
     /// The chat it happened in.
     pub seller_id: i64,
     /// What happened.
@@ -285,10 +285,11 @@ pub trait Store: Send + Sync + 'static {
     /// Records a `MessagesRead` event in the same transaction when any changed.
     async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>>;
 
-    /// Events after feed position `after_seq`, oldest first; only `seller_id`'s if given.
-    async fn events_after(&self, after_seq: i64, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>>;
-    /// The newest feed position (0 when empty).
-    async fn last_event_seq(&self) -> StoreResult<i64>;
+    /// Committed events after `after` in feed order; only `seller_id`'s if given. Never
+    /// returns an event while one that sorts before it could still commit.
+    async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>>;
+    /// The newest readable feed position (`EventCursor::START` when empty).
+    async fn last_event_position(&self) -> StoreResult<EventCursor>;
 
     /// One chat with its counters.
     async fn chat(&self, seller_id: i64) -> StoreResult<Option<ChatRecord>>;

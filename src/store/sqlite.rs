@@ -102,7 +102,7 @@ fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, sqlx::Error> {
             }
         }
     };
-    Ok(StoredEvent { seq: row.try_get(0)?, seller_id: row.try_get(1)?, kind })
+    Ok(StoredEvent { position: EventCursor { tx: 0, seq: row.try_get(0)? }, seller_id: row.try_get(1)?, kind })
 }
 
 fn seller_from_row(row: &SqliteRow) -> Result<SellerRecord, sqlx::Error> {
@@ -320,7 +320,7 @@ impl Store for SqliteStore {
         self.committer.mark_read(*request).await
     }
 
-    async fn events_after(&self, after_seq: i64, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+    async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         let filter = if seller_id.is_some() { "AND e.seller_id = ?" } else { "" };
         let sql = format!(
             "SELECT e.seq, e.seller_id, e.kind, e.sent_by, e.read_at, e.message_ids, \
@@ -328,7 +328,8 @@ impl Store for SqliteStore {
              FROM events e LEFT JOIN messages m ON m.id = e.message_id \
              WHERE e.seq > ? {filter} ORDER BY e.seq LIMIT ?"
         );
-        let mut query = sqlx::query(&sql).bind(after_seq);
+        // One writer commits in insert order, so `seq` alone orders the feed (tx = 0).
+        let mut query = sqlx::query(&sql).bind(after.seq);
         if let Some(seller_id) = seller_id {
             query = query.bind(seller_id);
         }
@@ -336,9 +337,9 @@ impl Store for SqliteStore {
         Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
     }
 
-    async fn last_event_seq(&self) -> StoreResult<i64> {
+    async fn last_event_position(&self) -> StoreResult<EventCursor> {
         let seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.readers).await?;
-        Ok(seq)
+        Ok(EventCursor { tx: 0, seq })
     }
 
     async fn chat(&self, seller_id: i64) -> StoreResult<Option<ChatRecord>> {

@@ -107,14 +107,11 @@ async fn a_read_by_the_other_side_arrives_as_chat_messages_read() {
     let op = app.operator_key("ops").await;
     let sent = app.operator_sends(&op, &seller.gid, "please confirm").await;
     let message_id = sent["chatMessage"]["id"].clone();
-    let mut operator_events = app.subscribe("/graphql/operator", &op, None).await;
-    let mut seller_events = app.subscribe("/graphql/seller", &seller.key, None).await;
-    // Both subscriptions are live once the seller's own message reaches both.
-    app.seller_sends(&seller.key, "sync").await;
-    let _ = wait_for_message(&mut operator_events, "sync", &app, &seller.key).await;
-    let _ = wait_for_message(&mut seller_events, "sync", &app, &seller.key).await;
+    let mut operator_events = app.subscribe("/graphql/operator", &op, Some(&start())).await;
+    let mut seller_events = app.subscribe("/graphql/seller", &seller.key, Some(&start())).await;
     app.as_seller(&seller.key, BRIEF_READ, json!({})).await;
     for events in [&mut operator_events, &mut seller_events] {
+        assert_eq!(events.next_event().await["chatMessage"]["message"], "please confirm");
         let read = events.next_event().await;
         assert_eq!(read["__typename"], "ChatMessagesRead");
         assert_eq!(read["sellerId"], seller.gid.as_str());
@@ -122,23 +119,6 @@ async fn a_read_by_the_other_side_arrives_as_chat_messages_read() {
         assert_eq!(read["messageIds"], json!([message_id]));
         assert!(read["readAt"].as_str().unwrap().ends_with('Z'));
     }
-}
-
-/// Sends `text` until a subscription started without a cursor sees it (the
-/// subscription becomes live asynchronously); returns the event.
-async fn wait_for_message(events: &mut WsClient, text: &str, app: &TestApp, key: &str) -> serde_json::Value {
-    for _ in 0..50 {
-        match tokio::time::timeout(std::time::Duration::from_millis(100), events.next_message()).await {
-            Ok(Ok(message)) if message["payload"]["data"]["chatEvents"]["chatMessage"]["message"] == text => {
-                return message["payload"]["data"]["chatEvents"].clone();
-            }
-            Ok(_) => {}
-            Err(_) => {
-                app.seller_sends(key, text).await;
-            }
-        }
-    }
-    panic!("subscription never delivered {text:?}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The store under concurrency: group commit keeps every write atomic and ordered.
 
 use crate::helpers::*;
+use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::Side;
 use marketchat::store::{CreateOutcome, EventKind, NewMessage};
 
@@ -44,8 +45,8 @@ async fn concurrent_writes_share_transactions_without_losing_or_mixing_anything(
         assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "contiguous per-chat sequence");
         assert_eq!(app.store.chat(seller.id).await.unwrap().unwrap().message_count, 100);
     }
-    let events = app.store.events_after(0, None, 1_000).await.unwrap();
-    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    let events = app.store.events_after(EventCursor::START, None, 1_000).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.position.seq).collect();
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "one event per stored message, no hole");
     assert!(events.iter().all(|e| matches!(e.kind, EventKind::MessageCreated(_))));
 }
