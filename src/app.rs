@@ -39,7 +39,7 @@ pub struct AppState {
 }
 
 /// How often the event tailer looks for events committed by other processes.
-const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 impl AppState {
     /// State over `store` with the settings in `config`.
@@ -140,7 +140,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = state.shutdown.clone();
-    let tailer = state.broker.spawn_tailer(state.service.shared_store(), stop.clone());
+    let store = state.service.shared_store();
+    let tailer = state.broker.spawn_tailer(store.clone(), stop.clone());
+    let broker = state.broker.clone();
+    let listener_task = store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop.clone());
     let signal = {
         let stop = stop.clone();
         async move {
@@ -151,6 +154,9 @@ pub async fn serve(
     let result = axum::serve(listener, router(state)).with_graceful_shutdown(signal).await;
     stop.cancel();
     let _ = tailer.await;
+    if let Some(task) = listener_task {
+        let _ = task.await;
+    }
     result
 }
 

@@ -6,7 +6,7 @@ use crate::demo;
 use crate::domain::ids::{seller_gid, GlobalId, IdKind};
 use crate::domain::keys::generate_key;
 use crate::service::{system_clock, ChatService};
-use crate::store::{self, Store};
+use crate::store::{self, DatabaseSettings, Store};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -19,6 +19,9 @@ pub struct Cli {
     /// Database: sqlite://PATH (embedded) or postgres://… (scale-out).
     #[arg(long, global = true, env = "MARKETCHAT_DATABASE_URL", default_value = "sqlite://marketchat.db")]
     pub database_url: String,
+    /// Database connection settings.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -119,6 +122,7 @@ pub enum SettingName {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<()> {
+    let open = |url: &str| open(url.to_owned(), cli.database.clone());
     match cli.command {
         Command::Serve(config) => {
             let store = open(&cli.database_url).await?;
@@ -137,8 +141,8 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Opens the store and applies migrations.
-pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
-    store::connect(database_url).await.with_context(|| "could not open the database".to_owned())
+pub async fn open(database_url: String, settings: DatabaseSettings) -> Result<Arc<dyn Store>> {
+    store::connect(&database_url, &settings).await.with_context(|| "could not open the database".to_owned())
 }
 
 /// Binds, prints `listening on http://ADDR`, lets `announce` print more, and serves

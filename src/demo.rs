@@ -36,7 +36,7 @@ struct DemoSeller {
 pub async fn run(config: ServerConfig) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let store = cli::open(&url).await?;
+    let store = cli::open(url, Default::default()).await?;
     let (operator_key, sellers) = seed(store.clone()).await?;
     let result = cli::serve(store, config, |addr| {
         println!();

@@ -3,7 +3,7 @@
 
 use crate::domain::message::{MessageBody, MessageRules};
 use crate::domain::{side_to_mark_read, Principal, Side};
-use crate::store::{CreateOutcome, MarkRead, NewMessage, Store, StoreError};
+use crate::store::{CommitHook, CreateOutcome, MarkRead, NewMessage, Store, StoreError};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -44,9 +44,6 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_millis())
 }
-
-/// Called after a transaction that added events has committed (wakes the broker).
-pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
 
 /// Chat use cases over a store.
 #[derive(Clone)]
@@ -185,7 +182,7 @@ mod tests {
     async fn service_with_clock(clock: Arc<AtomicI64>) -> (ChatService, i64, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("service.db").display());
-        let store = store::connect(&url).await.unwrap();
+        let store = store::connect(&url, &Default::default()).await.unwrap();
         let seller = store.create_seller("Acme", 0).await.unwrap();
         let service = ChatService::new(store, MessageRules::default(), Arc::new(move || clock.load(Ordering::SeqCst)));
         (service, seller.id, dir)

@@ -46,7 +46,10 @@ pub enum StreamError {
 /// The fan-out hub, one per server, held in application state.
 pub struct Broker {
     sender: broadcast::Sender<BrokerMessage>,
+    /// A local commit: read the feed, then tell other nodes.
     wake: Notify,
+    /// Another node committed: read the feed.
+    remote_wake: Notify,
     poll_interval: Duration,
     metrics: Arc<Metrics>,
 }
@@ -55,12 +58,17 @@ impl Broker {
     /// A broker whose live buffer holds `capacity` messages per subscriber at most.
     pub fn new(capacity: usize, poll_interval: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(capacity.max(1));
-        Arc::new(Self { sender, wake: Notify::new(), poll_interval, metrics })
+        Arc::new(Self { sender, wake: Notify::new(), remote_wake: Notify::new(), poll_interval, metrics })
     }
 
-    /// Tells the tailer that new events were committed.
+    /// Tells the tailer that new events were committed here.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Tells the tailer that another node committed new events.
+    pub fn wake_remote(&self) {
+        self.remote_wake.notify_one();
     }
 
     /// Starts the tailer; it stops when `stop` is cancelled.
@@ -81,19 +89,28 @@ impl Broker {
             }
         };
         let mut chat_enabled = true;
+        let mut committed_here = false;
         loop {
             match self.publish_new(store.as_ref(), last).await {
                 Ok(position) => last = position,
                 Err(error) => tracing::warn!(%error, "event tailer failed to read the feed"),
+            }
+            // One announcement per batch of local commits, outside any write transaction.
+            if committed_here {
+                if let Err(error) = store.announce_commit().await {
+                    tracing::warn!(%error, "could not announce committed events to other nodes");
+                }
             }
             let enabled = store.setting(CHAT_ENABLED_SETTING).await.map_or(chat_enabled, |v| v.as_deref() != Some("false"));
             if chat_enabled && !enabled {
                 let _ = self.sender.send(BrokerMessage::ChatDisabled);
             }
             chat_enabled = enabled;
+            committed_here = false;
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => committed_here = true,
+                _ = self.remote_wake.notified() => {}
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         }

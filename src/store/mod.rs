@@ -3,8 +3,10 @@
 //! module depends on sqlx.
 
 mod group_commit;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::cursor::{ChatCursor, EventCursor, SellerCursor};
@@ -12,7 +14,9 @@ use crate::domain::paging::PageRequest;
 use crate::domain::Side;
 use async_trait::async_trait;
 use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
+use tokio_util::sync::CancellationToken;
 
 /// A storage failure. Never shown to clients as is: the API edge logs it and answers
 /// with a generic internal error.
@@ -40,6 +44,33 @@ pub enum StoreError {
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A callback run when events may have been committed (wakes the event broker).
+pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
+
+/// Connection settings for a database server (PostgreSQL; SQLite ignores them).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseSettings {
+    /// Most connections this node opens to the database.
+    #[arg(long = "db-pool-size", env = "MARKETCHAT_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    pub pool_size: u32,
+    /// Longest a statement may run before the database cancels it.
+    #[arg(long = "db-statement-timeout-ms", env = "MARKETCHAT_DB_STATEMENT_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis, global = true)]
+    pub statement_timeout: Duration,
+    /// Longest to wait for a connection (connecting, or from a busy pool) before failing.
+    #[arg(long = "db-connect-timeout-ms", env = "MARKETCHAT_DB_CONNECT_TIMEOUT_MS", default_value = "3000", value_parser = parse_millis, global = true)]
+    pub connect_timeout: Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { pool_size: 10, statement_timeout: Duration::from_secs(5), connect_timeout: Duration::from_secs(3) }
+    }
+}
+
+fn parse_millis(raw: &str) -> Result<Duration, std::num::ParseIntError> {
+    raw.parse().map(Duration::from_millis)
+}
 
 /// A seller account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,12 +330,25 @@ pub trait Store: Send + Sync + 'static {
     async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> StoreResult<i64>;
     /// Seller messages the operator has not read, over all chats.
     async fn operator_unread_total(&self) -> StoreResult<i64>;
+
+    /// Tells other nodes that events were committed (PostgreSQL NOTIFY; a wake-up only).
+    async fn announce_commit(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Calls `wake` whenever another node announces a commit, until `stop`; `None` for a
+    /// store that only one node writes to.
+    fn spawn_commit_listener(&self, _wake: CommitHook, _stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
 }
 
 /// Opens the store a database URL names and applies migrations.
-pub async fn connect(database_url: &str) -> StoreResult<Arc<dyn Store>> {
+pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> StoreResult<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
         Arc::new(SqliteStore::open(database_url).await?)
+    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+        Arc::new(PostgresStore::open(database_url, settings).await?)
     } else {
         return Err(StoreError::UnsupportedUrl);
     };

@@ -72,10 +72,10 @@ async fn settings_set_chat_enabled_switches_seller_writes() {
     assert!(app.seller_sends(&seller.key, "hello").await["errors"].is_null());
 }
 
-#[test]
-fn errors_exit_non_zero_with_one_line_on_stderr() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+#[tokio::test]
+async fn errors_exit_non_zero_with_one_line_on_stderr() {
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
     for args in [
         vec!["key", "create", "--seller", "U2VsbGVyLTk5"],
         vec!["key", "revoke", "12345"],
@@ -104,8 +104,8 @@ fn migrate_creates_the_database() {
 
 #[tokio::test]
 async fn serve_prints_its_address_first_and_stops_gracefully_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
     let seller = stdout(&marketchat(&url, &["seller", "create", "--name", "Acme"])).trim().to_owned();
     let key = stdout(&marketchat(&url, &["key", "create", "--seller", &seller])).trim().to_owned();
     let mut child = Command::new(env!("CARGO_BIN_EXE_marketchat"))

@@ -56,6 +56,67 @@ field
 }
 }"#;
 
+/// Which database a test binary runs the suite on (its root module sets `BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server at `MARKETCHAT_TEST_POSTGRES`
+    /// (default `postgres://postgres@127.0.0.1:5432`); never skipped: unreachable fails.
+    Postgres,
+}
+
+/// A fresh, empty database for one test; removed when dropped.
+pub struct TestDatabase {
+    /// Its URL.
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("MARKETCHAT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+impl TestDatabase {
+    /// Creates a database on this binary's backend.
+    pub async fn create() -> Self {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().expect("temp dir");
+        match crate::BACKEND {
+            Backend::Sqlite => Self { url: format!("sqlite://{}", dir.path().join("test.db").display()), postgres_name: None, _dir: dir },
+            Backend::Postgres => {
+                static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let name = format!("mc_test_{}_{n}", std::process::id());
+                let admin = postgres_admin_url();
+                let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres"))
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin} ({e}); start it or set MARKETCHAT_TEST_POSTGRES"));
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+                Self { url: format!("{admin}/{name}"), postgres_name: Some(name), _dir: dir }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else { return };
+        // Drop runs outside async: use a small runtime of its own on another thread.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url())).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// A running server with its own database.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -66,7 +127,7 @@ pub struct TestApp {
     pub database_url: String,
     client: reqwest::Client,
     _shutdown: oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
+    _database: TestDatabase,
 }
 
 /// A seller created for a test: its row number, global ID and one key.
@@ -87,9 +148,9 @@ impl TestApp {
 
     /// Starts a server with `config` (its `bind` is ignored: port 0 on loopback).
     pub async fn spawn_with(config: ServerConfig) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = store::connect(&database_url).await.expect("open store");
+        let database = TestDatabase::create().await;
+        let database_url = database.url.clone();
+        let store = store::connect(&database_url, &Default::default()).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (shutdown, stopped) = oneshot::channel::<()>();
@@ -97,7 +158,7 @@ impl TestApp {
         tokio::spawn(app::serve(state, listener, async move {
             let _ = stopped.await;
         }));
-        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: shutdown, _dir: dir }
+        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: shutdown, _database: database }
     }
 
     /// Creates a seller with one API key.

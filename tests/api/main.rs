@@ -1,5 +1,9 @@
 //! Integration tests: every test starts the real server on port 0 with a fresh
-//! database and talks to it over HTTP like a client would.
+//! database and talks to it over HTTP like a client would. This binary runs them on
+//! SQLite; `tests/postgres` runs the same modules on PostgreSQL.
+
+/// The backend this binary runs the suite on.
+pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod bench;
 mod cli;

@@ -92,7 +92,7 @@ fn write_json(path: &PathBuf, rows: &[Row], quick: bool) -> Result<()> {
 
 /// Child mode: the real server on a database, on a free loopback port.
 async fn serve_child(database_url: String) -> Result<()> {
-    let store = marketchat::store::connect(&database_url).await?;
+    let store = marketchat::store::connect(&database_url, &Default::default()).await?;
     let config = ServerConfig { bind: "127.0.0.1:0".parse()?, ..ServerConfig::default() };
     marketchat::cli::serve(store, config, |_| Ok(())).await
 }

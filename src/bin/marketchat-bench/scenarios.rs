@@ -63,7 +63,7 @@ impl Bench {
 
     async fn store(&self, name: &str) -> Result<(Arc<dyn Store>, String)> {
         let url = self.database_url(name);
-        Ok((store::connect(&url).await?, url))
+        Ok((store::connect(&url, &Default::default()).await?, url))
     }
 
     async fn seed_sellers(&self, store: &dyn Store, count: usize, scenario: &str) -> Result<Vec<Seeded>> {

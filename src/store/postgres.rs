@@ -1,0 +1,504 @@
+//! The PostgreSQL store: the scale-out backend. Many nodes share one database; every
+//! write is one transaction, per-chat order comes from a row lock on the chat, and the
+//! event feed is read below the oldest running transaction (see `EventCursor`).
+
+use super::*;
+use crate::domain::paging::Direction;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Row};
+use std::str::FromStr;
+
+/// The channel nodes NOTIFY after committing events (a wake-up; storage holds the truth).
+const EVENTS_CHANNEL: &str = "marketchat_events";
+
+const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
+
+const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count, \
+     c.unread_by_seller, c.unread_by_operator, \
+     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
+     FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
+
+const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";
+
+/// Events of finished transactions only: nothing can commit before them later.
+const BELOW_HORIZON: &str = "e.tx < pg_snapshot_xmin(pg_current_snapshot())";
+
+/// PostgreSQL behind the `Store` trait.
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at a `postgres://` URL.
+    pub async fn open(url: &str, settings: &DatabaseSettings) -> StoreResult<Self> {
+        let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis());
+        let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", statement_timeout.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.pool_size)
+            .acquire_timeout(settings.connect_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+fn side_column(side: Side) -> &'static str {
+    match side {
+        Side::Admin => "unread_by_seller",
+        Side::Seller => "unread_by_operator",
+    }
+}
+
+fn side_from_db(raw: &str) -> Result<Side, sqlx::Error> {
+    Side::parse(raw).ok_or_else(|| sqlx::Error::Decode(format!("unknown sent_by {raw:?}").into()))
+}
+
+fn message_from_row(row: &PgRow, offset: usize) -> Result<MessageRecord, sqlx::Error> {
+    Ok(MessageRecord {
+        id: row.try_get(offset)?,
+        seller_id: row.try_get(offset + 1)?,
+        seq: row.try_get(offset + 2)?,
+        sent_by: side_from_db(row.try_get(offset + 3)?)?,
+        sender_label: row.try_get(offset + 4)?,
+        body: row.try_get(offset + 5)?,
+        created_at: row.try_get(offset + 6)?,
+        read_at: row.try_get(offset + 7)?,
+    })
+}
+
+fn chat_from_row(row: &PgRow) -> Result<ChatRecord, sqlx::Error> {
+    let last_id: Option<i64> = row.try_get(6)?;
+    Ok(ChatRecord {
+        seller: SellerRecord { id: row.try_get(0)?, business_name: row.try_get(1)?, created_at: row.try_get(2)? },
+        message_count: row.try_get(3)?,
+        unread_by_seller: row.try_get(4)?,
+        unread_by_operator: row.try_get(5)?,
+        last_message: last_id.map(|_| message_from_row(row, 6)).transpose()?,
+    })
+}
+
+fn seller_from_row(row: &PgRow) -> Result<SellerRecord, sqlx::Error> {
+    Ok(SellerRecord { id: row.try_get(0)?, business_name: row.try_get(1)?, created_at: row.try_get(2)? })
+}
+
+fn key_from_row(row: &PgRow) -> Result<ApiKeyRecord, sqlx::Error> {
+    Ok(ApiKeyRecord {
+        id: row.try_get(0)?,
+        seller_id: row.try_get(1)?,
+        label: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        revoked_at: row.try_get(4)?,
+        last_used_at: row.try_get(5)?,
+    })
+}
+
+fn event_from_row(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
+    let kind: &str = row.try_get(3)?;
+    let kind = match kind {
+        "message_created" => EventKind::MessageCreated(message_from_row(row, 7)?),
+        _ => EventKind::MessagesRead {
+            sent_by: side_from_db(row.try_get(4)?)?,
+            read_at: row.try_get(5)?,
+            message_ids: row.try_get(6)?,
+        },
+    };
+    let position = EventCursor { tx: row.try_get(1)?, seq: row.try_get(0)? };
+    Ok(StoredEvent { position, seller_id: row.try_get(2)?, kind })
+}
+
+fn search_term(search: Option<&str>) -> Option<String> {
+    search.map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase)
+}
+
+async fn find_by_client_mutation(conn: &mut PgConnection, message: &NewMessage, token: &str) -> StoreResult<Option<MessageRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 AND sent_by = $2 AND client_mutation_id = $3"
+    ))
+    .bind(message.seller_id)
+    .bind(message.sent_by.as_str())
+    .bind(token)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| message_from_row(&r, 0)).transpose()?)
+}
+
+/// One write attempt; `Ok(None)` when another node stored the same client mutation ID
+/// concurrently (the caller then returns that message).
+async fn try_insert(pool: &PgPool, message: &NewMessage) -> StoreResult<Option<CreateOutcome>> {
+    let mut tx = pool.begin().await?;
+    if let Some(token) = &message.client_mutation_id {
+        if let Some(earlier) = find_by_client_mutation(&mut tx, message, token).await? {
+            if earlier.created_at >= message.dedupe_since {
+                return Ok(Some(CreateOutcome::Replayed(earlier)));
+            }
+            sqlx::query("UPDATE messages SET client_mutation_id = NULL WHERE id = $1").bind(earlier.id).execute(&mut *tx).await?;
+        }
+    }
+    let unread = side_column(message.sent_by);
+    // The row lock taken here orders this chat's writers across every node.
+    let seq: Option<i64> = sqlx::query_scalar(&format!(
+        "UPDATE chats SET message_count = message_count + 1, {unread} = {unread} + 1 WHERE seller_id = $1 RETURNING message_count"
+    ))
+    .bind(message.seller_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let seq = seq.ok_or(StoreError::NotFound("seller"))?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (seller_id, seq, sent_by, sender_label, body, created_at, client_mutation_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (seller_id, sent_by, client_mutation_id) WHERE client_mutation_id IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(message.seller_id)
+    .bind(seq)
+    .bind(message.sent_by.as_str())
+    .bind(&message.sender_label)
+    .bind(&message.body)
+    .bind(message.now)
+    .bind(&message.client_mutation_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    sqlx::query("UPDATE chats SET last_message_id = $1 WHERE seller_id = $2").bind(id).bind(message.seller_id).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO events (seller_id, kind, message_id, created_at) VALUES ($1, 'message_created', $2, $3)")
+        .bind(message.seller_id)
+        .bind(id)
+        .bind(message.now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(CreateOutcome::Created(MessageRecord {
+        id,
+        seller_id: message.seller_id,
+        seq,
+        sent_by: message.sent_by,
+        sender_label: message.sender_label.clone(),
+        body: message.body.clone(),
+        created_at: message.now,
+        read_at: None,
+    })))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_seller(&self, business_name: &str, now: i64) -> StoreResult<SellerRecord> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar("INSERT INTO sellers (business_name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id")
+            .bind(business_name)
+            .bind(business_name.to_lowercase())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO chats (seller_id) VALUES ($1)").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(SellerRecord { id, business_name: business_name.to_owned(), created_at: now })
+    }
+
+    async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>> {
+        let row = sqlx::query("SELECT id, business_name, created_at FROM sellers WHERE id = $1")
+            .bind(seller_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(seller_from_row).transpose()?)
+    }
+
+    async fn list_sellers(&self, query: &SellerListQuery) -> StoreResult<ListPage<SellerRecord>> {
+        let (after_name, after_id) = match &query.after {
+            Some(cursor) => (cursor.name_key.as_str(), cursor.seller_id),
+            None => ("", 0),
+        };
+        let rows = sqlx::query(
+            "SELECT id, business_name, created_at FROM sellers \
+             WHERE (name_key, id) > ($1, $2) AND ($3::text IS NULL OR strpos(name_key, $3) > 0) \
+             ORDER BY name_key, id LIMIT $4",
+        )
+        .bind(after_name)
+        .bind(after_id)
+        .bind(search_term(query.search.as_deref()))
+        .bind(query.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = rows.iter().map(seller_from_row).collect::<Result<Vec<_>, _>>()?;
+        let has_more = items.len() as i64 > query.limit;
+        items.truncate(query.limit as usize);
+        Ok(ListPage { items, has_more })
+    }
+
+    async fn count_sellers(&self, search: Option<&str>) -> StoreResult<i64> {
+        let count = sqlx::query_scalar("SELECT COUNT(*) FROM sellers WHERE $1::text IS NULL OR strpos(name_key, $1) > 0")
+            .bind(search_term(search))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+
+    async fn create_api_key(&self, hash: &str, seller_id: Option<i64>, label: Option<&str>, now: i64) -> StoreResult<ApiKeyRecord> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_keys (key_hash, seller_id, label, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(hash)
+        .bind(seller_id)
+        .bind(label)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ApiKeyRecord { id, seller_id, label: label.map(str::to_owned), created_at: now, revoked_at: None, last_used_at: None })
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(key_from_row).transpose()?)
+    }
+
+    async fn touch_api_key(&self, key_id: i64, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now).bind(key_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id")).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn revoke_api_key(&self, key_id: i64, now: i64) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+            .bind(now)
+            .bind(key_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let value = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        Ok(value)
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome> {
+        if let Some(outcome) = try_insert(&self.pool, message).await? {
+            return Ok(outcome);
+        }
+        // Lost a race on the client mutation ID: the winner's message is the answer.
+        let token = message.client_mutation_id.as_deref().unwrap_or_default();
+        let mut conn = self.pool.acquire().await?;
+        let earlier = find_by_client_mutation(&mut conn, message, token).await?;
+        earlier.map(CreateOutcome::Replayed).ok_or(StoreError::NotFound("message"))
+    }
+
+    async fn message(&self, message_id: i64) -> StoreResult<Option<MessageRecord>> {
+        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"))
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| message_from_row(&r, 0)).transpose()?)
+    }
+
+    async fn list_messages(&self, seller_id: i64, page: &PageRequest<i64>) -> StoreResult<MessagePage> {
+        let (sql, edge) = match page.direction {
+            Direction::Forward => (
+                format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"),
+                page.cursor.unwrap_or(i64::MAX),
+            ),
+            Direction::Backward => (
+                format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"),
+                page.cursor.unwrap_or(0),
+            ),
+        };
+        let rows = sqlx::query(&sql).bind(seller_id).bind(edge).bind(page.limit + 1).fetch_all(&self.pool).await?;
+        let mut messages = rows.iter().map(|r| message_from_row(r, 0)).collect::<Result<Vec<_>, _>>()?;
+        let has_more = messages.len() as i64 > page.limit;
+        messages.truncate(page.limit as usize);
+        if page.direction == Direction::Backward {
+            messages.reverse();
+        }
+        Ok(MessagePage { messages, has_more })
+    }
+
+    async fn has_messages_beyond(&self, seller_id: i64, seq: i64, newer: bool) -> StoreResult<bool> {
+        let sql = if newer {
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE seller_id = $1 AND seq >= $2)"
+        } else {
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE seller_id = $1 AND seq <= $2)"
+        };
+        Ok(sqlx::query_scalar(sql).bind(seller_id).bind(seq).fetch_one(&self.pool).await?)
+    }
+
+    async fn messages_oldest_first(&self, seller_id: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<MessageRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
+        ))
+        .bind(seller_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| message_from_row(r, 0)).collect::<Result<_, _>>()?)
+    }
+
+    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        // Concurrent readers block on the same rows and re-check `read_at IS NULL`, so
+        // each message is counted by exactly one of them.
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE messages SET read_at = $1 WHERE seller_id = $2 AND sent_by = $3 AND read_at IS NULL AND seq <= $4 RETURNING id",
+        )
+        .bind(request.now)
+        .bind(request.seller_id)
+        .bind(request.sent_by.as_str())
+        .bind(request.up_to_seq.unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        ids.sort_unstable();
+        if !ids.is_empty() {
+            let unread = side_column(request.sent_by);
+            sqlx::query(&format!("UPDATE chats SET {unread} = {unread} - $1 WHERE seller_id = $2"))
+                .bind(ids.len() as i64)
+                .bind(request.seller_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO events (seller_id, kind, sent_by, read_at, message_ids, created_at) \
+                 VALUES ($1, 'messages_read', $2, $3, $4, $5)",
+            )
+            .bind(request.seller_id)
+            .bind(request.sent_by.as_str())
+            .bind(request.now)
+            .bind(&ids)
+            .bind(request.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        let filter = if seller_id.is_some() { "AND e.seller_id = $4" } else { "AND $4::bigint IS NULL" };
+        let sql = format!(
+            "SELECT e.seq, e.tx::text::bigint, e.seller_id, e.kind, e.sent_by, e.read_at, e.message_ids, \
+             m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
+             FROM events e LEFT JOIN messages m ON m.id = e.message_id \
+             WHERE (e.tx, e.seq) > ($1::bigint::text::xid8, $2) AND {BELOW_HORIZON} {filter} \
+             ORDER BY e.tx, e.seq LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.tx)
+            .bind(after.seq)
+            .bind(limit)
+            .bind(seller_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn last_event_position(&self) -> StoreResult<EventCursor> {
+        let row: Option<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT e.tx::text::bigint, e.seq FROM events e WHERE {BELOW_HORIZON} ORDER BY e.tx DESC, e.seq DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or(EventCursor::START, |(tx, seq)| EventCursor { tx, seq }))
+    }
+
+    async fn chat(&self, seller_id: i64) -> StoreResult<Option<ChatRecord>> {
+        let row = sqlx::query(&format!("{CHAT_SELECT} WHERE c.seller_id = $1")).bind(seller_id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(chat_from_row).transpose()?)
+    }
+
+    async fn list_chats(&self, query: &ChatListQuery) -> StoreResult<ListPage<ChatRecord>> {
+        let unread = if query.unread_only { " AND c.unread_by_operator > 0" } else { "" };
+        let sql = format!(
+            "{CHAT_SELECT} WHERE c.last_message_id IS NOT NULL AND c.last_message_id < $1{unread} \
+             AND ($2::text IS NULL OR strpos(s.name_key, $2) > 0) ORDER BY c.last_message_id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(query.after.map_or(i64::MAX, |c| c.last_message_id))
+            .bind(search_term(query.search.as_deref()))
+            .bind(query.limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows.iter().map(chat_from_row).collect::<Result<Vec<_>, _>>()?;
+        let has_more = items.len() as i64 > query.limit;
+        items.truncate(query.limit as usize);
+        Ok(ListPage { items, has_more })
+    }
+
+    async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> StoreResult<i64> {
+        let count = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chats c JOIN sellers s ON s.id = c.seller_id \
+             WHERE c.last_message_id IS NOT NULL AND (NOT $1 OR c.unread_by_operator > 0) \
+             AND ($2::text IS NULL OR strpos(s.name_key, $2) > 0)",
+        )
+        .bind(unread_only)
+        .bind(search_term(search))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
+    }
+
+    async fn operator_unread_total(&self) -> StoreResult<i64> {
+        let total = sqlx::query_scalar("SELECT COALESCE(SUM(unread_by_operator), 0)::bigint FROM chats").fetch_one(&self.pool).await?;
+        Ok(total)
+    }
+
+    async fn announce_commit(&self) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn spawn_commit_listener(&self, wake: CommitHook, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        let pool = self.pool.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let listener = async {
+                    let mut listener = PgListener::connect_with(&pool).await?;
+                    listener.listen(EVENTS_CHANNEL).await?;
+                    // Connected (again): catch up on whatever was missed meanwhile.
+                    wake();
+                    loop {
+                        match listener.try_recv().await? {
+                            Some(_) => wake(),
+                            // The connection dropped; sqlx reconnects on the next call.
+                            None => wake(),
+                        }
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), sqlx::Error>(())
+                };
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    result = listener => {
+                        if let Err(error) = result {
+                            tracing::warn!(%error, "event listener lost its connection; reconnecting");
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                }
+            }
+        }))
+    }
+}

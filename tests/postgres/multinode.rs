@@ -1,0 +1,1 @@
+//! Several `marketchat serve` processes on one PostgreSQL database.
