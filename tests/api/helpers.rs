@@ -126,8 +126,10 @@ pub struct TestApp {
     /// The database URL (for CLI tests on the same database).
     pub database_url: String,
     client: reqwest::Client,
-    _shutdown: oneshot::Sender<()>,
-    _database: TestDatabase,
+    /// Stops an in-process server when dropped (`None` for a node process).
+    _shutdown: Option<oneshot::Sender<()>>,
+    /// The database, when this app owns it.
+    _database: Option<TestDatabase>,
 }
 
 /// A seller created for a test: its row number, global ID and one key.
@@ -158,7 +160,12 @@ impl TestApp {
         tokio::spawn(app::serve(state, listener, async move {
             let _ = stopped.await;
         }));
-        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: shutdown, _database: database }
+        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: Some(shutdown), _database: Some(database) }
+    }
+
+    /// A client of a server running elsewhere (a node process) on `store`'s database.
+    pub fn remote(base: String, store: Arc<dyn Store>, database_url: String) -> Self {
+        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: None, _database: None }
     }
 
     /// Creates a seller with one API key.
@@ -414,5 +421,67 @@ impl WsClient {
                 return ended;
             }
         }
+    }
+}
+
+/// A `marketchat serve` process; SIGKILLed when dropped.
+pub struct NodeProcess {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl NodeProcess {
+    /// Starts a node on `database_url` and waits for its `listening on` line.
+    pub fn start(database_url: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_marketchat"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("MARKETCHAT_DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start node");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("listening on ").expect("listening line").to_owned();
+        Self { child, base }
+    }
+
+    /// SIGKILL: the process dies at once, mid-request or not.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Several nodes on one fresh database.
+pub struct Cluster {
+    /// The nodes.
+    pub nodes: Vec<NodeProcess>,
+    /// A store on the same database, for setup and assertions.
+    pub store: Arc<dyn Store>,
+    database: TestDatabase,
+}
+
+impl Cluster {
+    /// `count` nodes on a fresh database of this binary's backend.
+    pub async fn start(count: usize) -> Self {
+        let database = TestDatabase::create().await;
+        let store = store::connect(&database.url, &Default::default()).await.expect("open store");
+        let nodes = (0..count).map(|_| NodeProcess::start(&database.url)).collect();
+        Self { nodes, store, database }
+    }
+
+    /// A client of node `index`.
+    pub fn app(&self, index: usize) -> TestApp {
+        TestApp::remote(self.nodes[index].base.clone(), self.store.clone(), self.database.url.clone())
     }
 }
