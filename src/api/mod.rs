@@ -114,7 +114,7 @@ pub async fn execute(
         Ok(principal) => principal,
         Err(AuthError::Store(error)) => {
             tracing::error!(%error, "authentication lookup failed");
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "service unavailable");
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "service unavailable: the database cannot be reached; try again shortly");
         }
         Err(error) => return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, &error.to_string()),
     };

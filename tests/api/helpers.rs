@@ -434,10 +434,16 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts a node on `database_url` and waits for its `listening on` line.
     pub fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[])
+    }
+
+    /// Starts a node with extra environment variables.
+    pub fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_marketchat"))
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("MARKETCHAT_DATABASE_URL", database_url)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

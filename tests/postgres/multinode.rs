@@ -142,3 +142,83 @@ async fn nodes_started_at_once_migrate_safely() {
         assert_eq!(ready.status(), reqwest::StatusCode::OK);
     }
 }
+
+/// A TCP proxy to PostgreSQL that a test can cut and restore, to play a network loss.
+struct Proxy {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Forwards `port` (0: any free one) to PostgreSQL on 127.0.0.1:5432.
+    async fn start(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind proxy");
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self { port, task }
+    }
+
+    /// Cuts every connection and stops listening.
+    fn cut(self) -> u16 {
+        // Aborting the accept task drops its JoinSet, which aborts every connection.
+        self.task.abort();
+        self.port
+    }
+}
+
+#[tokio::test]
+async fn a_node_reports_not_ready_and_fails_fast_while_the_database_is_unreachable_then_recovers() {
+    let database = TestDatabase::create().await;
+    let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
+    let proxy = Proxy::start(0).await;
+    let name = database.url.rsplit('/').next().unwrap().to_owned();
+    let via_proxy = format!("postgres://postgres@127.0.0.1:{}/{name}", proxy.port);
+    // Started off the runtime thread: the proxy runs on it and must answer meanwhile.
+    let node = tokio::task::spawn_blocking(move || {
+        NodeProcess::start_with(&via_proxy, &[("MARKETCHAT_DB_CONNECT_TIMEOUT_MS", "500"), ("MARKETCHAT_DB_STATEMENT_TIMEOUT_MS", "2000")])
+    })
+    .await
+    .unwrap();
+    let app = TestApp::remote(node.base.clone(), store.clone(), database.url.clone());
+    let seller = app.seller("Acme").await;
+    let mut events = app.subscribe("/graphql/seller", &seller.key, Some(&start())).await;
+    app.seller_sends(&seller.key, "before the outage").await;
+    assert_eq!(events.next_event().await["chatMessage"]["message"], "before the outage");
+    assert_eq!(app.get("/readyz").await.0, reqwest::StatusCode::OK);
+
+    let port = proxy.cut();
+    let started = std::time::Instant::now();
+    let (status, body) = app.graphql("/graphql/seller", &seller.key, BRIEF_SEND, serde_json::Value::Null).await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("unavailable"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "fails fast, does not hang");
+    assert_eq!(app.get("/readyz").await.0, reqwest::StatusCode::SERVICE_UNAVAILABLE);
+
+    // Written while the node is cut off (straight to the database): delivered after recovery.
+    let principal = marketchat::domain::Principal::Seller { seller_id: seller.id };
+    let service = marketchat::service::ChatService::new(store.clone(), Default::default(), marketchat::service::system_clock());
+    service.send_message(&principal, seller.id, "during the outage", None).await.unwrap();
+
+    let _proxy = Proxy::start(port).await;
+    let mut ready = false;
+    for _ in 0..100 {
+        if app.get("/readyz").await.0 == reqwest::StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "ready again once the database is back");
+    assert_eq!(events.next_event().await["chatMessage"]["message"], "during the outage");
+    app.seller_sends(&seller.key, "after the outage").await;
+    assert_eq!(events.next_event().await["chatMessage"]["message"], "after the outage");
+}
