@@ -122,51 +122,52 @@ async fn find_by_client_mutation(conn: &mut PgConnection, message: &NewMessage, 
     Ok(row.map(|r| message_from_row(&r, 0)).transpose()?)
 }
 
-/// One write attempt; `Ok(None)` when another node stored the same client mutation ID
-/// concurrently (the caller then returns that message).
-async fn try_insert(pool: &PgPool, message: &NewMessage) -> StoreResult<Option<CreateOutcome>> {
-    let mut tx = pool.begin().await?;
-    if let Some(token) = &message.client_mutation_id {
-        if let Some(earlier) = find_by_client_mutation(&mut tx, message, token).await? {
-            if earlier.created_at >= message.dedupe_since {
-                return Ok(Some(CreateOutcome::Replayed(earlier)));
-            }
-            sqlx::query("UPDATE messages SET client_mutation_id = NULL WHERE id = $1").bind(earlier.id).execute(&mut *tx).await?;
-        }
-    }
-    let unread = side_column(message.sent_by);
-    // The row lock taken here orders this chat's writers across every node.
-    let seq: Option<i64> = sqlx::query_scalar(&format!(
-        "UPDATE chats SET message_count = message_count + 1, {unread} = {unread} + 1 WHERE seller_id = $1 RETURNING message_count"
-    ))
-    .bind(message.seller_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let seq = seq.ok_or(StoreError::NotFound("seller"))?;
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO messages (seller_id, seq, sent_by, sender_label, body, created_at, client_mutation_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (seller_id, sent_by, client_mutation_id) WHERE client_mutation_id IS NOT NULL DO NOTHING RETURNING id",
+/// Stores a message in one statement: the chat row is locked and bumped (the new seq,
+/// the unread counter, the last message), the message and its event are inserted. With
+/// a client mutation ID the insert does nothing on a conflict, and no row comes back.
+fn insert_statement(sent_by: Side) -> String {
+    let unread = side_column(sent_by);
+    format!(
+        "WITH new_id AS (SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id), \
+         chat AS (UPDATE chats SET message_count = message_count + 1, {unread} = {unread} + 1, \
+                  last_message_id = (SELECT id FROM new_id) \
+                  WHERE seller_id = $1 RETURNING seller_id, message_count, last_message_id), \
+         message AS (INSERT INTO messages (id, seller_id, seq, sent_by, sender_label, body, created_at, client_mutation_id) \
+                     SELECT last_message_id, seller_id, message_count, $2, $3, $4, $5, $6 FROM chat \
+                     ON CONFLICT (seller_id, sent_by, client_mutation_id) WHERE client_mutation_id IS NOT NULL DO NOTHING \
+                     RETURNING id, seller_id, seq, created_at), \
+         event AS (INSERT INTO events (seller_id, kind, message_id, created_at) \
+                   SELECT seller_id, 'message_created', id, created_at FROM message) \
+         SELECT (SELECT count(*) FROM chat), message.id, message.seq FROM (SELECT 1) AS one LEFT JOIN message ON true"
     )
-    .bind(message.seller_id)
-    .bind(seq)
-    .bind(message.sent_by.as_str())
-    .bind(&message.sender_label)
-    .bind(&message.body)
-    .bind(message.now)
-    .bind(&message.client_mutation_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(id) = id else { return Ok(None) };
-    sqlx::query("UPDATE chats SET last_message_id = $1 WHERE seller_id = $2").bind(id).bind(message.seller_id).execute(&mut *tx).await?;
-    sqlx::query("INSERT INTO events (seller_id, kind, message_id, created_at) VALUES ($1, 'message_created', $2, $3)")
+}
+
+/// What the insert statement found: no chat, a conflict, or the new message's (id, seq).
+enum Inserted {
+    NoSuchChat,
+    Conflict,
+    Stored(i64, i64),
+}
+
+async fn run_insert(conn: &mut PgConnection, message: &NewMessage) -> StoreResult<Inserted> {
+    let (chats, id, seq): (i64, Option<i64>, Option<i64>) = sqlx::query_as(&insert_statement(message.sent_by))
         .bind(message.seller_id)
-        .bind(id)
+        .bind(message.sent_by.as_str())
+        .bind(&message.sender_label)
+        .bind(&message.body)
         .bind(message.now)
-        .execute(&mut *tx)
+        .bind(&message.client_mutation_id)
+        .fetch_one(&mut *conn)
         .await?;
-    tx.commit().await?;
-    Ok(Some(CreateOutcome::Created(MessageRecord {
+    Ok(match (chats, id, seq) {
+        (0, _, _) => Inserted::NoSuchChat,
+        (_, Some(id), Some(seq)) => Inserted::Stored(id, seq),
+        _ => Inserted::Conflict,
+    })
+}
+
+fn created(message: &NewMessage, id: i64, seq: i64) -> CreateOutcome {
+    CreateOutcome::Created(MessageRecord {
         id,
         seller_id: message.seller_id,
         seq,
@@ -175,7 +176,37 @@ async fn try_insert(pool: &PgPool, message: &NewMessage) -> StoreResult<Option<C
         body: message.body.clone(),
         created_at: message.now,
         read_at: None,
-    })))
+    })
+}
+
+/// One write attempt; `Ok(None)` when another node stored the same client mutation ID
+/// concurrently (the caller then returns that message).
+async fn try_insert(pool: &PgPool, message: &NewMessage) -> StoreResult<Option<CreateOutcome>> {
+    let Some(token) = &message.client_mutation_id else {
+        // The common case is one statement in its own implicit transaction.
+        let mut conn = pool.acquire().await?;
+        return match run_insert(&mut conn, message).await? {
+            Inserted::Stored(id, seq) => Ok(Some(created(message, id, seq))),
+            Inserted::NoSuchChat => Err(StoreError::NotFound("seller")),
+            Inserted::Conflict => Err(StoreError::CommitFailed("unexpected conflict without a client mutation ID".to_owned())),
+        };
+    };
+    let mut tx = pool.begin().await?;
+    if let Some(earlier) = find_by_client_mutation(&mut tx, message, token).await? {
+        if earlier.created_at >= message.dedupe_since {
+            return Ok(Some(CreateOutcome::Replayed(earlier)));
+        }
+        sqlx::query("UPDATE messages SET client_mutation_id = NULL WHERE id = $1").bind(earlier.id).execute(&mut *tx).await?;
+    }
+    match run_insert(&mut tx, message).await? {
+        Inserted::Stored(id, seq) => {
+            tx.commit().await?;
+            Ok(Some(created(message, id, seq)))
+        }
+        Inserted::NoSuchChat => Err(StoreError::NotFound("seller")),
+        // Another node committed the same token meanwhile: undo the counter bump.
+        Inserted::Conflict => Ok(None),
+    }
 }
 
 #[async_trait]

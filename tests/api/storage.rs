@@ -45,7 +45,16 @@ async fn concurrent_writes_share_transactions_without_losing_or_mixing_anything(
         assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "contiguous per-chat sequence");
         assert_eq!(app.store.chat(seller.id).await.unwrap().unwrap().message_count, 100);
     }
-    let events = app.store.events_after(EventCursor::START, None, 1_000).await.unwrap();
+    // The feed only shows an event once no running transaction could sort before it
+    // (on PostgreSQL any transaction of the server counts), so wait until it caught up.
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = app.store.events_after(EventCursor::START, None, 1_000).await.unwrap();
+        if events.len() >= 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(events.windows(2).all(|pair| pair[0].position < pair[1].position), "feed order, no repeat");
     let mut messages: Vec<i64> = events
         .iter()

@@ -2,7 +2,7 @@
 //! WebSockets with bounded counts, prints a table and writes JSON.
 //!
 //! `cargo run --release --bin marketchat-bench -- [SCENARIO…] [--quick] [--json FILE]`
-//! Scenarios: send, history, read, chats, fanout (default: all). Floors always run.
+//! Scenarios: send, history, read, chats, fanout, postgres (default: all). Floors always run.
 
 mod scenarios;
 mod server;
@@ -16,12 +16,12 @@ use std::path::PathBuf;
 use stats::Row;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 5] = ["send", "history", "read", "chats", "fanout"];
+const SCENARIOS: [&str; 6] = ["send", "history", "read", "chats", "fanout", "postgres"];
 
 /// marketchat-bench: measured speed of marketchat on this machine.
 #[derive(Parser)]
 struct Args {
-    /// Scenarios to run (default: all): send, history, read, chats, fanout.
+    /// Scenarios to run (default: all): send, history, read, chats, fanout, postgres.
     scenarios: Vec<String>,
     /// Smaller counts: every scenario in well under a minute.
     #[arg(long)]
@@ -68,6 +68,9 @@ async fn run(args: Args, fd_limit: u64) -> Result<()> {
     }
     if wanted("fanout") {
         rows.extend(bench.fanout().await?);
+    }
+    if wanted("postgres") {
+        rows.extend(bench.postgres().await?);
     }
     stats::print_table(&rows);
     if let Some(path) = &args.json {

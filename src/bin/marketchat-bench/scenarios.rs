@@ -5,6 +5,7 @@ use crate::server::ChildServer;
 use crate::stats::{Latencies, Row};
 use anyhow::{ensure, Context, Result};
 use futures_util::{SinkExt, StreamExt};
+use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::keys::generate_key;
 use marketchat::domain::Side;
 use marketchat::store::{self, NewMessage, Store};
@@ -100,21 +101,8 @@ impl Bench {
         drop(store);
         let server = ChildServer::start("serve-child", &[&url])?;
         progress("send", &format!("{total} messages, 50 sellers, concurrency 32"));
-        let keys: Arc<Vec<String>> = Arc::new(sellers.into_iter().map(|s| s.key).collect());
-        let (elapsed, mut latencies) = self
-            .run_concurrently(total, 32, |i| {
-                let keys = keys.clone();
-                let base = server.base.clone();
-                let client = self.client.clone();
-                async move {
-                    let query = "mutation($m: String!) { chatMessageCreate(input: { message: $m }) { chatMessage { id } errors { messages } } }";
-                    let data = post_graphql(&client, &base, "/graphql/seller", &keys[i % keys.len()], query, json!({ "m": format!("benchmark message {i}") })).await?;
-                    ensure!(data["chatMessageCreate"]["errors"].is_null(), "send refused: {data}");
-                    Ok(())
-                }
-            })
-            .await?;
-        let rate = total as f64 / elapsed.as_secs_f64();
+        let keys = Arc::new(sellers.into_iter().map(|s| s.key).collect());
+        let (rate, mut latencies) = self.drive_sends(&[server.base.clone()], keys, total).await?;
         Ok(vec![
             Row::new("send", "messages/s (durable, HTTP, c=32)", rate, "msg/s")
                 .target("min", 5_000.0)
@@ -124,6 +112,24 @@ impl Bench {
             Row::new("send", "latency p99", latencies.quantile_ms(0.99), "ms"),
             Row::new("send", "latency max", latencies.quantile_ms(1.0), "ms"),
         ])
+    }
+
+    /// Sends `total` messages at concurrency 32, round robin over the nodes at `bases`
+    /// and the seller `keys`; returns messages/s and each send's latency.
+    async fn drive_sends(&self, bases: &[String], keys: Arc<Vec<String>>, total: usize) -> Result<(f64, Latencies)> {
+        let bases = Arc::new(bases.to_vec());
+        let (elapsed, latencies) = self
+            .run_concurrently(total, 32, |i| {
+                let (keys, bases, client) = (keys.clone(), bases.clone(), self.client.clone());
+                async move {
+                    let base = &bases[i % bases.len()];
+                    let data = post_graphql(&client, base, "/graphql/seller", &keys[i % keys.len()], SEND, json!({ "m": format!("benchmark message {i}") })).await?;
+                    ensure!(data["chatMessageCreate"]["errors"].is_null(), "send refused: {data}");
+                    Ok(())
+                }
+            })
+            .await?;
+        Ok((total as f64 / elapsed.as_secs_f64(), latencies))
     }
 
     /// Scenario 2: newest-page latency at growing thread lengths, and a full walk.
@@ -269,12 +275,51 @@ impl Bench {
         drop(store);
         let server = ChildServer::start("serve-child", &[&url])?;
         progress("fanout", &format!("{subscribers} operator subscribers"));
-        let mut clients = Vec::with_capacity(subscribers);
-        for _ in 0..subscribers {
-            clients.push(subscribe(&server.base, "/graphql/operator", &operator).await?);
+        let mut latencies = self.measure_fanout(&[server.base.clone()], &seller.key, &operator, EventCursor::START, subscribers, messages).await?;
+        let mut rows = vec![
+            Row::new("fanout", &format!("send→receive p50, {subscribers} subscribers"), latencies.quantile_ms(0.5), "ms"),
+            Row::new("fanout", &format!("send→receive p99, {subscribers} subscribers"), latencies.quantile_ms(0.99), "ms")
+                .target("max", 50.0),
+        ];
+        drop(server);
+
+        let (store, url) = self.store("idle").await?;
+        let seller = self.seed_sellers(store.as_ref(), 1, "fanout").await?.remove(0);
+        drop(store);
+        let server = ChildServer::start("serve-child", &[&url])?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = server.rss_kib()?;
+        progress("fanout", &format!("{idle} idle subscribed connections"));
+        let semaphore = Arc::new(Semaphore::new(64));
+        let mut opening = Vec::with_capacity(idle);
+        for _ in 0..idle {
+            let (base, key, semaphore) = (server.base.clone(), seller.key.clone(), semaphore.clone());
+            opening.push(tokio::spawn(async move {
+                let _permit = semaphore.acquire().await?;
+                subscribe(&base, "/graphql/seller", &key, EventCursor::START).await
+            }));
         }
-        // Every subscription is live once a warm-up message reached all of them.
-        let warmup = self.graphql(&server.base, "/graphql/seller", &seller.key, SEND, json!({ "m": "warm-up" })).await?;
+        let mut idle_clients = Vec::with_capacity(idle);
+        for task in opening {
+            idle_clients.push(task.await??);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = server.rss_kib()?;
+        let per_connection = (after.saturating_sub(before)) as f64 * 1024.0 / idle as f64 / 1024.0;
+        rows.push(Row::new("fanout", &format!("memory per idle subscribed connection ({idle})"), per_connection, "KiB").target("max", 16.0));
+        drop(idle_clients);
+        Ok(rows)
+    }
+
+    /// Send→receive latency of `messages` messages sent through the first node to
+    /// `subscribers` operator subscriptions spread over all nodes at `bases`.
+    async fn measure_fanout(&self, bases: &[String], seller_key: &str, operator: &str, after: EventCursor, subscribers: usize, messages: usize) -> Result<Latencies> {
+        let mut clients = Vec::with_capacity(subscribers);
+        for i in 0..subscribers {
+            clients.push(subscribe(&bases[i % bases.len()], "/graphql/operator", operator, after).await?);
+        }
+        // Subscriptions start at `after` (the feed's end now), so the warm-up reaches every one.
+        let warmup = self.graphql(&bases[0], "/graphql/seller", seller_key, SEND, json!({ "m": "warm-up" })).await?;
         ensure!(warmup["chatMessageCreate"]["errors"].is_null(), "warm-up refused");
         let mut receivers = Vec::with_capacity(subscribers);
         let (sent_at_tx, sent_at_rx) = tokio::sync::watch::channel(Vec::<Instant>::new());
@@ -297,7 +342,7 @@ impl Bench {
             let mut stamps = sent_at_tx.borrow().clone();
             stamps.push(Instant::now());
             sent_at_tx.send_replace(stamps);
-            self.graphql(&server.base, "/graphql/seller", &seller.key, SEND, json!({ "m": format!("fan-out {index}") })).await?;
+            self.graphql(&bases[0], "/graphql/seller", seller_key, SEND, json!({ "m": format!("fan-out {index}") })).await?;
             // Latency, not saturation: let each fan-out finish before the next message.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -306,38 +351,48 @@ impl Bench {
             latencies.extend(tokio::time::timeout(Duration::from_secs(30), receiver).await.context("fan-out timed out")???);
         }
         ensure!(latencies.len() == subscribers * messages, "missing deliveries");
-        let mut rows = vec![
-            Row::new("fanout", &format!("send→receive p50, {subscribers} subscribers"), latencies.quantile_ms(0.5), "ms"),
-            Row::new("fanout", &format!("send→receive p99, {subscribers} subscribers"), latencies.quantile_ms(0.99), "ms")
-                .target("max", 50.0),
-        ];
-        drop(server);
+        Ok(latencies)
+    }
 
-        let (store, url) = self.store("idle").await?;
-        let seller = self.seed_sellers(store.as_ref(), 1, "fanout").await?.remove(0);
-        drop(store);
-        let server = ChildServer::start("serve-child", &[&url])?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let before = server.rss_kib()?;
-        progress("fanout", &format!("{idle} idle subscribed connections"));
-        let semaphore = Arc::new(Semaphore::new(64));
-        let mut opening = Vec::with_capacity(idle);
-        for _ in 0..idle {
-            let (base, key, semaphore) = (server.base.clone(), seller.key.clone(), semaphore.clone());
-            opening.push(tokio::spawn(async move {
-                let _permit = semaphore.acquire().await?;
-                subscribe(&base, "/graphql/seller", &key).await
-            }));
+    /// Scenario 6: send throughput and fan-out on PostgreSQL with one and two nodes.
+    pub async fn postgres(&self) -> Result<Vec<Row>> {
+        let total = self.scale.pick(20_000, 2_000);
+        let subscribers = self.scale.pick(1_000, 100);
+        let messages = self.scale.pick(20, 5);
+        let admin = std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let mut rows = Vec::new();
+        let mut one_node_rate = 0.0;
+        for nodes in [1usize, 2] {
+            let database = PostgresDatabase::create(&admin, &format!("mc_test_bench_{}_{nodes}", std::process::id())).await?;
+            let store = store::connect(&database.url, &Default::default()).await?;
+            let sellers = self.seed_sellers(store.as_ref(), 50, "postgres").await?;
+            let operator = self.operator_key(store.as_ref()).await?;
+            let servers = (0..nodes).map(|_| ChildServer::start("serve-child", &[&database.url])).collect::<Result<Vec<_>>>()?;
+            let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+            progress("postgres", &format!("{total} messages through {nodes} node(s), concurrency 32"));
+            let first_key = sellers[0].key.clone();
+            let keys = Arc::new(sellers.into_iter().map(|s| s.key).collect());
+            let (rate, mut latencies) = self.drive_sends(&bases, keys, total).await?;
+            let mut row = Row::new("postgres", &format!("messages/s, {nodes} node(s), c=32"), rate, "msg/s");
+            if nodes == 1 {
+                one_node_rate = rate;
+            } else {
+                row = row.target("min", 1.6 * one_node_rate).floor(one_node_rate);
+            }
+            rows.push(row);
+            rows.push(Row::new("postgres", &format!("send latency p99, {nodes} node(s)"), latencies.quantile_ms(0.99), "ms"));
+            progress("postgres", &format!("fan-out to {subscribers} subscribers over {nodes} node(s)"));
+            let after = store.last_event_position().await?;
+            let mut fanout = self.measure_fanout(&bases, &first_key, &operator, after, subscribers, messages).await?;
+            rows.push(Row::new("postgres", &format!("send→receive p50, {subscribers} subs, {nodes} node(s)"), fanout.quantile_ms(0.5), "ms"));
+            rows.push(
+                Row::new("postgres", &format!("send→receive p99, {subscribers} subs, {nodes} node(s)"), fanout.quantile_ms(0.99), "ms")
+                    .target("max", 50.0),
+            );
+            drop(servers);
+            drop(store);
+            database.drop_database().await?;
         }
-        let mut idle_clients = Vec::with_capacity(idle);
-        for task in opening {
-            idle_clients.push(task.await??);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = server.rss_kib()?;
-        let per_connection = (after.saturating_sub(before)) as f64 * 1024.0 / idle as f64 / 1024.0;
-        rows.push(Row::new("fanout", &format!("memory per idle subscribed connection ({idle})"), per_connection, "KiB").target("max", 16.0));
-        drop(idle_clients);
         Ok(rows)
     }
 
@@ -471,8 +526,8 @@ async fn bulk_load_side(store: Arc<dyn Store>, seller_id: i64, count: usize, sid
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens a subscription to `chatEvents` and waits for the connection ack.
-async fn subscribe(base: &str, path: &str, key: &str) -> Result<Socket> {
+/// Opens a subscription to `chatEvents(after:)` and waits for the connection ack.
+async fn subscribe(base: &str, path: &str, key: &str, after: EventCursor) -> Result<Socket> {
     let mut request = format!("{}{path}", base.replace("http://", "ws://")).into_client_request()?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
@@ -480,10 +535,9 @@ async fn subscribe(base: &str, path: &str, key: &str) -> Result<Socket> {
     socket.send(Message::text(init.to_string())).await?;
     let ack = socket.next().await.context("closed before ack")??;
     ensure!(ack.to_text()?.contains("connection_ack"), "no ack: {ack}");
-    // From the start of the feed, so no event is missed while the subscription starts.
+    // From a known position, so no event is missed while the subscription starts.
     let query = "subscription($after: String) { chatEvents(after: $after) { ... on ChatMessageCreated { cursor chatMessage { message } } } }";
-    let after = marketchat::domain::cursor::EventCursor::START.encode();
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "after": after } } });
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "after": after.encode() } } });
     socket.send(Message::text(subscribe.to_string())).await?;
     Ok(socket)
 }
@@ -496,5 +550,29 @@ async fn next_event(socket: &mut Socket) -> Result<Value> {
             ensure!(message["type"] == "next", "unexpected message: {message}");
             return Ok(message["payload"]["data"].clone());
         }
+    }
+}
+
+/// A PostgreSQL database made for one bench scenario.
+struct PostgresDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create(admin: &str, name: &str) -> Result<Self> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres")).await.context("PostgreSQL is not reachable")?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        Ok(Self { admin: admin.to_owned(), name: name.to_owned(), url: format!("{admin}/{name}") })
+    }
+
+    async fn drop_database(self) -> Result<()> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", self.admin)).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await?;
+        Ok(())
     }
 }
