@@ -343,6 +343,45 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// Columns of a message row, in the order the row mappers read them.
+const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
+
+/// A chat joined with its seller and last message, in the order the row mappers read them.
+const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count, \
+     c.unread_by_seller, c.unread_by_operator, \
+     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
+     FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
+
+/// Columns of an API key row.
+const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";
+
+/// The chat counter of unread messages sent by `side`.
+fn unread_column(side: Side) -> &'static str {
+    match side {
+        Side::Admin => "unread_by_seller",
+        Side::Seller => "unread_by_operator",
+    }
+}
+
+/// The case-folded search term, or `None` for no filter.
+fn search_term(search: Option<&str>) -> Option<String> {
+    search.map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase)
+}
+
+/// Reads a stored `sent_by`.
+fn side_from_db(raw: &str) -> Result<Side, sqlx::Error> {
+    Side::parse(raw).ok_or_else(|| sqlx::Error::Decode(format!("unknown sent_by {raw:?}").into()))
+}
+
+impl<T> ListPage<T> {
+    /// A page from `limit + 1` fetched rows: the extra row only says that more follow.
+    fn from_overfetch(mut items: Vec<T>, limit: i64) -> Self {
+        let has_more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        Self { items, has_more }
+    }
+}
+
 /// Opens the store a database URL names and applies migrations.
 pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> StoreResult<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {

@@ -11,15 +11,6 @@ use std::str::FromStr;
 /// The channel nodes NOTIFY after committing events (a wake-up; storage holds the truth).
 const EVENTS_CHANNEL: &str = "marketchat_events";
 
-const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
-
-const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count, \
-     c.unread_by_seller, c.unread_by_operator, \
-     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
-     FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
-
-const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";
-
 /// Events of finished transactions only: nothing can commit before them later.
 const BELOW_HORIZON: &str = "e.tx < pg_snapshot_xmin(pg_current_snapshot())";
 
@@ -40,17 +31,6 @@ impl PostgresStore {
             .await?;
         Ok(Self { pool })
     }
-}
-
-fn side_column(side: Side) -> &'static str {
-    match side {
-        Side::Admin => "unread_by_seller",
-        Side::Seller => "unread_by_operator",
-    }
-}
-
-fn side_from_db(raw: &str) -> Result<Side, sqlx::Error> {
-    Side::parse(raw).ok_or_else(|| sqlx::Error::Decode(format!("unknown sent_by {raw:?}").into()))
 }
 
 fn message_from_row(row: &PgRow, offset: usize) -> Result<MessageRecord, sqlx::Error> {
@@ -106,10 +86,6 @@ fn event_from_row(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent { position, seller_id: row.try_get(2)?, kind })
 }
 
-fn search_term(search: Option<&str>) -> Option<String> {
-    search.map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase)
-}
-
 async fn find_by_client_mutation(conn: &mut PgConnection, message: &NewMessage, token: &str) -> StoreResult<Option<MessageRecord>> {
     let row = sqlx::query(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 AND sent_by = $2 AND client_mutation_id = $3"
@@ -126,7 +102,7 @@ async fn find_by_client_mutation(conn: &mut PgConnection, message: &NewMessage, 
 /// the unread counter, the last message), the message and its event are inserted. With
 /// a client mutation ID the insert does nothing on a conflict, and no row comes back.
 fn insert_statement(sent_by: Side) -> String {
-    let unread = side_column(sent_by);
+    let unread = unread_column(sent_by);
     format!(
         "WITH new_id AS (SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id), \
          chat AS (UPDATE chats SET message_count = message_count + 1, {unread} = {unread} + 1, \
@@ -258,10 +234,8 @@ impl Store for PostgresStore {
         .bind(query.limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut items = rows.iter().map(seller_from_row).collect::<Result<Vec<_>, _>>()?;
-        let has_more = items.len() as i64 > query.limit;
-        items.truncate(query.limit as usize);
-        Ok(ListPage { items, has_more })
+        let items = rows.iter().map(seller_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(ListPage::from_overfetch(items, query.limit))
     }
 
     async fn count_sellers(&self, search: Option<&str>) -> StoreResult<i64> {
@@ -402,7 +376,7 @@ impl Store for PostgresStore {
         .await?;
         ids.sort_unstable();
         if !ids.is_empty() {
-            let unread = side_column(request.sent_by);
+            let unread = unread_column(request.sent_by);
             sqlx::query(&format!("UPDATE chats SET {unread} = {unread} - $1 WHERE seller_id = $2"))
                 .bind(ids.len() as i64)
                 .bind(request.seller_id)
@@ -469,10 +443,8 @@ impl Store for PostgresStore {
             .bind(query.limit + 1)
             .fetch_all(&self.pool)
             .await?;
-        let mut items = rows.iter().map(chat_from_row).collect::<Result<Vec<_>, _>>()?;
-        let has_more = items.len() as i64 > query.limit;
-        items.truncate(query.limit as usize);
-        Ok(ListPage { items, has_more })
+        let items = rows.iter().map(chat_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(ListPage::from_overfetch(items, query.limit))
     }
 
     async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> StoreResult<i64> {

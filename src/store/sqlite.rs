@@ -8,17 +8,6 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Columns of a message row, in the order `message_from_row` reads them.
-const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
-
-/// A chat joined with its seller and last message (see `chat_from_row`).
-const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count, \
-     c.unread_by_seller, c.unread_by_operator, \
-     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
-     FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
-
-const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";
-
 /// SQLite behind the `Store` trait.
 pub struct SqliteStore {
     /// Readers; WAL lets them run beside the writer.
@@ -51,17 +40,6 @@ impl SqliteStore {
         let committer = GroupCommitter::start(writer.clone());
         Ok(Self { readers, writer, committer })
     }
-}
-
-fn side_column(side: Side) -> &'static str {
-    match side {
-        Side::Admin => "unread_by_seller",
-        Side::Seller => "unread_by_operator",
-    }
-}
-
-fn side_from_db(raw: &str) -> Result<Side, sqlx::Error> {
-    Side::parse(raw).ok_or_else(|| sqlx::Error::Decode(format!("unknown sent_by {raw:?}").into()))
 }
 
 fn message_from_row(row: &SqliteRow, offset: usize) -> Result<MessageRecord, sqlx::Error> {
@@ -120,11 +98,6 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, sqlx::Error> {
     })
 }
 
-/// The folded search term, or `None` for no filter.
-fn search_term(search: Option<&str>) -> Option<String> {
-    search.map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
@@ -177,10 +150,8 @@ impl Store for SqliteStore {
         .bind(query.limit + 1)
         .fetch_all(&self.readers)
         .await?;
-        let mut items = rows.iter().map(seller_from_row).collect::<Result<Vec<_>, _>>()?;
-        let has_more = items.len() as i64 > query.limit;
-        items.truncate(query.limit as usize);
-        Ok(ListPage { items, has_more })
+        let items = rows.iter().map(seller_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(ListPage::from_overfetch(items, query.limit))
     }
 
     async fn count_sellers(&self, search: Option<&str>) -> StoreResult<i64> {
@@ -366,10 +337,8 @@ impl Store for SqliteStore {
             statement = statement.bind(term);
         }
         let rows = statement.bind(query.limit + 1).fetch_all(&self.readers).await?;
-        let mut items = rows.iter().map(chat_from_row).collect::<Result<Vec<_>, _>>()?;
-        let has_more = items.len() as i64 > query.limit;
-        items.truncate(query.limit as usize);
-        Ok(ListPage { items, has_more })
+        let items = rows.iter().map(chat_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(ListPage::from_overfetch(items, query.limit))
     }
 
     async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> StoreResult<i64> {
@@ -458,7 +427,7 @@ pub(super) async fn mark_read_in(tx: &mut SqliteConnection, request: &MarkRead) 
     let mut ids = ids;
     ids.sort_unstable();
     if !ids.is_empty() {
-        let unread = side_column(request.sent_by);
+        let unread = unread_column(request.sent_by);
         sqlx::query(&format!("UPDATE chats SET {unread} = {unread} - ? WHERE seller_id = ?"))
             .bind(ids.len() as i64)
             .bind(request.seller_id)

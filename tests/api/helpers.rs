@@ -1,5 +1,7 @@
 //! The one place test helpers live: spawn the real server on port 0 with a fresh
 //! database, create sellers and keys, and speak GraphQL over HTTP like a client.
+// Shared by the SQLite and PostgreSQL test binaries; each uses a different part.
+#![allow(dead_code)]
 
 use marketchat::app::{self, AppState};
 use marketchat::config::ServerConfig;
