@@ -102,7 +102,7 @@ impl Bench {
         let server = ChildServer::start("serve-child", &[&url])?;
         progress("send", &format!("{total} messages, 50 sellers, concurrency 32"));
         let keys = Arc::new(sellers.into_iter().map(|s| s.key).collect());
-        let (rate, mut latencies) = self.drive_sends(&[server.base.clone()], keys, total).await?;
+        let (rate, mut latencies) = self.drive_sends(std::slice::from_ref(&server.base), keys, total).await?;
         Ok(vec![
             Row::new("send", "messages/s (durable, HTTP, c=32)", rate, "msg/s")
                 .target("min", 5_000.0)
@@ -275,7 +275,7 @@ impl Bench {
         drop(store);
         let server = ChildServer::start("serve-child", &[&url])?;
         progress("fanout", &format!("{subscribers} operator subscribers"));
-        let mut latencies = self.measure_fanout(&[server.base.clone()], &seller.key, &operator, EventCursor::START, subscribers, messages).await?;
+        let mut latencies = self.measure_fanout(std::slice::from_ref(&server.base), &seller.key, &operator, EventCursor::START, subscribers, messages).await?;
         let mut rows = vec![
             Row::new("fanout", &format!("send→receive p50, {subscribers} subscribers"), latencies.quantile_ms(0.5), "ms"),
             Row::new("fanout", &format!("send→receive p99, {subscribers} subscribers"), latencies.quantile_ms(0.99), "ms")
