@@ -8,7 +8,7 @@ use crate::store::Store;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use crate::realtime::Broker;
 use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use crate::api::rate_limit::RateLimiter;
+use std::net::SocketAddr;
+use tokio::sync::Semaphore;
 
 /// Everything a request handler may need; one per running server.
 pub struct AppState {
@@ -36,6 +40,12 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// How long a subscriber's socket may stay unwritable.
     pub ws_write_timeout: Duration,
+    /// Per-node rate limits.
+    pub limiter: Arc<RateLimiter>,
+    /// Open subscription sockets; at capacity new ones are refused.
+    pub subscription_slots: Arc<Semaphore>,
+    /// Longest an HTTP request may take.
+    pub request_timeout: Duration,
 }
 
 /// How often the event tailer looks for events committed by other processes.
@@ -48,7 +58,8 @@ impl AppState {
         let broker = Broker::new(config.event_buffer, EVENT_POLL_INTERVAL, metrics.clone());
         let wake = broker.clone();
         let service = ChatService::new(store, config.message_rules(), system_clock()).with_commit_hook(Arc::new(move || wake.wake()));
-        let schemas = Schemas::new(service.clone(), metrics.clone(), broker.clone());
+        let limiter = Arc::new(RateLimiter::new(&config.rate_limits));
+        let schemas = Schemas::new(service.clone(), metrics.clone(), broker.clone(), limiter.clone(), config.introspection);
         Self {
             service,
             schemas,
@@ -56,6 +67,9 @@ impl AppState {
             broker,
             shutdown: CancellationToken::new(),
             ws_write_timeout: Duration::from_secs(config.ws_write_timeout_secs),
+            limiter,
+            subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
+            request_timeout: Duration::from_secs(config.request_timeout_secs),
         }
     }
 }
@@ -72,34 +86,50 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.request_timeout))
         .layer(middleware::from_fn_with_state(state.clone(), record_request))
         // Spans carry method, path and status; bodies (message text, keys) are never logged.
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-async fn graphql_either(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    api::execute(&state, Endpoint::Either, &headers, body).await
+async fn graphql_either(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    api::execute(&state, Endpoint::Either, peer.ip(), &headers, body).await
 }
 
-async fn graphql_seller(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    api::execute(&state, Endpoint::Seller, &headers, body).await
+async fn graphql_seller(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    api::execute(&state, Endpoint::Seller, peer.ip(), &headers, body).await
 }
 
-async fn graphql_operator(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    api::execute(&state, Endpoint::Operator, &headers, body).await
+async fn graphql_operator(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    api::execute(&state, Endpoint::Operator, peer.ip(), &headers, body).await
 }
 
-async fn subscribe_either(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
-    api::ws::upgrade(state, Endpoint::Either, upgrade)
+async fn subscribe_either(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, upgrade: WebSocketUpgrade) -> Response {
+    api::ws::upgrade(state, Endpoint::Either, peer.ip(), upgrade)
 }
 
-async fn subscribe_seller(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
-    api::ws::upgrade(state, Endpoint::Seller, upgrade)
+async fn subscribe_seller(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, upgrade: WebSocketUpgrade) -> Response {
+    api::ws::upgrade(state, Endpoint::Seller, peer.ip(), upgrade)
 }
 
-async fn subscribe_operator(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
-    api::ws::upgrade(state, Endpoint::Operator, upgrade)
+async fn subscribe_operator(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, upgrade: WebSocketUpgrade) -> Response {
+    api::ws::upgrade(state, Endpoint::Operator, peer.ip(), upgrade)
 }
 
 /// Ready when the database answers.
@@ -151,7 +181,8 @@ pub async fn serve(
             stop.cancel();
         }
     };
-    let result = axum::serve(listener, router(state)).with_graceful_shutdown(signal).await;
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
     stop.cancel();
     let _ = tailer.await;
     if let Some(task) = listener_task {

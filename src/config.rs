@@ -1,6 +1,7 @@
 //! Server settings from flags and environment, in one struct.
 
 use crate::domain::message::{MessageRules, SensitivePolicy, DEFAULT_MAX_MESSAGE_CHARS};
+use crate::api::rate_limit::RateLimits;
 use clap::Args;
 use std::net::SocketAddr;
 
@@ -22,6 +23,18 @@ pub struct ServerConfig {
     /// Seconds a subscriber's socket may stay unwritable before it is disconnected.
     #[arg(long, env = "MARKETCHAT_WS_WRITE_TIMEOUT", default_value_t = 10)]
     pub ws_write_timeout_secs: u64,
+    /// Rate limits: `key=N/10s,ip=N/10s,send=N/10s` (a limit left out is off), or `off`.
+    #[arg(long, env = "MARKETCHAT_RATE_LIMITS", default_value = "key=750/10s,ip=600/10s,send=50/10s")]
+    pub rate_limits: RateLimits,
+    /// Whether GraphQL introspection (`__schema`, `__type`) is answered.
+    #[arg(long, env = "MARKETCHAT_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Seconds an HTTP request may take before it is answered 408.
+    #[arg(long, env = "MARKETCHAT_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Most subscription WebSockets open at once; more are refused with 503.
+    #[arg(long, env = "MARKETCHAT_MAX_SUBSCRIPTIONS", default_value_t = 50_000)]
+    pub max_subscriptions: usize,
 }
 
 impl ServerConfig {
@@ -39,6 +52,10 @@ impl Default for ServerConfig {
             sensitive_data: SensitivePolicy::Reject,
             event_buffer: 1024,
             ws_write_timeout_secs: 10,
+            rate_limits: RateLimits::marketplacer(),
+            introspection: true,
+            request_timeout_secs: 30,
+            max_subscriptions: 50_000,
         }
     }
 }

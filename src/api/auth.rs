@@ -37,8 +37,13 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Resolves the request's key to a principal, recording its use.
-pub async fn authenticate(service: &ChatService, headers: &HeaderMap) -> Result<Principal, AuthError> {
+/// The credential a request was made with (its API key's row number): what the key and
+/// send rate limits count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential(pub i64);
+
+/// Resolves the request's key to a principal and its credential, recording its use.
+pub async fn authenticate(service: &ChatService, headers: &HeaderMap) -> Result<(Principal, Credential), AuthError> {
     let key = presented_key(headers).filter(|k| !k.is_empty()).ok_or(AuthError::Missing)?;
     let record = service.store().api_key_by_hash(&hash_key(key)).await?;
     let record = record.filter(|r| r.revoked_at.is_none()).ok_or(AuthError::Invalid)?;
@@ -46,8 +51,9 @@ pub async fn authenticate(service: &ChatService, headers: &HeaderMap) -> Result<
     if record.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
         service.store().touch_api_key(record.id, now).await?;
     }
-    Ok(match record.seller_id {
+    let principal = match record.seller_id {
         Some(seller_id) => Principal::Seller { seller_id },
         None => Principal::Operator { label: record.label },
-    })
+    };
+    Ok((principal, Credential(record.id)))
 }

@@ -8,6 +8,8 @@ use std::fmt::Display;
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 /// `extensions.code` of an argument the client must fix (IDs, cursors, page sizes).
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+/// `extensions.code` of a request or send over a rate limit.
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
 /// `extensions.code` of a failure on our side.
 pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
 

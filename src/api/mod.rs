@@ -6,6 +6,7 @@ pub mod errors;
 pub mod events;
 pub mod limits;
 pub mod operator;
+pub mod rate_limit;
 pub mod seller;
 pub mod types;
 pub mod ws;
@@ -15,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::service::ChatService;
 use crate::domain::Principal;
 use crate::realtime::Broker;
+use rate_limit::RateLimiter;
 use async_graphql::Schema;
 use auth::{authenticate, AuthError};
 use axum::body::Bytes;
@@ -26,6 +28,7 @@ use axum::Json;
 use operator::{OperatorMutation, OperatorQuery, OperatorSchema, OperatorSubscription};
 use seller::{SellerMutation, SellerQuery, SellerSchema, SellerSubscription};
 use serde_json::json;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Deepest query accepted.
@@ -49,21 +52,26 @@ pub struct Schemas {
 
 impl Schemas {
     /// Builds both schemas over `service`.
-    pub fn new(service: ChatService, metrics: Arc<Metrics>, broker: Arc<Broker>) -> Self {
-        let seller = Schema::build(SellerQuery, SellerMutation, SellerSubscription)
+    pub fn new(service: ChatService, metrics: Arc<Metrics>, broker: Arc<Broker>, limiter: Arc<RateLimiter>, introspection: bool) -> Self {
+        let mut seller = Schema::build(SellerQuery, SellerMutation, SellerSubscription)
             .data(service.clone())
             .data(metrics.clone())
             .data(broker.clone())
+            .data(limiter.clone())
             .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
-            .limit_complexity(MAX_COMPLEXITY)
-            .finish();
-        let operator = Schema::build(OperatorQuery, OperatorMutation, OperatorSubscription)
+            .limit_complexity(MAX_COMPLEXITY);
+        let mut operator = Schema::build(OperatorQuery, OperatorMutation, OperatorSubscription)
             .data(service)
             .data(metrics)
             .data(broker)
+            .data(limiter)
             .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
-            .limit_complexity(MAX_COMPLEXITY)
-            .finish();
+            .limit_complexity(MAX_COMPLEXITY);
+        if !introspection {
+            seller = seller.disable_introspection();
+            operator = operator.disable_introspection();
+        }
+        let (seller, operator) = (seller.finish(), operator.finish());
         let seller_sdl = seller.sdl();
         let operator_sdl = operator.sdl();
         Self { seller, operator, seller_sdl, operator_sdl }
@@ -107,11 +115,15 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
 pub async fn execute(
     state: &AppState,
     endpoint: Endpoint,
+    client_ip: IpAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let principal = match authenticate(&state.service, headers).await {
-        Ok(principal) => principal,
+    if let Err(limited) = state.limiter.request_from(client_ip) {
+        return rate_limited(limited);
+    }
+    let (principal, credential) = match authenticate(&state.service, headers).await {
+        Ok(authenticated) => authenticated,
         Err(AuthError::Store(error)) => {
             tracing::error!(%error, "authentication lookup failed");
             return error_response(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "service unavailable: the database cannot be reached; try again shortly");
@@ -120,6 +132,9 @@ pub async fn execute(
     };
     if let Err(message) = endpoint.admits(&principal) {
         return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, message);
+    }
+    if let Err(limited) = state.limiter.request_with_key(credential.0) {
+        return rate_limited(limited);
     }
     let is_seller = matches!(principal, Principal::Seller { .. });
     let body = match body {
@@ -141,13 +156,37 @@ pub async fn execute(
             return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
         }
     };
-    let request = request.data(principal);
+    let request = request.data(principal).data(credential);
     let response = if is_seller {
         state.schemas.seller.execute(request).await
     } else {
         state.schemas.operator.execute(request).await
     };
-    Json(response).into_response()
+    // A send over the limit (say, the 51st aliased chatMessageCreate) makes the whole
+    // response a 429, so clients back off.
+    let retry_after = response.errors.iter().find_map(|e| {
+        let extensions = e.extensions.as_ref()?;
+        (extensions.get("code")? == &async_graphql::Value::from(errors::RATE_LIMITED)).then(|| extensions.get("retryAfter").cloned())
+    });
+    let mut http = Json(response).into_response();
+    if let Some(retry_after) = retry_after {
+        *http.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        let seconds = retry_after.map_or_else(|| "1".to_owned(), |v| v.to_string());
+        if let Ok(value) = header::HeaderValue::from_str(&seconds) {
+            http.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    http
+}
+
+/// HTTP 429 with `Retry-After` and a `RATE_LIMITED` GraphQL error.
+pub fn rate_limited(limited: rate_limit::Limited) -> Response {
+    let seconds = limited.retry_after_secs();
+    let message = format!("rate limit exceeded; retry after {seconds} s");
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": errors::RATE_LIMITED, "retryAfter": seconds } }] });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    response
 }
 
 /// GET `/graphql/seller/schema.graphql`.

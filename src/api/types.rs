@@ -1,6 +1,8 @@
 //! GraphQL types both APIs share: messages, connections, page info, payload errors.
 
-use super::errors::internal;
+use super::auth::Credential;
+use super::errors::{internal, RATE_LIMITED};
+use super::rate_limit::RateLimiter;
 use super::operator::{ChatObject, OperatorChatMessage, SellerObject};
 use super::seller::SellerChatMessage;
 use crate::domain::cursor::MessageCursor;
@@ -10,7 +12,7 @@ use crate::domain::paging::{Direction, PageArgs, PageRequest};
 use crate::service::{ChatService, ServiceError};
 use crate::metrics::{Metrics, SideLabels};
 use crate::store::{CreateOutcome, MessageRecord};
-use async_graphql::{Context, Object, OutputType, Result, SimpleObject, ID};
+use async_graphql::{Context, Error, ErrorExtensions, Object, OutputType, Result, SimpleObject, ID};
 use chrono::{DateTime, SecondsFormat};
 use std::sync::Arc;
 
@@ -285,6 +287,16 @@ pub async fn create_message<M: MessageView>(
 ) -> Result<ChatMessageCreatePayload<M>> {
     let service = ctx.data_unchecked::<ChatService>();
     let principal = ctx.data_unchecked::<Principal>();
+    if let Some(credential) = ctx.data_opt::<Credential>() {
+        if let Err(limited) = ctx.data_unchecked::<Arc<RateLimiter>>().send_with_key(credential.0) {
+            let seconds = limited.retry_after_secs();
+            return Err(Error::new(format!("send rate limit exceeded; retry after {seconds} s"))
+                .extend_with(|_, e| {
+                    e.set("code", RATE_LIMITED);
+                    e.set("retryAfter", seconds);
+                }));
+        }
+    }
     let result = service.send_message(principal, seller_id, message, client_mutation_id.as_deref()).await;
     let (outcome, errors) = into_payload(result)?;
     if let Some(CreateOutcome::Created(created)) = &outcome {

@@ -13,10 +13,11 @@ use crate::domain::Principal;
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols as Protocols, WsMessage};
 use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::{stream, SinkExt, Stream, StreamExt};
 use serde_json::Value;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,11 +27,20 @@ pub const PROTOCOL: &str = "graphql-transport-ws";
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// GET with `Upgrade: websocket` on a GraphQL path.
-pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, upgrade: WebSocketUpgrade) -> Response {
+pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, upgrade: WebSocketUpgrade) -> Response {
+    if let Err(limited) = state.limiter.request_from(client_ip) {
+        return super::rate_limited(limited);
+    }
+    let Ok(slot) = state.subscription_slots.clone().try_acquire_owned() else {
+        return super::error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "too many open subscriptions; try again later");
+    };
     upgrade
         .protocols([PROTOCOL])
         .read_buffer_size(1024)
-        .on_upgrade(move |socket| serve_socket(state, endpoint, socket))
+        .on_upgrade(move |socket| async move {
+            serve_socket(state, endpoint, socket).await;
+            drop(slot);
+        })
 }
 
 async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, socket: WebSocket) {
@@ -46,7 +56,7 @@ async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, socket: WebSocke
         Err(_) => return close(&mut sink, 4400, "Invalid message").await,
     };
     let principal = match authenticate(&state.service, &credential_headers(&payload)).await {
-        Ok(principal) if endpoint.admits(&principal).is_ok() => principal,
+        Ok((principal, _)) if endpoint.admits(&principal).is_ok() => principal,
         _ => return close(&mut sink, 4403, "Forbidden").await,
     };
     // Hand the protocol to async-graphql, replaying the init message we consumed.

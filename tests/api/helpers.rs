@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use marketchat::app::{self, AppState};
+use marketchat::api::rate_limit::RateLimits;
 use marketchat::config::ServerConfig;
 use marketchat::domain::ids::seller_gid;
 use marketchat::domain::keys::generate_key;
@@ -145,9 +146,10 @@ pub struct TestSeller {
 }
 
 impl TestApp {
-    /// Starts a server with default settings.
+    /// Starts a server with default settings, rate limits off (the tests of rate limits
+    /// turn them on; most tests send faster than a real client would).
     pub async fn spawn() -> Self {
-        Self::spawn_with(ServerConfig::default()).await
+        Self::spawn_with(ServerConfig { rate_limits: RateLimits::off(), ..ServerConfig::default() }).await
     }
 
     /// Starts a server with `config` (its `bind` is ignored: port 0 on loopback).
@@ -445,6 +447,7 @@ impl NodeProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_marketchat"))
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("MARKETCHAT_DATABASE_URL", database_url)
+            .env("MARKETCHAT_RATE_LIMITS", "off")
             .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())

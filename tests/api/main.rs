@@ -10,6 +10,7 @@ mod cli;
 mod errors;
 mod helpers;
 mod isolation;
+mod limits;
 mod operations;
 mod operator_api;
 mod paging;

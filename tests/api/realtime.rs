@@ -204,7 +204,7 @@ async fn seller_subscriptions_end_when_chat_is_disabled() {
 
 #[tokio::test]
 async fn a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving() {
-    let config = ServerConfig { event_buffer: 16, ..ServerConfig::default() };
+    let config = ServerConfig { event_buffer: 16, rate_limits: marketchat::api::rate_limit::RateLimits::off(), ..ServerConfig::default() };
     let app = TestApp::spawn_with(config).await;
     let seller = app.seller("Acme").await;
     let op = app.operator_key("ops").await;

@@ -14,6 +14,8 @@ mod errors;
 mod helpers;
 #[path = "../api/isolation.rs"]
 mod isolation;
+#[path = "../api/limits.rs"]
+mod limits;
 mod multinode;
 #[path = "../api/operations.rs"]
 mod operations;

@@ -10,6 +10,7 @@ mod stats;
 
 use anyhow::{bail, Result};
 use clap::Parser;
+use marketchat::api::rate_limit::RateLimits;
 use marketchat::config::ServerConfig;
 use scenarios::{Bench, Scale};
 use std::path::PathBuf;
@@ -96,7 +97,8 @@ fn write_json(path: &PathBuf, rows: &[Row], quick: bool) -> Result<()> {
 /// Child mode: the real server on a database, on a free loopback port.
 async fn serve_child(database_url: String) -> Result<()> {
     let store = marketchat::store::connect(&database_url, &Default::default()).await?;
-    let config = ServerConfig { bind: "127.0.0.1:0".parse()?, ..ServerConfig::default() };
+    // Rate limits off, as SPEC §6 allows for benchmarks: the bench sends as fast as it can.
+    let config = ServerConfig { bind: "127.0.0.1:0".parse()?, rate_limits: RateLimits::off(), ..ServerConfig::default() };
     marketchat::cli::serve(store, config, |_| Ok(())).await
 }
 

@@ -1,0 +1,103 @@
+//! SPEC §6 rate limits and request limits (hardening).
+
+use crate::helpers::*;
+use marketchat::api::rate_limit::RateLimits;
+use marketchat::config::ServerConfig;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn app_with(limits: &str) -> TestApp {
+    let rate_limits: RateLimits = limits.parse().unwrap();
+    TestApp::spawn_with(ServerConfig { rate_limits, ..ServerConfig::default() }).await
+}
+
+fn assert_rate_limited(status: StatusCode, body: &Value) {
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(error_code(body), "RATE_LIMITED", "{body}");
+}
+
+#[tokio::test]
+async fn requests_over_the_per_key_limit_get_429_with_retry_after_and_store_nothing() {
+    let app = app_with("key=3/60s").await;
+    let seller = app.seller("Acme").await;
+    for _ in 0..3 {
+        app.seller_sends(&seller.key, "ok").await;
+    }
+    let request = app.post("/graphql/seller").header("MARKETPLACER-API-KEY", &seller.key).json(&json!({ "query": BRIEF_SEND }));
+    let response = request.send().await.unwrap();
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after));
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_rate_limited(status, &body);
+    assert_eq!(app.stored_messages(seller.id).await, 3);
+    let other = app.seller_key(seller.id).await;
+    app.seller_sends(&other, "another key has its own budget").await;
+}
+
+#[tokio::test]
+async fn requests_over_the_per_ip_limit_get_429_even_without_a_key() {
+    let app = app_with("ip=2/60s").await;
+    let seller = app.seller("Acme").await;
+    for _ in 0..2 {
+        app.as_seller(&seller.key, "{ chatUnreadCount }", json!({})).await;
+    }
+    let (status, body) = TestApp::read(app.post("/graphql/seller").json(&json!({ "query": "{ chatUnreadCount }" }))).await;
+    assert_rate_limited(status, &body);
+}
+
+#[tokio::test]
+async fn aliased_sends_cannot_get_past_the_send_limit() {
+    let app = app_with("send=50/60s").await;
+    let seller = app.seller("Acme").await;
+    let aliases: String = (0..1_000)
+        .map(|i| format!("m{i}: chatMessageCreate(input: {{ message: \"spam {i}\" }}) {{ chatMessage {{ id }} }} "))
+        .collect();
+    let (status, body) = app.graphql("/graphql/seller", &seller.key, &format!("mutation {{ {aliases} }}"), json!({})).await;
+    // Either refused whole (complexity) or cut at the send limit: never more than 50 stored.
+    assert!(status == StatusCode::TOO_MANY_REQUESTS || body["errors"].is_array(), "{status}");
+    assert!(app.stored_messages(seller.id).await <= 50);
+
+    let aliases: String = (0..60)
+        .map(|i| format!("m{i}: chatMessageCreate(input: {{ message: \"burst {i}\" }}) {{ chatMessage {{ id }} }} "))
+        .collect();
+    let (status, body) = app.graphql("/graphql/seller", &seller.key, &format!("mutation {{ {aliases} }}"), json!({})).await;
+    assert_rate_limited(status, &body);
+    assert_eq!(app.stored_messages(seller.id).await, 50, "the 51st send and later stored nothing");
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let config = ServerConfig { introspection: false, rate_limits: RateLimits::off(), ..ServerConfig::default() };
+    let app = TestApp::spawn_with(config).await;
+    let seller = app.seller("Acme").await;
+    let (_, body) = app.graphql("/graphql/seller", &seller.key, "{ __schema { types { name } } }", json!({})).await;
+    assert!(body["data"]["__schema"].is_null(), "nothing of the schema is revealed: {body}");
+    assert_eq!(app.get("/graphql/seller/schema.graphql").await.0, StatusCode::OK, "the SDL stays published");
+}
+
+#[tokio::test]
+async fn invalid_utf8_and_duplicate_keys_in_the_body_are_clear_errors() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let invalid = app.post("/graphql/seller").header("MARKETPLACER-API-KEY", &seller.key).body(vec![b'{', b'"', 0xff, 0xfe, b'"', b'}']);
+    let (status, body) = TestApp::read(invalid).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let duplicate = r#"{"query": "{ chatUnreadCount }", "query": "mutation { chatMessageCreate(input: {message: \"x\"}) { errors { field } } }"}"#;
+    let request = app.post("/graphql/seller").header("MARKETPLACER-API-KEY", &seller.key).header("content-type", "application/json").body(duplicate);
+    let (status, body) = TestApp::read(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("duplicate"), "{body}");
+    assert_eq!(app.stored_messages(seller.id).await, 0);
+}
+
+#[tokio::test]
+async fn a_one_megabyte_body_is_refused_and_the_server_keeps_serving() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let huge = json!({ "query": SELLER_SEND, "variables": { "message": "y".repeat(1 << 20) } });
+    let (status, _) = TestApp::read(app.post("/graphql/seller").header("MARKETPLACER-API-KEY", &seller.key).json(&huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.stored_messages(seller.id).await, 0);
+    app.seller_sends(&seller.key, "still fine").await;
+}
