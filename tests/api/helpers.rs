@@ -443,15 +443,20 @@ impl NodeProcess {
 
     /// Starts a node with extra environment variables.
     pub fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_logging(database_url, env, std::process::Stdio::null())
+    }
+
+    /// Starts a node whose log (stderr) goes to `log`; `RUST_LOG` may be set in `env`.
+    pub fn start_logging(database_url: &str, env: &[(&str, &str)], log: impl Into<std::process::Stdio>) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_marketchat"))
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("MARKETCHAT_DATABASE_URL", database_url)
             .env("MARKETCHAT_RATE_LIMITS", "off")
-            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start node");
         let mut line = String::new();
@@ -464,6 +469,12 @@ impl NodeProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status once it has stopped.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().expect("wait for node")
     }
 }
 

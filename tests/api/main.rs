@@ -7,6 +7,7 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod bench;
 mod cli;
+mod crash;
 mod errors;
 mod helpers;
 mod isolation;

@@ -8,6 +8,8 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
 #[path = "../api/cli.rs"]
 mod cli;
+#[path = "../api/crash.rs"]
+mod crash;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/helpers.rs"]
