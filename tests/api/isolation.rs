@@ -66,3 +66,61 @@ async fn a_seller_key_cannot_use_operator_operations() {
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("chats"), "{body}");
     assert!(body.get("data").is_none_or(Value::is_null), "{body}");
 }
+
+#[tokio::test]
+async fn a_seller_credential_is_refused_every_operator_operation_on_every_path() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    app.seller_sends(&a.key, "A's message").await;
+    let operations = [
+        "{ chats { nodes { id } } }".to_owned(),
+        format!(r#"{{ chat(sellerId: "{}") {{ id }} }}"#, a.gid),
+        format!(r#"{{ chatMessages(sellerId: "{}") {{ totalCount }} }}"#, a.gid),
+        "{ sellers { nodes { businessName } } }".to_owned(),
+        format!(r#"mutation {{ chatMessageCreate(input: {{ sellerId: "{}", message: "x" }}) {{ errors {{ field }} }} }}"#, a.gid),
+        format!(r#"mutation {{ chatMessageRead(input: {{ sellerId: "{}", sentBy: "Seller" }}) {{ readCount }} }}"#, a.gid),
+    ];
+    for operation in &operations {
+        let (status, body) = app.graphql("/graphql/operator", &b.key, operation, json!({})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{operation}");
+        assert_eq!(error_code(&body), "UNAUTHENTICATED");
+        // On /graphql a seller key gets the Seller API, which has none of these.
+        let (_, body) = app.graphql("/graphql", &b.key, operation, json!({})).await;
+        assert!(body["errors"].is_array(), "{operation}: {body}");
+        assert!(body.get("data").is_none_or(Value::is_null), "{operation}: {body}");
+        assert!(!body.to_string().contains("A's message"), "{body}");
+    }
+    assert_eq!(app.stored_messages(a.id).await, 1, "nothing written into A's thread");
+    let a_chat = app.store.chat(a.id).await.unwrap().unwrap();
+    assert_eq!(a_chat.unread_by_operator, 1, "nothing of A's marked read");
+}
+
+#[tokio::test]
+async fn node_ids_of_other_types_and_other_sellers_resolve_to_nothing() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    let key_id = marketchat::domain::ids::GlobalId::new(marketchat::domain::ids::IdKind::ApiKey, 1).encode();
+    for id in [a.gid.clone(), marketchat::domain::ids::chat_gid(a.id), b.gid.clone(), marketchat::domain::ids::chat_gid(b.id), key_id] {
+        let data = app.as_seller(&b.key, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id })).await;
+        assert_eq!(data["node"], Value::Null, "{id}");
+    }
+    assert_eq!(app.as_seller(&b.key, "{ chatUnreadCount }", json!({})).await["chatUnreadCount"], 0);
+}
+
+#[tokio::test]
+async fn an_event_cursor_from_seller_a_replays_only_seller_bs_own_events() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    let op = app.operator_key("ops").await;
+    let mut a_events = app.subscribe("/graphql/seller", &a.key, Some(&marketchat::domain::cursor::EventCursor::START.encode())).await;
+    app.seller_sends(&a.key, "A one").await;
+    let a_cursor = a_events.next_event().await["cursor"].as_str().unwrap().to_owned();
+    app.operator_sends(&op, &a.gid, "to A").await;
+    app.seller_sends(&b.key, "B one").await;
+    let mut b_events = app.subscribe("/graphql/seller", &b.key, Some(&a_cursor)).await;
+    assert_eq!(b_events.next_event().await["chatMessage"]["message"], "B one");
+    b_events.expect_silence(200).await;
+}
