@@ -18,12 +18,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use crate::listener::{CappedListener, ClientAddr};
 use crate::realtime::Broker;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use crate::api::rate_limit::RateLimiter;
-use std::net::SocketAddr;
 use tokio::sync::Semaphore;
 
 /// Everything a request handler may need; one per running server.
@@ -46,6 +46,8 @@ pub struct AppState {
     pub subscription_slots: Arc<Semaphore>,
     /// Longest an HTTP request may take.
     pub request_timeout: Duration,
+    /// Most TCP connections open at once.
+    pub max_connections: usize,
 }
 
 /// How often the event tailer looks for events committed by other processes.
@@ -70,6 +72,7 @@ impl AppState {
             limiter,
             subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
+            max_connections: config.max_connections,
         }
     }
 }
@@ -95,7 +98,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn graphql_either(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -104,7 +107,7 @@ async fn graphql_either(
 
 async fn graphql_seller(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -113,22 +116,22 @@ async fn graphql_seller(
 
 async fn graphql_operator(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     api::execute(&state, Endpoint::Operator, peer.ip(), &headers, body).await
 }
 
-async fn subscribe_either(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, upgrade: WebSocketUpgrade) -> Response {
+async fn subscribe_either(State(state): State<Arc<AppState>>, ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>, upgrade: WebSocketUpgrade) -> Response {
     api::ws::upgrade(state, Endpoint::Either, peer.ip(), upgrade)
 }
 
-async fn subscribe_seller(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, upgrade: WebSocketUpgrade) -> Response {
+async fn subscribe_seller(State(state): State<Arc<AppState>>, ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>, upgrade: WebSocketUpgrade) -> Response {
     api::ws::upgrade(state, Endpoint::Seller, peer.ip(), upgrade)
 }
 
-async fn subscribe_operator(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, upgrade: WebSocketUpgrade) -> Response {
+async fn subscribe_operator(State(state): State<Arc<AppState>>, ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>, upgrade: WebSocketUpgrade) -> Response {
     api::ws::upgrade(state, Endpoint::Operator, peer.ip(), upgrade)
 }
 
@@ -181,7 +184,8 @@ pub async fn serve(
             stop.cancel();
         }
     };
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = CappedListener::new(listener, state.max_connections);
+    let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
     stop.cancel();
     let _ = tailer.await;

@@ -32,6 +32,9 @@ pub struct ServerConfig {
     /// Seconds an HTTP request may take before it is answered 408.
     #[arg(long, env = "MARKETCHAT_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Most TCP connections open at once; more wait to be accepted.
+    #[arg(long, env = "MARKETCHAT_MAX_CONNECTIONS", default_value_t = 65_536)]
+    pub max_connections: usize,
     /// Most subscription WebSockets open at once; more are refused with 503.
     #[arg(long, env = "MARKETCHAT_MAX_SUBSCRIPTIONS", default_value_t = 50_000)]
     pub max_subscriptions: usize,
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             introspection: true,
             request_timeout_secs: 30,
             max_subscriptions: 50_000,
+            max_connections: 65_536,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`service`]: the use cases, applying domain rules and calling the store.
 //! - [`api`]: the two GraphQL schemas, authentication and the HTTP handlers.
 //! - [`realtime`]: the event broker: tails the durable feed, fans out, replays.
+//! - [`listener`]: the accept loop with a cap on open connections.
 //! - [`app`]: router, shared state, serving and graceful shutdown.
 //! - [`cli`], [`config`], [`demo`]: the command line.
 
@@ -16,6 +17,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod listener;
 pub mod domain;
 pub mod metrics;
 pub mod realtime;

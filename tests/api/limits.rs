@@ -101,3 +101,17 @@ async fn a_one_megabyte_body_is_refused_and_the_server_keeps_serving() {
     assert_eq!(app.stored_messages(seller.id).await, 0);
     app.seller_sends(&seller.key, "still fine").await;
 }
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_closes() {
+    let config = ServerConfig { max_connections: 2, rate_limits: RateLimits::off(), ..ServerConfig::default() };
+    let app = TestApp::spawn_with(config).await;
+    let seller = app.seller("Acme").await;
+    let first = app.subscribe("/graphql/seller", &seller.key, None).await;
+    let _second = app.subscribe("/graphql/seller", &seller.key, None).await;
+    let third = tokio::time::timeout(std::time::Duration::from_millis(500), app.get("/healthz")).await;
+    assert!(third.is_err(), "a third connection is not served while two are open");
+    drop(first);
+    let served = tokio::time::timeout(std::time::Duration::from_secs(5), app.get("/healthz")).await;
+    assert_eq!(served.expect("served once a slot is free").0, StatusCode::OK);
+}
