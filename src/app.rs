@@ -1,6 +1,7 @@
 //! Builds the router and shared state, and runs the server until shutdown.
 
 use crate::api::{self, Endpoint, Schemas};
+use crate::accounts::Accounts;
 use crate::config::ServerConfig;
 use crate::metrics::{Metrics, PathLabels, RequestLabels};
 use crate::service::{system_clock, ChatService};
@@ -48,6 +49,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Most TCP connections open at once.
     pub max_connections: usize,
+    /// Portal users and sessions.
+    pub accounts: Arc<Accounts>,
 }
 
 /// How often the event tailer looks for events committed by other processes.
@@ -56,6 +59,7 @@ const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
 impl AppState {
     /// State over `store` with the settings in `config`.
     pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> Self {
+        let store_for_accounts = store.clone();
         let metrics = Arc::new(Metrics::default());
         let broker = Broker::new(config.event_buffer, EVENT_POLL_INTERVAL, metrics.clone());
         let wake = broker.clone();
@@ -73,6 +77,7 @@ impl AppState {
             subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             max_connections: config.max_connections,
+            accounts: Arc::new(Accounts::new(store_for_accounts)),
         }
     }
 }
@@ -85,6 +90,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/graphql/operator", post(graphql_operator).get(subscribe_operator))
         .route("/graphql/seller/schema.graphql", get(api::seller_sdl))
         .route("/graphql/operator/schema.graphql", get(api::operator_sdl))
+        .route("/login", post(crate::web::login))
+        .route("/logout", post(crate::web::logout))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -123,16 +130,31 @@ async fn graphql_operator(
     api::execute(&state, Endpoint::Operator, peer.ip(), &headers, body).await
 }
 
-async fn subscribe_either(State(state): State<Arc<AppState>>, ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>, upgrade: WebSocketUpgrade) -> Response {
-    api::ws::upgrade(state, Endpoint::Either, peer.ip(), upgrade)
+async fn subscribe_either(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    api::ws::upgrade(state, Endpoint::Either, peer.ip(), headers, upgrade)
 }
 
-async fn subscribe_seller(State(state): State<Arc<AppState>>, ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>, upgrade: WebSocketUpgrade) -> Response {
-    api::ws::upgrade(state, Endpoint::Seller, peer.ip(), upgrade)
+async fn subscribe_seller(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    api::ws::upgrade(state, Endpoint::Seller, peer.ip(), headers, upgrade)
 }
 
-async fn subscribe_operator(State(state): State<Arc<AppState>>, ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>, upgrade: WebSocketUpgrade) -> Response {
-    api::ws::upgrade(state, Endpoint::Operator, peer.ip(), upgrade)
+async fn subscribe_operator(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    api::ws::upgrade(state, Endpoint::Operator, peer.ip(), headers, upgrade)
 }
 
 /// Ready when the database answers.

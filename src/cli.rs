@@ -1,5 +1,6 @@
 //! The `marketchat` command line: clap definitions and what each command does.
 
+use crate::accounts::{Accounts, NewUserKind};
 use crate::app::{self, AppState};
 use crate::config::ServerConfig;
 use crate::demo;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage portal users.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Change settings.
     #[command(subcommand)]
     Settings(SettingsCommand),
@@ -99,6 +103,38 @@ pub enum KeyCommand {
     },
 }
 
+/// Who a new portal user belongs to.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct UserOwner {
+    /// An operator user (requires --role).
+    #[arg(long, requires = "role")]
+    operator: bool,
+    /// A user of this seller (its ID).
+    #[arg(long)]
+    seller: Option<String>,
+}
+
+/// `marketchat user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a portal user; the password is read from stdin (first line). Prints the ID.
+    Create {
+        /// Operator or seller.
+        #[command(flatten)]
+        owner: UserOwner,
+        /// Operator role: customer-support, marketing, finance, webmaster, full-admin, viewer.
+        #[arg(long, value_parser = clap::value_parser!(String))]
+        role: Option<String>,
+        /// Login e-mail address.
+        #[arg(long)]
+        email: String,
+        /// Display name (operator users: shown as `sentBy` to the operator side).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
 /// `marketchat settings …`
 #[derive(Debug, Subcommand)]
 pub enum SettingsCommand {
@@ -132,6 +168,20 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => open(&cli.database_url).await.map(drop),
         Command::Seller(command) => seller(&*open(&cli.database_url).await?, command).await,
         Command::Key(command) => key(&*open(&cli.database_url).await?, command).await,
+        Command::User(UserCommand::Create { owner, role, email, name }) => {
+            let kind = match (owner.seller, role) {
+                (Some(raw), _) => NewUserKind::Seller(seller_argument(&raw)?),
+                (None, Some(role)) => NewUserKind::Operator(role.parse().map_err(|e: String| anyhow::anyhow!(e))?),
+                (None, None) => bail!("--operator needs --role"),
+            };
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let accounts = Accounts::new(open(&cli.database_url).await?);
+            let user = accounts.create_user(&email, name.as_deref(), password, kind).await?;
+            println!("{}", user.id);
+            Ok(())
+        }
         Command::Settings(SettingsCommand::Set { name: SettingName::ChatEnabled, value }) => {
             let service = ChatService::new(open(&cli.database_url).await?, Default::default(), system_clock());
             Ok(service.set_chat_enabled(value).await?)

@@ -1,7 +1,9 @@
 //! `marketchat demo`: a temporary database with an operator, three sellers, some
 //! history and working keys, served at once.
 
+use crate::accounts::{Accounts, NewUserKind};
 use crate::cli;
+use crate::domain::users::OperatorRole;
 use crate::config::ServerConfig;
 use crate::domain::ids::seller_gid;
 use crate::domain::keys::generate_key;
@@ -28,6 +30,7 @@ const SELLERS: [(&str, &[(bool, &str)]); 3] = [
 /// One demo seller's credentials.
 struct DemoSeller {
     name: &'static str,
+    row: i64,
     id: String,
     key: String,
 }
@@ -38,6 +41,7 @@ pub async fn run(config: ServerConfig) -> Result<()> {
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let store = cli::open(url, Default::default()).await?;
     let (operator_key, sellers) = seed(store.clone()).await?;
+    let logins = seed_logins(store.clone(), sellers[0].row).await?;
     let result = cli::serve(store, config, |addr| {
         println!();
         println!("marketchat demo (temporary database, removed on exit)");
@@ -48,6 +52,10 @@ pub async fn run(config: ServerConfig) -> Result<()> {
         println!("  operator key:  {operator_key}");
         for seller in &sellers {
             println!("  seller {:<27} id {}  key {}", format!("\"{}\"", seller.name), seller.id, seller.key);
+        }
+        println!();
+        for (what, email, password) in &logins {
+            println!("  {what} login: {email} / {password}   (POST /login; portal pages not built yet)");
         }
         println!();
         println!("Try: curl -s http://{addr}/graphql/seller -H 'MARKETPLACER-API-KEY: {}' \\", sellers[0].key);
@@ -64,7 +72,7 @@ async fn seed(store: Arc<dyn Store>) -> Result<(String, Vec<DemoSeller>)> {
     let now = service.now();
     let operator = generate_key(&mut rand::thread_rng());
     store.create_api_key(&operator.hash, None, Some("Demo operator"), now).await?;
-    let support = Principal::Operator { label: Some("Demo operator".to_owned()) };
+    let support = Principal::Operator { label: Some("Demo operator".to_owned()), role: None };
     let mut sellers = Vec::new();
     for (name, history) in SELLERS {
         let seller = store.create_seller(name, now).await?;
@@ -75,7 +83,22 @@ async fn seed(store: Arc<dyn Store>) -> Result<(String, Vec<DemoSeller>)> {
             let sender = if *from_operator { &support } else { &principal };
             service.send_message(sender, seller.id, text, None).await?;
         }
-        sellers.push(DemoSeller { name, id: seller_gid(seller.id), key: key.secret });
+        sellers.push(DemoSeller { name, row: seller.id, id: seller_gid(seller.id), key: key.secret });
     }
     Ok((operator.secret, sellers))
+}
+
+/// A Full Admin operator login and a login of the first seller, with fresh passwords.
+async fn seed_logins(store: Arc<dyn Store>, seller_id: i64) -> Result<Vec<(&'static str, &'static str, String)>> {
+    let accounts = Accounts::new(store);
+    let password = || {
+        use rand::Rng;
+        rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(12).map(char::from).collect::<String>()
+    };
+    let (operator_password, seller_password) = (password(), password());
+    accounts
+        .create_user("operator@demo.test", Some("Demo Support"), &operator_password, NewUserKind::Operator(OperatorRole::FullAdmin))
+        .await?;
+    accounts.create_user("seller@demo.test", Some("Acme Staff"), &seller_password, NewUserKind::Seller(seller_id)).await?;
+    Ok(vec![("operator", "operator@demo.test", operator_password), ("seller", "seller@demo.test", seller_password)])
 }

@@ -13,6 +13,7 @@
 //! - [`cli`], [`config`], [`demo`]: the command line.
 
 pub mod api;
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -23,3 +24,4 @@ pub mod metrics;
 pub mod realtime;
 pub mod service;
 pub mod store;
+pub mod web;

@@ -1,5 +1,6 @@
 //! API key authentication: header extraction, hash lookup, revocation, last use.
 
+use crate::accounts::{principal_of, AccountError, Accounts};
 use crate::domain::keys::hash_key;
 use crate::domain::Principal;
 use crate::service::ChatService;
@@ -21,6 +22,12 @@ pub enum AuthError {
     /// A key that is unknown or revoked (indistinguishable on purpose).
     #[error("the API key is not valid")]
     Invalid,
+    /// A session cookie without the CSRF header.
+    #[error("cookie-authenticated requests must send the header X-Requested-With: marketchat")]
+    MissingCsrfHeader,
+    /// A session that expired or was logged out.
+    #[error("the session has expired; log in again")]
+    SessionExpired,
     /// The lookup itself failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -37,10 +44,54 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The credential a request was made with (its API key's row number): what the key and
-/// send rate limits count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Credential(pub i64);
+/// The credential a request was made with: what the key and send rate limits count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// An API key (its row number).
+    ApiKey(i64),
+    /// A portal user's session (the user's row number).
+    User(i64),
+}
+
+/// The portal's session cookie.
+pub const SESSION_COOKIE: &str = "marketchat_session";
+/// The header cookie-authenticated requests must carry (CSRF guard), with this value.
+pub const CSRF_HEADER: (&str, &str) = ("x-requested-with", "marketchat");
+
+/// The session token in the request's cookies.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(name, value)| (name == SESSION_COOKIE).then_some(value))
+}
+
+/// Resolves an API key or, failing that, a portal session cookie (which must come with
+/// the CSRF header when `require_csrf_header`).
+pub async fn identify(
+    service: &ChatService,
+    accounts: &Accounts,
+    headers: &HeaderMap,
+    require_csrf_header: bool,
+) -> Result<(Principal, Credential), AuthError> {
+    if presented_key(headers).is_some() {
+        return authenticate(service, headers).await;
+    }
+    let token = session_cookie(headers).ok_or(AuthError::Missing)?;
+    if require_csrf_header && headers.get(CSRF_HEADER.0).and_then(|v| v.to_str().ok()) != Some(CSRF_HEADER.1) {
+        return Err(AuthError::MissingCsrfHeader);
+    }
+    let user = accounts.session(token).await.map_err(|e| match e {
+        AccountError::Store(error) => AuthError::Store(error),
+        _ => AuthError::Invalid,
+    })?;
+    let user = user.ok_or(AuthError::SessionExpired)?;
+    let principal = principal_of(&user).ok_or(AuthError::Invalid)?;
+    Ok((principal, Credential::User(user.id)))
+}
 
 /// Resolves the request's key to a principal and its credential, recording its use.
 pub async fn authenticate(service: &ChatService, headers: &HeaderMap) -> Result<(Principal, Credential), AuthError> {
@@ -53,7 +104,7 @@ pub async fn authenticate(service: &ChatService, headers: &HeaderMap) -> Result<
     }
     let principal = match record.seller_id {
         Some(seller_id) => Principal::Seller { seller_id },
-        None => Principal::Operator { label: record.label },
+        None => Principal::Operator { label: record.label, role: None },
     };
-    Ok((principal, Credential(record.id)))
+    Ok((principal, Credential::ApiKey(record.id)))
 }

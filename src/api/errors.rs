@@ -33,3 +33,11 @@ pub fn internal(error: impl Display) -> Error {
 pub fn unauthenticated() -> Error {
     Error::new("a valid API key for this API is required").extend_with(|_, e| e.set("code", UNAUTHENTICATED))
 }
+
+/// `extensions.code` of an operation the caller's role may not perform.
+pub const FORBIDDEN: &str = "FORBIDDEN";
+
+/// The error of an operation the caller is identified for but not permitted.
+pub fn forbidden(reason: &str) -> Error {
+    Error::new(format!("not permitted: {reason}")).extend_with(|_, e| e.set("code", FORBIDDEN))
+}

@@ -18,7 +18,7 @@ use crate::domain::Principal;
 use crate::realtime::Broker;
 use rate_limit::RateLimiter;
 use async_graphql::Schema;
-use auth::{authenticate, AuthError};
+use auth::{identify, AuthError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -122,7 +122,7 @@ pub async fn execute(
     if let Err(limited) = state.limiter.request_from(client_ip) {
         return rate_limited(limited);
     }
-    let (principal, credential) = match authenticate(&state.service, headers).await {
+    let (principal, credential) = match identify(&state.service, &state.accounts, headers, true).await {
         Ok(authenticated) => authenticated,
         Err(AuthError::Store(error)) => {
             tracing::error!(%error, "authentication lookup failed");
@@ -133,7 +133,7 @@ pub async fn execute(
     if let Err(message) = endpoint.admits(&principal) {
         return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, message);
     }
-    if let Err(limited) = state.limiter.request_with_key(credential.0) {
+    if let Err(limited) = state.limiter.request_with(credential) {
         return rate_limited(limited);
     }
     let is_seller = matches!(principal, Principal::Seller { .. });

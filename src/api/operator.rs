@@ -1,6 +1,6 @@
 //! The Operator API (`/graphql/operator`): every seller's chat, one operator persona.
 
-use super::errors::{bad_argument, bad_input, internal, unauthenticated};
+use super::errors::{bad_argument, bad_input, forbidden, internal, unauthenticated};
 use super::types::{
     create_message, format_time, mark_read, message_page, ChatMessageCreatePayload, ChatMessageReadPayload, Connection,
     MessageFields, MessageView, TotalCount,
@@ -12,7 +12,7 @@ use crate::domain::{Principal, Side};
 use crate::service::ChatService;
 use crate::store::{ChatListQuery, ChatRecord, MessageRecord, SellerListQuery, SellerRecord};
 use super::events::{chat_events, ChatMessageCreated, ChatMessagesRead};
-use async_graphql::{Context, InputObject, Interface, MergedObject, Object, Result, Schema, Subscription, Union, ID};
+use async_graphql::{Context, InputObject, Interface, MergedObject, Object, Result, Schema, SimpleObject, Subscription, Union, ID};
 use futures_util::Stream;
 use std::sync::Arc;
 
@@ -229,6 +229,13 @@ impl OperatorQuery {
         service(ctx).store().operator_unread_total().await.map_err(internal)
     }
 
+    /// The operator's settings.
+    async fn chat_settings(&self, ctx: &Context<'_>) -> Result<ChatSettings> {
+        ensure_operator(ctx)?;
+        let chat_enabled = service(ctx).chat_enabled().await.map_err(internal)?;
+        Ok(ChatSettings { chat_enabled })
+    }
+
     /// Any message, chat or seller by global ID.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<OperatorNode>> {
         ensure_operator(ctx)?;
@@ -270,11 +277,35 @@ pub struct OperatorMessageReadInput {
     client_mutation_id: Option<String>,
 }
 
+/// The operator's chat settings.
+#[derive(SimpleObject)]
+pub struct ChatSettings {
+    /// "Enable in-app chat": whether sellers can send.
+    chat_enabled: bool,
+}
+
+/// Input of `chatSettingsUpdate`.
+#[derive(InputObject)]
+pub struct ChatSettingsUpdateInput {
+    /// "Enable in-app chat".
+    chat_enabled: bool,
+}
+
 /// Operator API mutations.
 pub struct OperatorMutation;
 
 #[Object(name = "Mutation")]
 impl OperatorMutation {
+    /// Changes settings (operator API keys and Full Admin users only).
+    async fn chat_settings_update(&self, ctx: &Context<'_>, input: ChatSettingsUpdateInput) -> Result<ChatSettings> {
+        ensure_operator(ctx)?;
+        if !ctx.data_unchecked::<Principal>().may_change_settings() {
+            return Err(forbidden("only a Full Admin may change settings"));
+        }
+        service(ctx).set_chat_enabled(input.chat_enabled).await.map_err(internal)?;
+        Ok(ChatSettings { chat_enabled: input.chat_enabled })
+    }
+
     /// Sends a message into a seller's thread.
     async fn chat_message_create(
         &self,

@@ -1,6 +1,7 @@
 //! Rate limits as SPEC §6: per API key, per client IP, and sends per credential. Token
 //! buckets held in memory, per node (several nodes each allow the full rate).
 
+use super::auth::Credential;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -153,9 +154,9 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
 
 /// The node's rate limiter.
 pub struct RateLimiter {
-    keys: Buckets<i64>,
+    keys: Buckets<Credential>,
     ips: Buckets<IpAddr>,
-    sends: Buckets<i64>,
+    sends: Buckets<Credential>,
 }
 
 impl RateLimiter {
@@ -169,14 +170,14 @@ impl RateLimiter {
         self.ips.take(ip)
     }
 
-    /// One request with API key `key_id`.
-    pub fn request_with_key(&self, key_id: i64) -> Result<(), Limited> {
-        self.keys.take(key_id)
+    /// One request with `credential`.
+    pub fn request_with(&self, credential: Credential) -> Result<(), Limited> {
+        self.keys.take(credential)
     }
 
-    /// One message sent with credential `key_id`.
-    pub fn send_with_key(&self, key_id: i64) -> Result<(), Limited> {
-        self.sends.take(key_id)
+    /// One message sent with `credential`.
+    pub fn send_with(&self, credential: Credential) -> Result<(), Limited> {
+        self.sends.take(credential)
     }
 }
 
@@ -200,11 +201,12 @@ mod tests {
     fn a_bucket_allows_the_burst_then_says_when_to_retry() {
         let limiter = RateLimiter::new(&"send=3/10s".parse().unwrap());
         for _ in 0..3 {
-            assert!(limiter.send_with_key(1).is_ok());
+            assert!(limiter.send_with(Credential::ApiKey(1)).is_ok());
         }
-        let limited = limiter.send_with_key(1).unwrap_err();
+        let limited = limiter.send_with(Credential::ApiKey(1)).unwrap_err();
         assert!(limited.retry_after <= Duration::from_secs(4) && limited.retry_after_secs() >= 1);
-        assert!(limiter.send_with_key(2).is_ok(), "credentials are limited separately");
-        assert!(limiter.request_with_key(1).is_ok(), "off limits never refuse");
+        assert!(limiter.send_with(Credential::ApiKey(2)).is_ok(), "credentials are limited separately");
+        assert!(limiter.send_with(Credential::User(1)).is_ok(), "a user is not the key with the same number");
+        assert!(limiter.request_with(Credential::ApiKey(1)).is_ok(), "off limits never refuse");
     }
 }

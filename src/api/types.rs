@@ -1,7 +1,7 @@
 //! GraphQL types both APIs share: messages, connections, page info, payload errors.
 
 use super::auth::Credential;
-use super::errors::{internal, RATE_LIMITED};
+use super::errors::{forbidden, internal, RATE_LIMITED};
 use super::rate_limit::RateLimiter;
 use super::operator::{ChatObject, OperatorChatMessage, SellerObject};
 use super::seller::SellerChatMessage;
@@ -287,8 +287,11 @@ pub async fn create_message<M: MessageView>(
 ) -> Result<ChatMessageCreatePayload<M>> {
     let service = ctx.data_unchecked::<ChatService>();
     let principal = ctx.data_unchecked::<Principal>();
+    if !principal.may_chat() {
+        return Err(forbidden("your role may not send messages"));
+    }
     if let Some(credential) = ctx.data_opt::<Credential>() {
-        if let Err(limited) = ctx.data_unchecked::<Arc<RateLimiter>>().send_with_key(credential.0) {
+        if let Err(limited) = ctx.data_unchecked::<Arc<RateLimiter>>().send_with(*credential) {
             let seconds = limited.retry_after_secs();
             return Err(Error::new(format!("send rate limit exceeded; retry after {seconds} s"))
                 .extend_with(|_, e| {
@@ -338,6 +341,9 @@ pub async fn mark_read(
 ) -> Result<ChatMessageReadPayload> {
     let service = ctx.data_unchecked::<ChatService>();
     let principal = ctx.data_unchecked::<Principal>();
+    if !principal.may_chat() {
+        return Err(forbidden("your role may not mark messages read"));
+    }
     let result = match up_to.map(|id| GlobalId::decode_as(id, IdKind::ChatMessage)).transpose() {
         Err(error) => Err(ServiceError::invalid("upTo", error.to_string())),
         Ok(up_to) => service.mark_read(principal, seller_id, sent_by, up_to).await,

@@ -5,7 +5,7 @@
 //! then async-graphql speaks the protocol. We own the write loop, so a subscriber whose
 //! socket stays unwritable, or who falls too far behind, is disconnected.
 
-use super::auth::authenticate;
+use super::auth::identify;
 use super::events::ConnectionControl;
 use super::Endpoint;
 use crate::app::AppState;
@@ -27,7 +27,7 @@ pub const PROTOCOL: &str = "graphql-transport-ws";
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// GET with `Upgrade: websocket` on a GraphQL path.
-pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, upgrade: WebSocketUpgrade) -> Response {
+pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     if let Err(limited) = state.limiter.request_from(client_ip) {
         return super::rate_limited(limited);
     }
@@ -38,12 +38,29 @@ pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, upgr
         .protocols([PROTOCOL])
         .read_buffer_size(1024)
         .on_upgrade(move |socket| async move {
-            serve_socket(state, endpoint, socket).await;
+            serve_socket(state, endpoint, same_origin_cookie(&headers), socket).await;
             drop(slot);
         })
 }
 
-async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, socket: WebSocket) {
+/// The portal session cookie of a same-origin upgrade request (a page of another site
+/// cannot use the cookie to open a subscription).
+fn same_origin_cookie(headers: &HeaderMap) -> HeaderMap {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(|o| o.split_once("://").map_or(o, |(_, rest)| rest));
+    let mut cookie = HeaderMap::new();
+    if origin_host.is_none() || origin_host == host {
+        if let Some(value) = headers.get(axum::http::header::COOKIE) {
+            cookie.insert(axum::http::header::COOKIE, value.clone());
+        }
+    }
+    cookie
+}
+
+async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, cookie: HeaderMap, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
     let init = match tokio::time::timeout(INIT_TIMEOUT, next_text(&mut incoming)).await {
         Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
@@ -55,7 +72,10 @@ async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, socket: WebSocke
         Ok(_) => return close(&mut sink, 4401, "Unauthorized").await,
         Err(_) => return close(&mut sink, 4400, "Invalid message").await,
     };
-    let principal = match authenticate(&state.service, &credential_headers(&payload)).await {
+    // A key in the payload wins; otherwise the portal cookie of the upgrade request.
+    let mut credentials = credential_headers(&payload);
+    credentials.extend(cookie);
+    let principal = match identify(&state.service, &state.accounts, &credentials, false).await {
         Ok((principal, _)) if endpoint.admits(&principal).is_ok() => principal,
         _ => return close(&mut sink, 4403, "Forbidden").await,
     };

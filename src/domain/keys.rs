@@ -18,9 +18,14 @@ pub struct NewKey {
 
 /// Generates a key from `rng` (256 random bits).
 pub fn generate_key(rng: &mut impl RngCore) -> NewKey {
+    generate_secret(rng, KEY_PREFIX)
+}
+
+/// Generates a 256-bit secret with `prefix` (API keys, session tokens) and its hash.
+pub fn generate_secret(rng: &mut impl RngCore, prefix: &str) -> NewKey {
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
-    let secret = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let secret = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
     let hash = hash_key(&secret);
     NewKey { secret, hash }
 }

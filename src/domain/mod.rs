@@ -7,6 +7,7 @@ pub mod keys;
 pub mod message;
 pub mod paging;
 pub mod sensitive;
+pub mod users;
 
 use thiserror::Error;
 
@@ -53,6 +54,8 @@ pub enum Principal {
     Operator {
         /// The key's label or the user's display name.
         label: Option<String>,
+        /// A portal user's role; `None` for an API key (issued by an administrator).
+        role: Option<users::OperatorRole>,
     },
     /// A credential of one seller account.
     Seller {
@@ -62,6 +65,22 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// Whether this principal may send and mark messages read.
+    pub fn may_chat(&self) -> bool {
+        match self {
+            Principal::Operator { role: Some(role), .. } => role.may_chat(),
+            _ => true,
+        }
+    }
+
+    /// Whether this principal may change operator settings.
+    pub fn may_change_settings(&self) -> bool {
+        match self {
+            Principal::Operator { role, .. } => role.is_none_or(|r| r.may_change_settings()),
+            Principal::Seller { .. } => false,
+        }
+    }
+
     /// The side this principal writes as.
     pub fn side(&self) -> Side {
         match self {

@@ -146,6 +146,23 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<i64>,
 }
 
+/// A portal user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Row number.
+    pub id: i64,
+    /// Lower-cased e-mail address (the login).
+    pub email: String,
+    /// Display name (an operator user's `sentBy`).
+    pub name: String,
+    /// argon2id hash (PHC string).
+    pub password_hash: String,
+    /// For a seller user, the seller.
+    pub seller_id: Option<i64>,
+    /// For an operator user, the role's name.
+    pub role: Option<String>,
+}
+
 /// A message to store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -294,6 +311,17 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a key; false when there is no such key.
     async fn revoke_api_key(&self, key_id: i64, now: i64) -> StoreResult<bool>;
 
+    /// Creates a portal user; `None` when the e-mail address is taken.
+    async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>>;
+    /// The user with this (lower-cased) e-mail address.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    /// Stores a login session.
+    async fn create_session(&self, token_hash: &str, user_id: i64, expires_at: i64) -> StoreResult<()>;
+    /// The user of an unexpired session.
+    async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<UserRecord>>;
+    /// Ends a session.
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
     /// A setting's stored value.
     async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
     /// Stores a setting.
@@ -351,6 +379,9 @@ const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.
      c.unread_by_seller, c.unread_by_operator, \
      m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
      FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
+
+/// Columns of a user row.
+const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role";
 
 /// Columns of an API key row.
 const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";

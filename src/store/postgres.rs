@@ -61,6 +61,17 @@ fn seller_from_row(row: &PgRow) -> Result<SellerRecord, sqlx::Error> {
     Ok(SellerRecord { id: row.try_get(0)?, business_name: row.try_get(1)?, created_at: row.try_get(2)? })
 }
 
+fn user_from_row(row: &PgRow) -> Result<UserRecord, sqlx::Error> {
+    Ok(UserRecord {
+        id: row.try_get(0)?,
+        email: row.try_get(1)?,
+        name: row.try_get(2)?,
+        password_hash: row.try_get(3)?,
+        seller_id: row.try_get(4)?,
+        role: row.try_get(5)?,
+    })
+}
+
 fn key_from_row(row: &PgRow) -> Result<ApiKeyRecord, sqlx::Error> {
     Ok(ApiKeyRecord {
         id: row.try_get(0)?,
@@ -284,6 +295,56 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO users (email, name, password_hash, seller_id, role, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (email) DO NOTHING RETURNING id",
+        )
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(user.seller_id)
+        .bind(&user.role)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map(|id| UserRecord { id, ..user.clone() }))
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1"))
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    async fn create_session(&self, token_hash: &str, user_id: i64, expires_at: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {

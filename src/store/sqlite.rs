@@ -87,6 +87,17 @@ fn seller_from_row(row: &SqliteRow) -> Result<SellerRecord, sqlx::Error> {
     Ok(SellerRecord { id: row.try_get(0)?, business_name: row.try_get(1)?, created_at: row.try_get(2)? })
 }
 
+fn user_from_row(row: &SqliteRow) -> Result<UserRecord, sqlx::Error> {
+    Ok(UserRecord {
+        id: row.try_get(0)?,
+        email: row.try_get(1)?,
+        name: row.try_get(2)?,
+        password_hash: row.try_get(3)?,
+        seller_id: row.try_get(4)?,
+        role: row.try_get(5)?,
+    })
+}
+
 fn key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, sqlx::Error> {
     Ok(ApiKeyRecord {
         id: row.try_get(0)?,
@@ -206,6 +217,56 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO users (email, name, password_hash, seller_id, role, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (email) DO NOTHING RETURNING id",
+        )
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(user.seller_id)
+        .bind(&user.role)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(id.map(|id| UserRecord { id, ..user.clone() }))
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = ?"))
+            .bind(email)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    async fn create_session(&self, token_hash: &str, user_id: i64, expires_at: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(expires_at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.writer).await?;
+        Ok(())
     }
 
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {

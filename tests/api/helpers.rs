@@ -355,6 +355,11 @@ impl TestApp {
 }
 
 impl WsClient {
+    /// Wraps a socket the caller opened (for header experiments).
+    pub fn from_stream(ws: WsStream) -> Self {
+        Self { ws }
+    }
+
     /// Opens a WebSocket on `base` + `path` with the graphql-transport-ws subprotocol.
     pub async fn connect(base: &str, path: &str) -> WsClient {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -6,6 +6,8 @@
 /// The backend this binary runs the suite on.
 pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
+#[path = "../api/accounts.rs"]
+mod accounts;
 #[path = "../api/cli.rs"]
 mod cli;
 #[path = "../api/crash.rs"]
