@@ -54,8 +54,10 @@ pub async fn run(config: ServerConfig) -> Result<()> {
             println!("  seller {:<27} id {}  key {}", format!("\"{}\"", seller.name), seller.id, seller.key);
         }
         println!();
+        println!("  Seller portal:    http://{addr}/seller/");
+        println!("  Operator portal:  http://{addr}/operator/");
         for (what, email, password) in &logins {
-            println!("  {what} login: {email} / {password}   (POST /login; portal pages not built yet)");
+            println!("  {what} login: {email} / {password}");
         }
         println!();
         println!("Try: curl -s http://{addr}/graphql/seller -H 'MARKETPLACER-API-KEY: {}' \\", sellers[0].key);

@@ -109,3 +109,9 @@ where
         Err(error) => Err(stream_error(error, control.as_ref())),
     }))
 }
+
+/// The newest readable feed position, as a cursor.
+pub async fn current_cursor(ctx: &Context<'_>) -> Result<String> {
+    let store = ctx.data_unchecked::<ChatService>().store();
+    Ok(store.last_event_position().await.map_err(internal)?.encode())
+}

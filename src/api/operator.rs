@@ -229,6 +229,13 @@ impl OperatorQuery {
         service(ctx).store().operator_unread_total().await.map_err(internal)
     }
 
+    /// The event feed's current position: read it before loading chats, then pass it as
+    /// `chatEvents(after:)` so nothing sent in between is missed.
+    async fn chat_event_cursor(&self, ctx: &Context<'_>) -> Result<String> {
+        ensure_operator(ctx)?;
+        super::events::current_cursor(ctx).await
+    }
+
     /// The operator's settings.
     async fn chat_settings(&self, ctx: &Context<'_>) -> Result<ChatSettings> {
         ensure_operator(ctx)?;

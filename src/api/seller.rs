@@ -73,6 +73,13 @@ impl SellerQuery {
         Ok(chat.map_or(0, |c| c.unread_for(Side::Seller)))
     }
 
+    /// The event feed's current position: read it before loading history, then pass it
+    /// as `chatEvents(after:)` so nothing sent in between is missed.
+    async fn chat_event_cursor(&self, ctx: &Context<'_>) -> Result<String> {
+        caller(ctx)?;
+        super::events::current_cursor(ctx).await
+    }
+
     /// One of the caller's messages by global ID; null for anything else.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SellerNode>> {
         let seller_id = caller(ctx)?;

@@ -16,6 +16,7 @@ mod limits;
 mod operations;
 mod operator_api;
 mod paging;
+mod portals;
 mod realtime;
 mod seller_api;
 mod storage;

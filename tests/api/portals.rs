@@ -1,0 +1,222 @@
+//! SPEC §7: both portals in real headless Chromium (Debian's chromium + chromedriver),
+//! driven over WebDriver with fantoccini against the real server.
+
+use crate::helpers::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use marketchat::accounts::{Accounts, NewUserKind};
+use marketchat::domain::users::OperatorRole;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A chromedriver process; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    _profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (.ci/run installs Debian's chromium-driver)");
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, url, _profiles: tempfile::tempdir().unwrap() }
+    }
+
+    /// A fresh headless Chromium window.
+    async fn browser(&self) -> Client {
+        let profile = tempfile::tempdir_in(self._profiles.path()).unwrap().keep();
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--window-size=1200,800", format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let capabilities = capabilities.as_object().unwrap().clone();
+        ClientBuilder::rustls().expect("tls").capabilities(capabilities).connect(&self.url).await.expect("start Chromium")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (at most 10 s) until `css` matches an element whose text satisfies `check`.
+async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
+            for element in elements {
+                if let Ok(text) = element.text().await {
+                    if check(&text) {
+                        return text;
+                    }
+                    last = text;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never matched (last text {last:?})");
+}
+
+/// Waits until the attribute `name` of `css` equals `value`.
+async fn wait_for_attr(client: &Client, css: &str, name: &str, value: &str) {
+    for _ in 0..100 {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            if element.attr(name).await.ok().flatten().as_deref() == Some(value) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css}[{name}] never became {value:?}");
+}
+
+async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
+    client.goto(&format!("{base}/{portal}/")).await.unwrap();
+    client.wait().for_element(Locator::Css("[data-testid=login-email]")).await.unwrap();
+    client.find(Locator::Css("[data-testid=login-email]")).await.unwrap().send_keys(email).await.unwrap();
+    client.find(Locator::Css("[data-testid=login-password]")).await.unwrap().send_keys("password-123").await.unwrap();
+    client.find(Locator::Css("[data-testid=login-submit]")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("#app:not(.hidden)")).await.unwrap();
+}
+
+async fn type_and_enter(client: &Client, text: &str) {
+    let input = client.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
+    input.send_keys(text).await.unwrap();
+    input.send_keys("\u{E007}").await.unwrap(); // Enter
+}
+
+async fn users(app: &TestApp, seller_id: i64, operator_role: OperatorRole) {
+    let accounts = Accounts::new(app.store.clone());
+    accounts.create_user("seller@acme.test", Some("Acme Staff"), "password-123", NewUserKind::Seller(seller_id)).await.unwrap();
+    accounts.create_user("ops@market.test", Some("Support"), "password-123", NewUserKind::Operator(operator_role)).await.unwrap();
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    // Set MARKETCHAT_SCREENSHOTS=docs/screenshots to refresh the README's pictures.
+    if let Ok(dir) = std::env::var("MARKETCHAT_SCREENSHOTS") {
+        tokio::time::sleep(Duration::from_millis(600)).await; // let the window finish sliding
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sellers_and_operators_chat_live_with_badges_and_read_ticks() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    let driver = Driver::start().await;
+    let (seller_browser, operator_browser) = (driver.browser().await, driver.browser().await);
+    log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
+    log_in(&operator_browser, &app.base, "operator", "ops@market.test").await;
+
+    // The seller sends; it appears live in the operator's chat list and conversation.
+    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    type_and_enter(&seller_browser, "When will my remittance be paid?").await;
+    wait_for(&seller_browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("remittance")).await;
+    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
+    wait_for(&operator_browser, &item, |t| t.contains("Acme Outdoor") && t.contains("remittance")).await;
+    wait_for(&operator_browser, &format!("{item} [data-testid=chat-unread]"), |t| t == "1").await;
+    operator_browser.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    wait_for(&operator_browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("remittance")).await;
+    wait_for(&operator_browser, &format!("{item} [data-testid=chat-unread]"), str::is_empty).await;
+
+    // The operator replies; the seller's badge shows 1 while the window is closed.
+    seller_browser.find(Locator::Css("#close")).await.unwrap().click().await.unwrap();
+    type_and_enter(&operator_browser, "It is paid on Friday.").await;
+    wait_for_attr(&operator_browser, "[data-testid=message][data-sent-by=Admin]", "data-read", "false").await;
+    wait_for(&seller_browser, "[data-testid=unread-badge]", |t| t == "1").await;
+    screenshot(&operator_browser, "operator.png").await;
+    // Opening the window clears the badge, and the operator's tick turns green.
+    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    wait_for(&seller_browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Friday")).await;
+    wait_for(&seller_browser, "[data-testid=unread-badge]", str::is_empty).await;
+    wait_for_attr(&operator_browser, "[data-testid=message][data-sent-by=Admin]", "data-read", "true").await;
+    screenshot(&seller_browser, "seller.png").await;
+
+    // Shift+Enter adds a line instead of sending.
+    let input = seller_browser.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
+    input.send_keys("line one").await.unwrap();
+    seller_browser.execute("document.querySelector('[data-testid=message-input]').dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', shiftKey: true, bubbles: true}))", vec![]).await.unwrap();
+    assert_eq!(app.stored_messages(seller.id).await, 2, "Shift+Enter did not send");
+    seller_browser.close().await.unwrap();
+    operator_browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_send_and_message_text_is_never_html() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::Viewer).await;
+    app.seller_sends(&seller.key, "<script>alert(1)</script><b>bold?</b>").await;
+    let driver = Driver::start().await;
+    let viewer = driver.browser().await;
+    log_in(&viewer, &app.base, "operator", "ops@market.test").await;
+    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
+    wait_for(&viewer, &item, |t| t.contains("Acme Outdoor")).await;
+    viewer.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    let shown = wait_for(&viewer, "[data-testid=message]", |t| t.contains("alert")).await;
+    assert!(shown.starts_with("<script>alert(1)</script><b>bold?</b>"), "shown as text: {shown:?}");
+    let bold = viewer.find_all(Locator::Css("[data-testid=message-list] b")).await.unwrap();
+    assert!(bold.is_empty(), "no HTML from a message reaches the page");
+    assert!(viewer.get_alert_text().await.is_err(), "no script ran");
+    wait_for(&viewer, "[data-testid=error]", |t| t.contains("not permitted")).await;
+    type_and_enter(&viewer, "I should not be able to send this").await;
+    wait_for(&viewer, "[data-testid=error]", |t| t.contains("not permitted")).await;
+    assert_eq!(app.stored_messages(seller.id).await, 1, "the API refused the Viewer");
+    viewer.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_chat_disabled_the_seller_sees_why() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::FullAdmin).await;
+    let driver = Driver::start().await;
+    let (admin, seller_browser) = (driver.browser().await, driver.browser().await);
+    log_in(&admin, &app.base, "operator", "ops@market.test").await;
+    admin.goto(&format!("{}/operator/#settings", app.base)).await.unwrap();
+    for _ in 0..100 {
+        let loaded = admin.execute("const b = document.querySelector('[data-testid=settings-chat-enabled]'); return b.checked && !b.disabled;", vec![]).await.unwrap();
+        if loaded == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin.find(Locator::Css("[data-testid=settings-chat-enabled]")).await.unwrap().click().await.unwrap();
+    for _ in 0..100 {
+        if app.store.setting(marketchat::service::CHAT_ENABLED_SETTING).await.unwrap().as_deref() == Some("false") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
+    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    type_and_enter(&seller_browser, "hello?").await;
+    wait_for(&seller_browser, "[data-testid=error]", |t| t.contains("In-app chat is not enabled")).await;
+    assert_eq!(app.stored_messages(seller.id).await, 0);
+    admin.close().await.unwrap();
+    seller_browser.close().await.unwrap();
+}
