@@ -159,12 +159,37 @@ impl TestApp {
         let store = store::connect(&database_url, &Default::default()).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = Self::serve(store.clone(), config, listener);
+        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: Some(shutdown), _database: Some(database) }
+    }
+
+    fn serve(store: Arc<dyn Store>, config: ServerConfig, listener: tokio::net::TcpListener) -> oneshot::Sender<()> {
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let state = Arc::new(AppState::new(store.clone(), &config));
+        let state = Arc::new(AppState::new(store, &config));
         tokio::spawn(app::serve(state, listener, async move {
             let _ = stopped.await;
         }));
-        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: Some(shutdown), _database: Some(database) }
+        shutdown
+    }
+
+    /// Stops the server (clients see their connections close), runs `while_down`, then
+    /// starts a new server on the same address and database.
+    pub async fn restart<F: std::future::Future<Output = ()>>(&mut self, while_down: F) {
+        drop(self._shutdown.take());
+        let addr = self.base.trim_start_matches("http://").to_owned();
+        // The old server lets go of the port once its connections have closed.
+        let mut listener = None;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if let Ok(bound) = tokio::net::TcpListener::bind(&addr).await {
+                listener = Some(bound);
+                break;
+            }
+        }
+        let listener = listener.expect("the port is free again");
+        while_down.await;
+        let config = ServerConfig { rate_limits: RateLimits::off(), ..ServerConfig::default() };
+        self._shutdown = Some(Self::serve(self.store.clone(), config, listener));
     }
 
     /// A client of a server running elsewhere (a node process) on `store`'s database.

@@ -220,3 +220,32 @@ async fn with_chat_disabled_the_seller_sees_why() {
     admin.close().await.unwrap();
     seller_browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_message() {
+    let mut app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    log_in(&browser, &app.base, "seller", "seller@acme.test").await;
+    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    type_and_enter(&browser, "before the outage").await;
+    wait_for(&browser, "[data-testid=message]", |t| t.contains("before the outage")).await;
+
+    let store = app.store.clone();
+    let seller_id = seller.id;
+    app.restart(async move {
+        // Sent while the page is cut off from the server.
+        let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::system_clock());
+        let operator = marketchat::domain::Principal::Operator { label: None, role: None };
+        service.send_message(&operator, seller_id, "sent during the outage", None).await.unwrap();
+    })
+    .await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("during the outage")).await;
+    app.operator_sends(&app.operator_key("ops").await, &seller.gid, "after the outage").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("after the outage")).await;
+    let shown = browser.find_all(Locator::Css("[data-testid=message]")).await.unwrap();
+    assert_eq!(shown.len(), 3, "each message exactly once");
+    browser.close().await.unwrap();
+}
