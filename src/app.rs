@@ -3,6 +3,7 @@
 use crate::api::{self, Endpoint, Schemas};
 use crate::accounts::Accounts;
 use crate::config::ServerConfig;
+use crate::webhooks::WebhookSettings;
 use crate::metrics::{Metrics, PathLabels, RequestLabels};
 use crate::service::{system_clock, ChatService};
 use crate::store::Store;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub max_connections: usize,
     /// Portal users and sessions.
     pub accounts: Arc<Accounts>,
+    /// Webhook delivery settings.
+    pub webhooks: WebhookSettings,
 }
 
 /// How often the event tailer looks for events committed by other processes.
@@ -78,6 +81,7 @@ impl AppState {
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             max_connections: config.max_connections,
             accounts: Arc::new(Accounts::new(store_for_accounts)),
+            webhooks: config.webhook_settings(),
         }
     }
 }
@@ -205,6 +209,7 @@ pub async fn serve(
     let tailer = state.broker.spawn_tailer(store.clone(), stop.clone());
     let broker = state.broker.clone();
     let listener_task = store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop.clone());
+    let webhook_worker = crate::webhooks::spawn_worker(store.clone(), state.webhooks, stop.clone());
     let signal = {
         let stop = stop.clone();
         async move {
@@ -217,6 +222,7 @@ pub async fn serve(
     let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
     stop.cancel();
     let _ = tailer.await;
+    let _ = webhook_worker.await;
     if let Some(task) = listener_task {
         let _ = task.await;
     }

@@ -6,6 +6,7 @@ use crate::config::ServerConfig;
 use crate::demo;
 use crate::domain::ids::{seller_gid, GlobalId, IdKind};
 use crate::domain::keys::generate_key;
+use crate::webhooks;
 use crate::service::{system_clock, ChatService};
 use crate::store::{self, DatabaseSettings, Store};
 use anyhow::{bail, Context as _, Result};
@@ -43,6 +44,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage webhook endpoints.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Manage portal users.
     #[command(subcommand)]
     User(UserCommand),
@@ -100,6 +104,26 @@ pub enum KeyCommand {
     Revoke {
         /// The key's ID, as `key list` prints it.
         key_id: String,
+    },
+}
+
+/// `marketchat webhook …`
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Register an endpoint; prints `ID<TAB>SECRET` (the secret is shown only now).
+    Add {
+        /// The http(s) URL deliveries are POSTed to.
+        url: String,
+        /// Event types, comma-separated: chat_message.created, chat_message.read (default: both).
+        #[arg(long)]
+        events: Option<String>,
+    },
+    /// List endpoints (never their secrets).
+    List,
+    /// Remove an endpoint.
+    Remove {
+        /// The endpoint's ID.
+        id: String,
     },
 }
 
@@ -168,6 +192,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => open(&cli.database_url).await.map(drop),
         Command::Seller(command) => seller(&*open(&cli.database_url).await?, command).await,
         Command::Key(command) => key(&*open(&cli.database_url).await?, command).await,
+        Command::Webhook(command) => webhook(&*open(&cli.database_url).await?, command).await,
         Command::User(UserCommand::Create { owner, role, email, name }) => {
             let kind = match (owner.seller, role) {
                 (Some(raw), _) => NewUserKind::Seller(seller_argument(&raw)?),
@@ -327,5 +352,31 @@ async fn export(store: &dyn Store, seller: &str) -> Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+async fn webhook(store: &dyn Store, command: WebhookCommand) -> Result<()> {
+    match command {
+        WebhookCommand::Add { url, events } => {
+            let url = webhooks::check_url(&url).map_err(|e| anyhow::anyhow!(e))?;
+            let events = webhooks::parse_event_types(events.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+            let secret = webhooks::new_secret();
+            let endpoint = store.create_webhook(&url, &secret, &events, now()).await?;
+            println!("{}\t{secret}", GlobalId::new(IdKind::WebhookEndpoint, endpoint.id).encode());
+        }
+        WebhookCommand::List => {
+            let mut out = std::io::stdout().lock();
+            for endpoint in store.list_webhooks().await? {
+                let status = if endpoint.removed_at.is_some() { "removed" } else { "active" };
+                let id = GlobalId::new(IdKind::WebhookEndpoint, endpoint.id).encode();
+                writeln!(out, "{id}\t{}\t{}\t{status}", endpoint.url, endpoint.events.join(","))?;
+            }
+        }
+        WebhookCommand::Remove { id } => {
+            if !store.remove_webhook(parse_id(&id, IdKind::WebhookEndpoint)?, now()).await? {
+                bail!("no active webhook endpoint with ID {id}");
+            }
+        }
+    }
     Ok(())
 }

@@ -32,6 +32,12 @@ pub struct ServerConfig {
     /// Seconds an HTTP request may take before it is answered 408.
     #[arg(long, env = "MARKETCHAT_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// First webhook retry delay in milliseconds; each later one doubles (at most 1 h).
+    #[arg(long, env = "MARKETCHAT_WEBHOOK_RETRY_BASE_MS", default_value_t = 10_000)]
+    pub webhook_retry_base_ms: u64,
+    /// Milliseconds a webhook endpoint may take to answer.
+    #[arg(long, env = "MARKETCHAT_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
     /// Most TCP connections open at once; more wait to be accepted.
     #[arg(long, env = "MARKETCHAT_MAX_CONNECTIONS", default_value_t = 65_536)]
     pub max_connections: usize,
@@ -41,6 +47,15 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The webhook worker's settings.
+    pub fn webhook_settings(&self) -> crate::webhooks::WebhookSettings {
+        crate::webhooks::WebhookSettings {
+            retry_base: std::time::Duration::from_millis(self.webhook_retry_base_ms),
+            timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
+            poll: std::time::Duration::from_millis(200),
+        }
+    }
+
     /// The message rules these settings describe.
     pub fn message_rules(&self) -> MessageRules {
         MessageRules { max_chars: self.max_message_chars, sensitive: self.sensitive_data }
@@ -60,6 +75,8 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             max_subscriptions: 50_000,
             max_connections: 65_536,
+            webhook_retry_base_ms: 10_000,
+            webhook_timeout_ms: 10_000,
         }
     }
 }

@@ -236,6 +236,13 @@ impl OperatorQuery {
         super::events::current_cursor(ctx).await
     }
 
+    /// Registered webhook endpoints (Full Admins and operator API keys).
+    async fn webhook_endpoints(&self, ctx: &Context<'_>) -> Result<Vec<WebhookEndpoint>> {
+        ensure_settings_permission(ctx)?;
+        let all = service(ctx).store().list_webhooks().await.map_err(internal)?;
+        Ok(all.into_iter().filter(|e| e.removed_at.is_none()).map(WebhookEndpoint::from).collect())
+    }
+
     /// The operator's settings.
     async fn chat_settings(&self, ctx: &Context<'_>) -> Result<ChatSettings> {
         ensure_operator(ctx)?;
@@ -252,7 +259,7 @@ impl OperatorQuery {
             IdKind::ChatMessage => store.message(id.number).await.map_err(internal)?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
             IdKind::Chat => store.chat(id.number).await.map_err(internal)?.map(|c| OperatorNode::Chat(ChatObject(c))),
             IdKind::Seller => store.seller(id.number).await.map_err(internal)?.map(|s| OperatorNode::Seller(SellerObject(s))),
-            IdKind::ApiKey => None,
+            IdKind::ApiKey | IdKind::WebhookEndpoint => None,
         };
         Ok(node)
     }
@@ -284,6 +291,75 @@ pub struct OperatorMessageReadInput {
     client_mutation_id: Option<String>,
 }
 
+/// A webhook endpoint (never its secret).
+#[derive(SimpleObject)]
+pub struct WebhookEndpoint {
+    /// Global ID.
+    id: ID,
+    /// Where deliveries are POSTed.
+    url: String,
+    /// The event types it receives.
+    events: Vec<String>,
+    /// When it was registered.
+    created_at: String,
+}
+
+impl From<crate::store::WebhookRecord> for WebhookEndpoint {
+    fn from(record: crate::store::WebhookRecord) -> Self {
+        Self {
+            id: ID(GlobalId::new(IdKind::WebhookEndpoint, record.id).encode()),
+            url: record.url,
+            events: record.events,
+            created_at: format_time(record.created_at),
+        }
+    }
+}
+
+/// Input of `webhookEndpointCreate`.
+#[derive(InputObject)]
+pub struct WebhookEndpointCreateInput {
+    /// An http(s) URL.
+    url: String,
+    /// `chat_message.created`, `chat_message.read` (default: both).
+    events: Option<Vec<String>>,
+}
+
+/// Result of `webhookEndpointCreate`.
+#[derive(SimpleObject)]
+pub struct WebhookEndpointCreatePayload {
+    /// The new endpoint.
+    webhook_endpoint: Option<WebhookEndpoint>,
+    /// Its signing secret, shown only in this answer.
+    secret: Option<String>,
+    /// What was wrong with the input.
+    errors: Option<Vec<super::types::ValidationError>>,
+}
+
+/// Input of `webhookEndpointDelete`.
+#[derive(InputObject)]
+pub struct WebhookEndpointDeleteInput {
+    /// The endpoint's ID.
+    id: ID,
+}
+
+/// Result of `webhookEndpointDelete`.
+#[derive(SimpleObject)]
+pub struct WebhookEndpointDeletePayload {
+    /// Whether an endpoint was removed.
+    removed: bool,
+    /// What was wrong with the input.
+    errors: Option<Vec<super::types::ValidationError>>,
+}
+
+fn ensure_settings_permission(ctx: &Context<'_>) -> Result<()> {
+    ensure_operator(ctx)?;
+    if ctx.data_unchecked::<Principal>().may_change_settings() {
+        Ok(())
+    } else {
+        Err(forbidden("only a Full Admin may change settings"))
+    }
+}
+
 /// The operator's chat settings.
 #[derive(SimpleObject)]
 pub struct ChatSettings {
@@ -303,12 +379,46 @@ pub struct OperatorMutation;
 
 #[Object(name = "Mutation")]
 impl OperatorMutation {
+    /// Registers a webhook endpoint (Full Admins and operator API keys).
+    async fn webhook_endpoint_create(&self, ctx: &Context<'_>, input: WebhookEndpointCreateInput) -> Result<WebhookEndpointCreatePayload> {
+        ensure_settings_permission(ctx)?;
+        let invalid = |field: &str, message: String| WebhookEndpointCreatePayload {
+            webhook_endpoint: None,
+            secret: None,
+            errors: Some(vec![super::types::ValidationError::new(field, message)]),
+        };
+        let url = match crate::webhooks::check_url(&input.url) {
+            Ok(url) => url,
+            Err(message) => return Ok(invalid("url", message)),
+        };
+        let events = match crate::webhooks::parse_event_types(input.events.map(|e| e.join(",")).as_deref()) {
+            Ok(events) => events,
+            Err(message) => return Ok(invalid("events", message)),
+        };
+        let secret = crate::webhooks::new_secret();
+        let record = service(ctx).store().create_webhook(&url, &secret, &events, service(ctx).now()).await.map_err(internal)?;
+        Ok(WebhookEndpointCreatePayload { webhook_endpoint: Some(record.into()), secret: Some(secret), errors: None })
+    }
+
+    /// Removes a webhook endpoint (Full Admins and operator API keys).
+    async fn webhook_endpoint_delete(&self, ctx: &Context<'_>, input: WebhookEndpointDeleteInput) -> Result<WebhookEndpointDeletePayload> {
+        ensure_settings_permission(ctx)?;
+        let id = match GlobalId::decode_as(&input.id, IdKind::WebhookEndpoint) {
+            Ok(id) => id,
+            Err(error) => {
+                return Ok(WebhookEndpointDeletePayload {
+                    removed: false,
+                    errors: Some(vec![super::types::ValidationError::new("id", error.to_string())]),
+                })
+            }
+        };
+        let removed = service(ctx).store().remove_webhook(id, service(ctx).now()).await.map_err(internal)?;
+        Ok(WebhookEndpointDeletePayload { removed, errors: None })
+    }
+
     /// Changes settings (operator API keys and Full Admin users only).
     async fn chat_settings_update(&self, ctx: &Context<'_>, input: ChatSettingsUpdateInput) -> Result<ChatSettings> {
-        ensure_operator(ctx)?;
-        if !ctx.data_unchecked::<Principal>().may_change_settings() {
-            return Err(forbidden("only a Full Admin may change settings"));
-        }
+        ensure_settings_permission(ctx)?;
         service(ctx).set_chat_enabled(input.chat_enabled).await.map_err(internal)?;
         Ok(ChatSettings { chat_enabled: input.chat_enabled })
     }

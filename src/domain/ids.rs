@@ -15,6 +15,8 @@ pub enum IdKind {
     ChatMessage,
     /// An API key (for the CLI's key commands).
     ApiKey,
+    /// A webhook endpoint.
+    WebhookEndpoint,
 }
 
 impl IdKind {
@@ -25,11 +27,12 @@ impl IdKind {
             IdKind::Chat => "Chat",
             IdKind::ChatMessage => "ChatMessage",
             IdKind::ApiKey => "ApiKey",
+            IdKind::WebhookEndpoint => "WebhookEndpoint",
         }
     }
 
     fn from_type_name(name: &str) -> Option<Self> {
-        [IdKind::Seller, IdKind::Chat, IdKind::ChatMessage, IdKind::ApiKey]
+        [IdKind::Seller, IdKind::Chat, IdKind::ChatMessage, IdKind::ApiKey, IdKind::WebhookEndpoint]
             .into_iter()
             .find(|kind| kind.type_name() == name)
     }

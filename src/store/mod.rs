@@ -163,6 +163,62 @@ pub struct UserRecord {
     pub role: Option<String>,
 }
 
+/// A webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    /// Row number.
+    pub id: i64,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// The HMAC signing secret.
+    pub secret: String,
+    /// Event types it receives (`chat_message.created`, `chat_message.read`).
+    pub events: Vec<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, once removed.
+    pub removed_at: Option<i64>,
+    /// Feed position up to which deliveries have been made.
+    pub cursor: EventCursor,
+}
+
+/// A delivery to queue for an endpoint.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The event ID receivers de-duplicate by.
+    pub event_id: String,
+    /// The JSON body to POST.
+    pub body: String,
+}
+
+/// A delivery claimed for an attempt.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    /// Row number.
+    pub id: i64,
+    /// The endpoint.
+    pub endpoint_id: i64,
+    /// The event ID (the same on every attempt).
+    pub event_id: String,
+    /// The JSON body.
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    /// When the delivery was queued (Unix ms).
+    pub created_at: i64,
+}
+
+/// What one delivery attempt decided.
+#[derive(Debug, Clone, Copy)]
+pub enum AttemptOutcome {
+    /// A 2xx answer: done.
+    Delivered,
+    /// Try again at this time (Unix ms).
+    Retry(i64),
+    /// Stop trying.
+    GiveUp,
+}
+
 /// A message to store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -322,6 +378,21 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a session.
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
 
+    /// Registers a webhook endpoint; it receives events from now on.
+    async fn create_webhook(&self, url: &str, secret: &str, events: &[String], now: i64) -> StoreResult<WebhookRecord>;
+    /// All endpoints, oldest first (removed ones too).
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookRecord>>;
+    /// Removes an endpoint; false when there is no such active endpoint.
+    async fn remove_webhook(&self, id: i64, now: i64) -> StoreResult<bool>;
+    /// Queues deliveries for an endpoint and moves its cursor, in one transaction
+    /// (a delivery already queued for the same event is not queued twice).
+    async fn enqueue_deliveries(&self, endpoint_id: i64, deliveries: &[NewDelivery], cursor: EventCursor, now: i64) -> StoreResult<()>;
+    /// Claims up to `limit` due deliveries of active endpoints until `lease_until`, so
+    /// each attempt is made by one worker (row locks with SKIP LOCKED on PostgreSQL).
+    async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Records an attempt and what follows from it.
+    async fn record_attempt(&self, delivery_id: i64, now: i64, status: Option<u16>, error: Option<&str>, outcome: AttemptOutcome) -> StoreResult<()>;
+
     /// A setting's stored value.
     async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
     /// Stores a setting.
@@ -383,6 +454,9 @@ const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.
 /// Columns of a user row.
 const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role";
 
+/// Columns of a webhook endpoint row.
+const WEBHOOK_COLUMNS: &str = "id, url, secret, events, created_at, removed_at, cursor_tx, cursor_seq";
+
 /// Columns of an API key row.
 const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";
 
@@ -402,6 +476,19 @@ fn search_term(search: Option<&str>) -> Option<String> {
 /// Reads a stored `sent_by`.
 fn side_from_db(raw: &str) -> Result<Side, sqlx::Error> {
     Side::parse(raw).ok_or_else(|| sqlx::Error::Decode(format!("unknown sent_by {raw:?}").into()))
+}
+
+fn webhook_from_parts(
+    id: i64,
+    url: String,
+    secret: String,
+    events: String,
+    created_at: i64,
+    removed_at: Option<i64>,
+    cursor: (i64, i64),
+) -> WebhookRecord {
+    let events = events.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+    WebhookRecord { id, url, secret, events, created_at, removed_at, cursor: EventCursor { tx: cursor.0, seq: cursor.1 } }
 }
 
 impl<T> ListPage<T> {

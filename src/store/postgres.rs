@@ -347,6 +347,109 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn create_webhook(&self, url: &str, secret: &str, events: &[String], now: i64) -> StoreResult<WebhookRecord> {
+        let cursor = self.last_event_position().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO webhook_endpoints (url, secret, events, created_at, cursor_tx, cursor_seq) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(url)
+        .bind(secret)
+        .bind(events.join(","))
+        .bind(now)
+        .bind(cursor.tx)
+        .bind(cursor.seq)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(WebhookRecord { id, url: url.to_owned(), secret: secret.to_owned(), events: events.to_vec(), created_at: now, removed_at: None, cursor })
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookRecord>> {
+        let rows: Vec<(i64, String, String, String, i64, Option<i64>, i64, i64)> =
+            sqlx::query_as(&format!("SELECT {WEBHOOK_COLUMNS} FROM webhook_endpoints ORDER BY id")).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| webhook_from_parts(r.0, r.1, r.2, r.3, r.4, r.5, (r.6, r.7))).collect())
+    }
+
+    async fn remove_webhook(&self, id: i64, now: i64) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE webhook_endpoints SET removed_at = $1 WHERE id = $2 AND removed_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn enqueue_deliveries(&self, endpoint_id: i64, deliveries: &[NewDelivery], cursor: EventCursor, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for delivery in deliveries {
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+            )
+            .bind(endpoint_id)
+            .bind(&delivery.event_id)
+            .bind(&delivery.body)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Only forward: two workers racing never move a cursor back.
+        sqlx::query("UPDATE webhook_endpoints SET cursor_tx = $1, cursor_seq = $2 WHERE id = $3 AND (cursor_tx, cursor_seq) < ($1, $2)")
+            .bind(cursor.tx)
+            .bind(cursor.seq)
+            .bind(endpoint_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<DeliveryRecord>> {
+        let rows: Vec<(i64, i64, String, String, i64, i64)> = sqlx::query_as(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id IN ( \
+               SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+               WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= $2 AND e.removed_at IS NULL \
+               ORDER BY d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
+             RETURNING id, endpoint_id, event_id, body, attempts, created_at",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, endpoint_id, event_id, body, attempts, created_at)| DeliveryRecord { id, endpoint_id, event_id, body, attempts, created_at })
+            .collect())
+    }
+
+    async fn record_attempt(&self, delivery_id: i64, now: i64, status: Option<u16>, error: Option<&str>, outcome: AttemptOutcome) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO webhook_attempts (delivery_id, attempted_at, status, error) VALUES ($1, $2, $3, $4)")
+            .bind(delivery_id)
+            .bind(now)
+            .bind(status.map(i64::from))
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+        let (delivered_at, failed_at, next_attempt_at) = match outcome {
+            AttemptOutcome::Delivered => (Some(now), None, now),
+            AttemptOutcome::Retry(at) => (None, None, at),
+            AttemptOutcome::GiveUp => (None, Some(now), now),
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, delivered_at = $1, failed_at = $2, next_attempt_at = $3, last_error = $4 WHERE id = $5",
+        )
+        .bind(delivered_at)
+        .bind(failed_at)
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
         let value = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         Ok(value)

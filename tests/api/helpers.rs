@@ -133,6 +133,8 @@ pub struct TestApp {
     _shutdown: Option<oneshot::Sender<()>>,
     /// The database, when this app owns it.
     _database: Option<TestDatabase>,
+    /// The settings the server runs with (kept across `restart`).
+    config: ServerConfig,
 }
 
 /// A seller created for a test: its row number, global ID and one key.
@@ -159,8 +161,8 @@ impl TestApp {
         let store = store::connect(&database_url, &Default::default()).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let shutdown = Self::serve(store.clone(), config, listener);
-        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: Some(shutdown), _database: Some(database) }
+        let shutdown = Self::serve(store.clone(), config.clone(), listener);
+        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: Some(shutdown), _database: Some(database), config }
     }
 
     fn serve(store: Arc<dyn Store>, config: ServerConfig, listener: tokio::net::TcpListener) -> oneshot::Sender<()> {
@@ -188,13 +190,12 @@ impl TestApp {
         }
         let listener = listener.expect("the port is free again");
         while_down.await;
-        let config = ServerConfig { rate_limits: RateLimits::off(), ..ServerConfig::default() };
-        self._shutdown = Some(Self::serve(self.store.clone(), config, listener));
+        self._shutdown = Some(Self::serve(self.store.clone(), self.config.clone(), listener));
     }
 
     /// A client of a server running elsewhere (a node process) on `store`'s database.
     pub fn remote(base: String, store: Arc<dyn Store>, database_url: String) -> Self {
-        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: None, _database: None }
+        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: None, _database: None, config: ServerConfig::default() }
     }
 
     /// Creates a seller with one API key.
@@ -535,5 +536,78 @@ impl Cluster {
     /// A client of node `index`.
     pub fn app(&self, index: usize) -> TestApp {
         TestApp::remote(self.nodes[index].base.clone(), self.store.clone(), self.database.url.clone())
+    }
+}
+
+/// What a webhook receiver got: headers that matter and the raw body.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `X-Marketchat-Event-Id`.
+    pub event_id: String,
+    /// `X-Marketchat-Timestamp`.
+    pub timestamp: String,
+    /// `X-Marketchat-Signature`.
+    pub signature: String,
+    /// The body as sent.
+    pub body: String,
+    /// The status the receiver answered.
+    pub answered: u16,
+}
+
+/// A local HTTP receiver for webhook deliveries.
+pub struct Receiver {
+    /// Its URL.
+    pub url: String,
+    /// Every request, in arrival order.
+    pub received: Arc<std::sync::Mutex<Vec<Received>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Answers 500 to the first `failures` requests, then 200; with `hang`, never answers.
+    pub async fn start(failures: usize, hang: bool) -> Self {
+        use axum::http::HeaderMap;
+        let received: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let log = log.clone();
+                async move {
+                    if hang {
+                        tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+                    }
+                    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                    let mut log = log.lock().unwrap();
+                    let answered = if log.len() < failures { 500 } else { 200 };
+                    log.push(Received {
+                        event_id: header("x-marketchat-event-id"),
+                        timestamp: header("x-marketchat-timestamp"),
+                        signature: header("x-marketchat-signature"),
+                        body,
+                        answered,
+                    });
+                    axum::http::StatusCode::from_u16(answered).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, received, _task: task }
+    }
+
+    /// Waits (at most 15 s) until `done` holds for what was received; returns it.
+    pub async fn wait_until(&self, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        for _ in 0..300 {
+            let received = self.received.lock().unwrap().clone();
+            if done(&received) {
+                return received;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the receiver never got what was expected: {:?}", self.received.lock().unwrap());
     }
 }

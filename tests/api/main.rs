@@ -20,3 +20,4 @@ mod portals;
 mod realtime;
 mod seller_api;
 mod storage;
+mod webhooks;

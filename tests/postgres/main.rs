@@ -33,3 +33,5 @@ mod realtime;
 mod seller_api;
 #[path = "../api/storage.rs"]
 mod storage;
+#[path = "../api/webhooks.rs"]
+mod webhooks;

@@ -222,3 +222,23 @@ async fn a_node_reports_not_ready_and_fails_fast_while_the_database_is_unreachab
     app.seller_sends(&seller.key, "after the outage").await;
     assert_eq!(events.next_event().await["chatMessage"]["message"], "after the outage");
 }
+
+#[tokio::test]
+async fn with_two_nodes_each_webhook_delivery_is_made_by_one_node() {
+    let cluster = Cluster::start(2).await;
+    let nodes = [cluster.app(0), cluster.app(1)];
+    let seller = nodes[0].seller("Acme").await;
+    let receiver = Receiver::start(0, false).await;
+    let events = vec!["chat_message.created".to_owned()];
+    cluster.store.create_webhook(&receiver.url, "whsec_test", &events, now()).await.unwrap();
+    for i in 0..30 {
+        nodes[i % 2].seller_sends(&seller.key, &format!("m{i}")).await;
+    }
+    let received = receiver.wait_until(|r| r.len() >= 30).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let received_after = receiver.received.lock().unwrap().clone();
+    assert_eq!(received_after.len(), received.len(), "no late duplicates");
+    let ids: HashSet<&String> = received_after.iter().map(|d| &d.event_id).collect();
+    assert_eq!(ids.len(), 30);
+    assert_eq!(received_after.len(), 30, "each event delivered once, though both nodes run workers");
+}

@@ -1,0 +1,136 @@
+//! SPEC §10: webhooks from the transactional outbox, signed, retried, restart-proof.
+
+use crate::helpers::*;
+use hmac::{Hmac, Mac};
+use marketchat::api::rate_limit::RateLimits;
+use marketchat::config::ServerConfig;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::process::Command;
+
+fn fast_retries() -> ServerConfig {
+    ServerConfig { rate_limits: RateLimits::off(), webhook_retry_base_ms: 20, webhook_timeout_ms: 2_000, ..ServerConfig::default() }
+}
+
+/// `marketchat webhook add URL [--events …]` → (ID, secret).
+fn add_webhook(database_url: &str, url: &str, events: Option<&str>) -> (String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_marketchat"));
+    command.args(["webhook", "add", url]).env("MARKETCHAT_DATABASE_URL", database_url).env("RUST_LOG", "warn");
+    if let Some(events) = events {
+        command.args(["--events", events]);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let line = String::from_utf8(output.stdout).unwrap();
+    let (id, secret) = line.trim().split_once('\t').expect("ID<TAB>SECRET");
+    (id.to_owned(), secret.to_owned())
+}
+
+fn verify(secret: &str, received: &Received) -> bool {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{}.{}", received.timestamp, received.body).as_bytes());
+    received.signature == format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_json_posts_for_created_and_read_events() {
+    let app = TestApp::spawn_with(fast_retries()).await;
+    let seller = app.seller("Acme").await;
+    let receiver = Receiver::start(0, false).await;
+    let (_, secret) = add_webhook(&app.database_url, &receiver.url, None);
+    let op = app.operator_key("ops").await;
+    let sent = app.operator_sends(&op, &seller.gid, "Paid on Friday").await;
+    app.as_seller(&seller.key, BRIEF_READ, json!({})).await;
+    let received = receiver.wait_until(|r| r.len() >= 2).await;
+    for delivery in &received {
+        assert!(verify(&secret, delivery), "the signature verifies: {delivery:?}");
+        let now = chrono::Utc::now().timestamp();
+        assert!((now - delivery.timestamp.parse::<i64>().unwrap()).abs() < 60);
+        let body: Value = serde_json::from_str(&delivery.body).unwrap();
+        assert_eq!(body["id"], delivery.event_id.as_str());
+        assert_eq!(body["sellerId"], seller.gid.as_str());
+        assert!(body["occurredAt"].as_str().unwrap().ends_with('Z'));
+    }
+    let created: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(created["type"], "chat_message.created");
+    assert_eq!(created["data"]["message"]["id"], sent["chatMessage"]["id"]);
+    assert_eq!(created["data"]["message"]["message"], "Paid on Friday");
+    let read: Value = serde_json::from_str(&received[1].body).unwrap();
+    assert_eq!(read["type"], "chat_message.read");
+    assert_eq!(read["data"]["messageIds"], json!([sent["chatMessage"]["id"]]));
+    assert!(!verify("whsec_wrong", &received[0]), "another secret does not verify");
+}
+
+#[tokio::test]
+async fn a_receiver_failing_three_times_gets_the_event_once_with_one_event_id() {
+    let app = TestApp::spawn_with(fast_retries()).await;
+    let seller = app.seller("Acme").await;
+    let receiver = Receiver::start(3, false).await;
+    add_webhook(&app.database_url, &receiver.url, Some("chat_message.created"));
+    app.seller_sends(&seller.key, "hello").await;
+    let received = receiver.wait_until(|r| r.iter().any(|d| d.answered == 200)).await;
+    assert_eq!(received.len(), 4, "three failures, then one success");
+    assert!(received.iter().all(|d| d.event_id == received[0].event_id), "one event id across attempts");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(receiver.received.lock().unwrap().len(), 4, "nothing after the success");
+}
+
+#[tokio::test]
+async fn a_restart_between_attempts_loses_nothing() {
+    // The retry is due ~1.5 s after the failure: after the restart below.
+    let mut app = TestApp::spawn_with(ServerConfig { webhook_retry_base_ms: 1_500, ..fast_retries() }).await;
+    let seller = app.seller("Acme").await;
+    let receiver = Receiver::start(1, false).await;
+    add_webhook(&app.database_url, &receiver.url, Some("chat_message.created"));
+    app.seller_sends(&seller.key, "survives a restart").await;
+    receiver.wait_until(|r| !r.is_empty()).await;
+    app.restart(async {}).await;
+    assert_eq!(receiver.received.lock().unwrap().len(), 1, "the retry had not happened before the restart");
+    let received = receiver.wait_until(|r| r.iter().any(|d| d.answered == 200)).await;
+    assert!(received.iter().all(|d| d.event_id == received[0].event_id));
+    assert_eq!(received.iter().filter(|d| d.answered == 200).count(), 1);
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_delays_neither_sending_nor_other_endpoints() {
+    let app = TestApp::spawn_with(ServerConfig { webhook_timeout_ms: 60_000, ..fast_retries() }).await;
+    let seller = app.seller("Acme").await;
+    let hanging = Receiver::start(0, true).await;
+    let healthy = Receiver::start(0, false).await;
+    add_webhook(&app.database_url, &hanging.url, None);
+    add_webhook(&app.database_url, &healthy.url, Some("chat_message.created"));
+    for i in 0..20 {
+        let sent = app.seller_sends(&seller.key, &format!("m{i}")).await;
+        assert!(sent["errors"].is_null());
+    }
+    let received = healthy.wait_until(|r| r.len() >= 20).await;
+    let ids: std::collections::HashSet<&String> = received.iter().map(|d| &d.event_id).collect();
+    assert_eq!(ids.len(), 20, "every event reached the healthy endpoint while the other hangs");
+}
+
+#[tokio::test]
+async fn endpoints_are_managed_from_the_command_line_and_the_operator_api() {
+    let app = TestApp::spawn().await;
+    let op = app.operator_key("ops").await;
+    let create = "mutation($url: String!, $events: [String!]) { webhookEndpointCreate(input: { url: $url, events: $events }) {
+        webhookEndpoint { id url events } secret errors { field messages } } }";
+    let data = app.as_operator(&op, create, json!({ "url": "https://hooks.example.test/in", "events": ["chat_message.read"] })).await;
+    let created = &data["webhookEndpointCreate"];
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(created["webhookEndpoint"]["events"], json!(["chat_message.read"]));
+    let bad = app.as_operator(&op, create, json!({ "url": "not a url" })).await;
+    assert_eq!(payload_errors(&bad["webhookEndpointCreate"])[0].0, "url");
+    let bad = app.as_operator(&op, create, json!({ "url": "https://x.test", "events": ["nope"] })).await;
+    assert_eq!(payload_errors(&bad["webhookEndpointCreate"])[0].0, "events");
+
+    let listed = Command::new(env!("CARGO_BIN_EXE_marketchat")).args(["webhook", "list"]).env("MARKETCHAT_DATABASE_URL", &app.database_url).output().unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(listed.contains("https://hooks.example.test/in") && !listed.contains("whsec_"), "{listed}");
+
+    let id = created["webhookEndpoint"]["id"].as_str().unwrap();
+    let delete = "mutation($id: ID!) { webhookEndpointDelete(input: { id: $id }) { removed } }";
+    assert_eq!(app.as_operator(&op, delete, json!({ "id": id })).await["webhookEndpointDelete"]["removed"], true);
+    assert_eq!(app.as_operator(&op, "{ webhookEndpoints { id } }", json!({})).await["webhookEndpoints"], json!([]));
+    let removed = Command::new(env!("CARGO_BIN_EXE_marketchat")).args(["webhook", "remove", id]).env("MARKETCHAT_DATABASE_URL", &app.database_url).output().unwrap();
+    assert!(!removed.status.success(), "removing twice fails with a clear line");
+}
