@@ -54,6 +54,8 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// Webhook delivery settings.
     pub webhooks: WebhookSettings,
+    /// Messages older than this are removed (none when `None`).
+    pub retention: Option<Duration>,
 }
 
 /// How often the event tailer looks for events committed by other processes.
@@ -82,6 +84,7 @@ impl AppState {
             max_connections: config.max_connections,
             accounts: Arc::new(Accounts::new(store_for_accounts)),
             webhooks: config.webhook_settings(),
+            retention: config.retention_days.map(|days| Duration::from_secs(u64::from(days) * 86_400)),
         }
     }
 }
@@ -210,6 +213,7 @@ pub async fn serve(
     let broker = state.broker.clone();
     let listener_task = store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop.clone());
     let webhook_worker = crate::webhooks::spawn_worker(store.clone(), state.webhooks, stop.clone());
+    let retention = state.retention.map(|keep| spawn_retention(store.clone(), keep, stop.clone()));
     let signal = {
         let stop = stop.clone();
         async move {
@@ -223,10 +227,40 @@ pub async fn serve(
     stop.cancel();
     let _ = tailer.await;
     let _ = webhook_worker.await;
+    if let Some(task) = retention {
+        let _ = task.await;
+    }
     if let Some(task) = listener_task {
         let _ = task.await;
     }
     result
+}
+
+/// Removes messages older than `keep` in batches of 500 (short transactions that never
+/// hold up senders for long), then checks again every hour.
+fn spawn_retention(store: Arc<dyn Store>, keep: Duration, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let cutoff = chrono::Utc::now().timestamp_millis() - keep.as_millis() as i64;
+            loop {
+                match store.remove_before(cutoff, 500).await {
+                    Ok(0) => break,
+                    Ok(removed) => tracing::info!(removed, "retention removed old rows"),
+                    Err(error) => {
+                        tracing::warn!(%error, "retention failed; will retry");
+                        break;
+                    }
+                }
+                if stop.is_cancelled() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(3_600)) => {}
+            }
+        }
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -38,6 +38,10 @@ pub struct ServerConfig {
     /// Milliseconds a webhook endpoint may take to answer.
     #[arg(long, env = "MARKETCHAT_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+    /// Remove messages (and their events) older than this many days, in small batches;
+    /// off when not given.
+    #[arg(long, env = "MARKETCHAT_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
     /// Most TCP connections open at once; more wait to be accepted.
     #[arg(long, env = "MARKETCHAT_MAX_CONNECTIONS", default_value_t = 65_536)]
     pub max_connections: usize,
@@ -77,6 +81,7 @@ impl Default for ServerConfig {
             max_connections: 65_536,
             webhook_retry_base_ms: 10_000,
             webhook_timeout_ms: 10_000,
+            retention_days: None,
         }
     }
 }

@@ -109,7 +109,7 @@ pub struct MessageRecord {
 pub struct ChatRecord {
     /// The seller this chat belongs to.
     pub seller: SellerRecord,
-    /// Messages in the thread.
+    /// Messages in the thread (not counting those removed by retention).
     pub message_count: i64,
     /// Operator messages the seller has not read.
     pub unread_by_seller: i64,
@@ -393,6 +393,11 @@ pub trait Store: Send + Sync + 'static {
     /// Records an attempt and what follows from it.
     async fn record_attempt(&self, delivery_id: i64, now: i64, status: Option<u16>, error: Option<&str>, outcome: AttemptOutcome) -> StoreResult<()>;
 
+    /// Removes up to `limit` messages created before `cutoff` (Unix ms) with their events,
+    /// keeping the chat counters right; then, when no such message is left, up to `limit`
+    /// read events before `cutoff`. Returns how many rows went (0: nothing left to do).
+    async fn remove_before(&self, cutoff: i64, limit: i64) -> StoreResult<u64>;
+
     /// A setting's stored value.
     async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
     /// Stores a setting.
@@ -446,7 +451,7 @@ pub trait Store: Send + Sync + 'static {
 const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
 
 /// A chat joined with its seller and last message, in the order the row mappers read them.
-const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count, \
+const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count - c.removed_count, \
      c.unread_by_seller, c.unread_by_operator, \
      m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
      FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
@@ -511,4 +516,30 @@ pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> StoreRe
     };
     store.migrate().await?;
     Ok(store)
+}
+
+/// One chat's share of a retention batch.
+#[derive(Default)]
+struct RemovedFromChat {
+    count: i64,
+    unread_by_seller: i64,
+    unread_by_operator: i64,
+    newest_id: i64,
+}
+
+/// Groups removed message rows `(id, seller_id, sent_by, read_at)` by chat.
+fn removed_by_chat(rows: &[(i64, i64, String, Option<i64>)]) -> std::collections::HashMap<i64, RemovedFromChat> {
+    let mut chats: std::collections::HashMap<i64, RemovedFromChat> = std::collections::HashMap::new();
+    for (id, seller_id, sent_by, read_at) in rows {
+        let chat = chats.entry(*seller_id).or_default();
+        chat.count += 1;
+        chat.newest_id = chat.newest_id.max(*id);
+        if read_at.is_none() {
+            match sent_by.as_str() {
+                "Admin" => chat.unread_by_seller += 1,
+                _ => chat.unread_by_operator += 1,
+            }
+        }
+    }
+    chats
 }

@@ -450,6 +450,48 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn remove_before(&self, cutoff: i64, limit: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(i64, i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT id, seller_id, sent_by, read_at FROM messages WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            let removed = sqlx::query(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE kind = 'messages_read' AND created_at < $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            return Ok(removed);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        sqlx::query("DELETE FROM events WHERE message_id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM messages WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+        for (seller_id, removed) in removed_by_chat(&rows) {
+            sqlx::query(
+                "UPDATE chats SET removed_count = removed_count + $1, unread_by_seller = unread_by_seller - $2, \
+                 unread_by_operator = unread_by_operator - $3, \
+                 last_message_id = CASE WHEN last_message_id <= $4 THEN NULL ELSE last_message_id END WHERE seller_id = $5",
+            )
+            .bind(removed.count)
+            .bind(removed.unread_by_seller)
+            .bind(removed.unread_by_operator)
+            .bind(removed.newest_id)
+            .bind(seller_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
         let value = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         Ok(value)

@@ -372,6 +372,48 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn remove_before(&self, cutoff: i64, limit: i64) -> StoreResult<u64> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let rows: Vec<(i64, i64, String, Option<i64>)> =
+            sqlx::query_as("SELECT id, seller_id, sent_by, read_at FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?")
+                .bind(cutoff)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+        if rows.is_empty() {
+            let removed = sqlx::query(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE kind = 'messages_read' AND created_at < ? LIMIT ?)",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            return Ok(removed);
+        }
+        let ids = rows.iter().map(|r| r.0.to_string()).collect::<Vec<_>>().join(",");
+        // The ids are integers from the rows just read, never client input.
+        sqlx::query(&format!("DELETE FROM events WHERE message_id IN ({ids})")).execute(&mut *tx).await?;
+        sqlx::query(&format!("DELETE FROM messages WHERE id IN ({ids})")).execute(&mut *tx).await?;
+        for (seller_id, removed) in removed_by_chat(&rows) {
+            sqlx::query(
+                "UPDATE chats SET removed_count = removed_count + ?, unread_by_seller = unread_by_seller - ?, \
+                 unread_by_operator = unread_by_operator - ?, \
+                 last_message_id = CASE WHEN last_message_id <= ? THEN NULL ELSE last_message_id END WHERE seller_id = ?",
+            )
+            .bind(removed.count)
+            .bind(removed.unread_by_seller)
+            .bind(removed.unread_by_operator)
+            .bind(removed.newest_id)
+            .bind(seller_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
         let value = sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
             .bind(name)

@@ -174,6 +174,12 @@ impl TestApp {
         shutdown
     }
 
+    /// Restarts the server with other settings.
+    pub async fn restart_with(&mut self, config: ServerConfig) {
+        self.config = config;
+        self.restart(async {}).await;
+    }
+
     /// Stops the server (clients see their connections close), runs `while_down`, then
     /// starts a new server on the same address and database.
     pub async fn restart<F: std::future::Future<Output = ()>>(&mut self, while_down: F) {

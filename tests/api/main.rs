@@ -18,6 +18,7 @@ mod operator_api;
 mod paging;
 mod portals;
 mod realtime;
+mod retention;
 mod seller_api;
 mod storage;
 mod webhooks;

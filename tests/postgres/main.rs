@@ -29,6 +29,8 @@ mod operator_api;
 mod paging;
 #[path = "../api/realtime.rs"]
 mod realtime;
+#[path = "../api/retention.rs"]
+mod retention;
 #[path = "../api/seller_api.rs"]
 mod seller_api;
 #[path = "../api/storage.rs"]
