@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -92,9 +92,9 @@ impl AppState {
 /// The HTTP routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/graphql", post(graphql_either).get(subscribe_either))
-        .route("/graphql/seller", post(graphql_seller).get(subscribe_seller))
-        .route("/graphql/operator", post(graphql_operator).get(subscribe_operator))
+        .route("/graphql", graphql_path(Endpoint::Either))
+        .route("/graphql/seller", graphql_path(Endpoint::Seller))
+        .route("/graphql/operator", graphql_path(Endpoint::Operator))
         .route("/graphql/seller/schema.graphql", get(api::seller_sdl))
         .route("/graphql/operator/schema.graphql", get(api::operator_sdl))
         .route("/seller/", get(crate::web::seller_page))
@@ -116,58 +116,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn graphql_either(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    api::execute(&state, Endpoint::Either, peer.ip(), &headers, body).await
-}
-
-async fn graphql_seller(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    api::execute(&state, Endpoint::Seller, peer.ip(), &headers, body).await
-}
-
-async fn graphql_operator(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    api::execute(&state, Endpoint::Operator, peer.ip(), &headers, body).await
-}
-
-async fn subscribe_either(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    api::ws::upgrade(state, Endpoint::Either, peer.ip(), headers, upgrade)
-}
-
-async fn subscribe_seller(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    api::ws::upgrade(state, Endpoint::Seller, peer.ip(), headers, upgrade)
-}
-
-async fn subscribe_operator(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    api::ws::upgrade(state, Endpoint::Operator, peer.ip(), headers, upgrade)
+/// One GraphQL path: POST runs a request, GET upgrades to a subscription socket.
+fn graphql_path(endpoint: Endpoint) -> MethodRouter<Arc<AppState>> {
+    post(
+        move |State(state): State<Arc<AppState>>,
+              ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+              headers: HeaderMap,
+              body: Result<Bytes, BytesRejection>| async move { api::execute(&state, endpoint, peer.ip(), &headers, body).await },
+    )
+    .get(
+        move |State(state): State<Arc<AppState>>,
+              ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+              headers: HeaderMap,
+              upgrade: WebSocketUpgrade| async move { api::ws::upgrade(state, endpoint, peer.ip(), headers, upgrade) },
+    )
 }
 
 /// Ready when the database answers.

@@ -135,7 +135,7 @@ impl ChatObject {
         before: Option<String>,
     ) -> Result<Connection<OperatorChatMessage>> {
         let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
-        message_page(service(ctx), self.0.seller.id, args).await
+        message_page(service(ctx), self.0.seller.id, TotalCount::Known(self.0.message_count), args).await
     }
 }
 
@@ -196,11 +196,11 @@ impl OperatorQuery {
     ) -> Result<Connection<OperatorChatMessage>> {
         ensure_operator(ctx)?;
         let seller_id = seller_argument(&seller_id)?;
-        if service(ctx).store().seller(seller_id).await.map_err(internal)?.is_none() {
+        let Some(chat) = service(ctx).store().chat(seller_id).await.map_err(internal)? else {
             return Err(bad_argument("sellerId", "does not exist"));
-        }
+        };
         let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
-        message_page(service(ctx), seller_id, args).await
+        message_page(service(ctx), seller_id, TotalCount::Known(chat.message_count), args).await
     }
 
     /// All sellers by business name.

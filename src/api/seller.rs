@@ -1,7 +1,7 @@
 //! The Seller API (`/graphql/seller`): one seller's view of its single thread.
 
 use super::errors::{bad_argument, internal, unauthenticated};
-use super::types::{create_message, mark_read, message_page, ChatMessageCreatePayload, ChatMessageReadPayload, Connection, MessageFields, MessageView};
+use super::types::{create_message, mark_read, message_page, ChatMessageCreatePayload, ChatMessageReadPayload, Connection, MessageFields, MessageView, TotalCount};
 use crate::store::MessageRecord;
 use std::sync::Arc;
 use crate::domain::ids::{GlobalId, IdKind};
@@ -64,7 +64,8 @@ impl SellerQuery {
         before: Option<String>,
     ) -> Result<Connection<SellerChatMessage>> {
         let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
-        message_page(ctx.data_unchecked::<ChatService>(), caller(ctx)?, args).await
+        let seller_id = caller(ctx)?;
+        message_page(ctx.data_unchecked::<ChatService>(), seller_id, TotalCount::Thread(seller_id), args).await
     }
 
     /// Messages from the operator the caller has not read.

@@ -135,8 +135,10 @@ pub struct Edge<N: OutputType> {
 /// How a connection learns its `totalCount`: known already, or counted only when asked.
 #[derive(Clone, Debug)]
 pub enum TotalCount {
-    /// Maintained on a row (a thread's message count).
+    /// Maintained on a row (a thread's message count) and already read.
     Known(i64),
+    /// A thread's message count, read from its chat row only when asked for.
+    Thread(i64),
     /// Chats matching the list's filters.
     Chats {
         /// `unreadOnly` as given.
@@ -196,6 +198,7 @@ where
         let store = ctx.data_unchecked::<ChatService>().store();
         let count = match &self.total {
             TotalCount::Known(count) => return Ok(*count),
+            TotalCount::Thread(seller_id) => store.chat(*seller_id).await.map(|c| c.map_or(0, |c| c.message_count)),
             TotalCount::Chats { unread_only, search } => store.count_chats(*unread_only, search.as_deref()).await,
             TotalCount::Sellers { search } => store.count_sellers(search.as_deref()).await,
         };
@@ -218,22 +221,21 @@ where
     }
 }
 
-/// Reads one page of `seller_id`'s thread for the Relay arguments in `args`.
+/// Reads one page of `seller_id`'s thread for the Relay arguments in `args`; `total`
+/// says where `totalCount` comes from (a chat row the caller already has, or read lazily).
 pub async fn message_page<M: MessageView>(
     service: &ChatService,
     seller_id: i64,
+    total: TotalCount,
     args: PageArgs<'_>,
 ) -> Result<Connection<M>> {
     let page = args
         .parse(|raw| MessageCursor::decode_for(raw, seller_id).map(|cursor| cursor.seq))
         .map_err(super::errors::bad_input)?;
-    let store = service.store();
-    let chat = store.chat(seller_id).await.map_err(internal)?;
-    let total_count = chat.map_or(0, |c| c.message_count);
-    let found = store.list_messages(seller_id, &page).await.map_err(internal)?;
+    let found = service.store().list_messages(seller_id, &page).await.map_err(internal)?;
     let (has_next, has_previous) = page_flags(service, seller_id, &page, found.has_more).await?;
     let cursor_of = |m: &MessageRecord| MessageCursor { seller_id, seq: m.seq }.encode();
-    Ok(Connection::new(TotalCount::Known(total_count), found.messages, cursor_of, M::from_record)
+    Ok(Connection::new(total, found.messages, cursor_of, M::from_record)
         .with_flags(has_next, has_previous))
 }
 

@@ -518,6 +518,63 @@ pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> StoreRe
     Ok(store)
 }
 
+/// The row mappers both backends share, for their row type (dialects differ in SQL, not
+/// in how a row becomes a record).
+macro_rules! row_mappers {
+    ($row:ty) => {
+        fn message_from_row(row: &$row, offset: usize) -> Result<MessageRecord, sqlx::Error> {
+            Ok(MessageRecord {
+                id: row.try_get(offset)?,
+                seller_id: row.try_get(offset + 1)?,
+                seq: row.try_get(offset + 2)?,
+                sent_by: side_from_db(row.try_get(offset + 3)?)?,
+                sender_label: row.try_get(offset + 4)?,
+                body: row.try_get(offset + 5)?,
+                created_at: row.try_get(offset + 6)?,
+                read_at: row.try_get(offset + 7)?,
+            })
+        }
+
+        fn chat_from_row(row: &$row) -> Result<ChatRecord, sqlx::Error> {
+            let last_id: Option<i64> = row.try_get(6)?;
+            Ok(ChatRecord {
+                seller: SellerRecord { id: row.try_get(0)?, business_name: row.try_get(1)?, created_at: row.try_get(2)? },
+                message_count: row.try_get(3)?,
+                unread_by_seller: row.try_get(4)?,
+                unread_by_operator: row.try_get(5)?,
+                last_message: last_id.map(|_| message_from_row(row, 6)).transpose()?,
+            })
+        }
+
+        fn seller_from_row(row: &$row) -> Result<SellerRecord, sqlx::Error> {
+            Ok(SellerRecord { id: row.try_get(0)?, business_name: row.try_get(1)?, created_at: row.try_get(2)? })
+        }
+
+        fn user_from_row(row: &$row) -> Result<UserRecord, sqlx::Error> {
+            Ok(UserRecord {
+                id: row.try_get(0)?,
+                email: row.try_get(1)?,
+                name: row.try_get(2)?,
+                password_hash: row.try_get(3)?,
+                seller_id: row.try_get(4)?,
+                role: row.try_get(5)?,
+            })
+        }
+
+        fn key_from_row(row: &$row) -> Result<ApiKeyRecord, sqlx::Error> {
+            Ok(ApiKeyRecord {
+                id: row.try_get(0)?,
+                seller_id: row.try_get(1)?,
+                label: row.try_get(2)?,
+                created_at: row.try_get(3)?,
+                revoked_at: row.try_get(4)?,
+                last_used_at: row.try_get(5)?,
+            })
+        }
+    };
+}
+pub(crate) use row_mappers;
+
 /// One chat's share of a retention batch.
 #[derive(Default)]
 struct RemovedFromChat {
