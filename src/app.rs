@@ -20,6 +20,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use crate::listener::{CappedListener, ClientAddr};
 use crate::realtime::Broker;
 use tokio::net::TcpListener;
@@ -46,6 +47,9 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Open subscription sockets; at capacity new ones are refused.
     pub subscription_slots: Arc<Semaphore>,
+    /// Upgraded WebSocket tasks, which the HTTP server no longer tracks; shutdown waits
+    /// for them so every subscriber gets its close frame.
+    pub sockets: TaskTracker,
     /// Longest an HTTP request may take.
     pub request_timeout: Duration,
     /// Most TCP connections open at once.
@@ -57,6 +61,9 @@ pub struct AppState {
     /// Messages older than this are removed (none when `None`).
     pub retention: Option<Duration>,
 }
+
+/// How long shutdown waits for subscriber sockets to take their close frames.
+const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// How often the event tailer looks for events committed by other processes.
 const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -80,6 +87,7 @@ impl AppState {
             ws_write_timeout: Duration::from_secs(config.ws_write_timeout_secs),
             limiter,
             subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
+            sockets: TaskTracker::new(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             max_connections: config.max_connections,
             accounts: Arc::new(Accounts::new(store_for_accounts)),
@@ -184,9 +192,14 @@ pub async fn serve(
         }
     };
     let listener = CappedListener::new(listener, state.max_connections);
+    let sockets = state.sockets.clone();
     let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
     stop.cancel();
+    sockets.close();
+    if tokio::time::timeout(SOCKET_CLOSE_GRACE, sockets.wait()).await.is_err() {
+        tracing::warn!(open = sockets.len(), "some subscriber sockets did not close in time");
+    }
     let _ = tailer.await;
     let _ = webhook_worker.await;
     if let Some(task) = retention {

@@ -34,12 +34,15 @@ pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, head
     let Ok(slot) = state.subscription_slots.clone().try_acquire_owned() else {
         return super::error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "too many open subscriptions; try again later");
     };
+    let sockets = state.sockets.clone();
     upgrade
         .protocols([PROTOCOL])
         .read_buffer_size(1024)
-        .on_upgrade(move |socket| async move {
-            serve_socket(state, endpoint, same_origin_cookie(&headers), socket).await;
-            drop(slot);
+        .on_upgrade(move |socket| {
+            sockets.track_future(async move {
+                serve_socket(state, endpoint, same_origin_cookie(&headers), socket).await;
+                drop(slot);
+            })
         })
 }
 
@@ -62,7 +65,11 @@ fn same_origin_cookie(headers: &HeaderMap) -> HeaderMap {
 
 async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, cookie: HeaderMap, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
-    let init = match tokio::time::timeout(INIT_TIMEOUT, next_text(&mut incoming)).await {
+    let first = tokio::select! {
+        first = tokio::time::timeout(INIT_TIMEOUT, next_text(&mut incoming)) => first,
+        _ = state.shutdown.cancelled() => return close(&mut sink, 1001, "server shutting down").await,
+    };
+    let init = match first {
         Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
         Ok(None) => return,
         Ok(Some(text)) => text,
