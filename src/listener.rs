@@ -1,6 +1,6 @@
 //! A TCP listener with a cap on open connections: at the cap, new connections wait in
 //! the kernel's accept queue until one closes, so a connection flood cannot exhaust
-//! file descriptors or memory.
+//! file descriptors or memory. Accepted sockets have TCP_NODELAY set.
 
 use axum::serve::Listener;
 use std::io;
@@ -41,6 +41,11 @@ impl Listener for CappedListener {
             Err(_) => unreachable!("the semaphore is never closed"),
         };
         let (stream, addr) = Listener::accept(&mut self.inner).await;
+        // Small writes (a WebSocket event, a short response) go out at once instead of
+        // waiting for the peer's delayed ACK (Nagle).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
         (CappedStream { stream, _slot: slot }, addr)
     }
 
