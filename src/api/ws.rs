@@ -35,12 +35,14 @@ pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, head
         return super::error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "too many open subscriptions; try again later");
     };
     let sockets = state.sockets.clone();
+    // Keep only what the socket needs, not the whole upgrade request's headers.
+    let cookie = same_origin_cookie(&headers);
     upgrade
         .protocols([PROTOCOL])
         .read_buffer_size(1024)
         .on_upgrade(move |socket| {
             sockets.track_future(async move {
-                serve_socket(state, endpoint, same_origin_cookie(&headers), socket).await;
+                serve_socket(state, endpoint, cookie, socket).await;
                 drop(slot);
             })
         })
@@ -56,8 +58,9 @@ fn same_origin_cookie(headers: &HeaderMap) -> HeaderMap {
         .map(|o| o.split_once("://").map_or(o, |(_, rest)| rest));
     let mut cookie = HeaderMap::new();
     if origin_host.is_none() || origin_host == host {
-        if let Some(value) = headers.get(axum::http::header::COOKIE) {
-            cookie.insert(axum::http::header::COOKIE, value.clone());
+        // A copy: a parsed header shares (and would keep alive) the request's read buffer.
+        if let Some(value) = headers.get(axum::http::header::COOKIE).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
+            cookie.insert(axum::http::header::COOKIE, value);
         }
     }
     cookie
@@ -65,26 +68,10 @@ fn same_origin_cookie(headers: &HeaderMap) -> HeaderMap {
 
 async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, cookie: HeaderMap, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
-    let first = tokio::select! {
-        first = tokio::time::timeout(INIT_TIMEOUT, next_text(&mut incoming)) => first,
-        _ = state.shutdown.cancelled() => return close(&mut sink, 1001, "server shutting down").await,
-    };
-    let init = match first {
-        Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
-        Ok(None) => return,
-        Ok(Some(text)) => text,
-    };
-    let payload = match serde_json::from_str::<Value>(&init) {
-        Ok(message) if message["type"] == "connection_init" => message.get("payload").cloned().unwrap_or(Value::Null),
-        Ok(_) => return close(&mut sink, 4401, "Unauthorized").await,
-        Err(_) => return close(&mut sink, 4400, "Invalid message").await,
-    };
-    // A key in the payload wins; otherwise the portal cookie of the upgrade request.
-    let mut credentials = credential_headers(&payload);
-    credentials.extend(cookie);
-    let principal = match identify(&state.service, &state.accounts, &credentials, false).await {
-        Ok((principal, _)) if endpoint.admits(&principal).is_ok() => principal,
-        _ => return close(&mut sink, 4403, "Forbidden").await,
+    let (principal, init) = match accept_init(&state, endpoint, cookie, &mut incoming).await {
+        Ok(accepted) => accepted,
+        Err(Some((code, reason))) => return close(&mut sink, code, reason).await,
+        Err(None) => return,
     };
     // Hand the protocol to async-graphql, replaying the init message we consumed.
     let incoming = stream::once(async move { init.into_bytes() }).chain(incoming.filter_map(|frame| async move {
@@ -109,6 +96,39 @@ async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, cookie: HeaderMa
         pump(&state, protocol.connection_data(data), control, &mut sink).await;
     }
     metrics.live_connections.dec();
+}
+
+/// Reads `connection_init` and authenticates its credential (or the portal cookie);
+/// returns the principal and the message, to replay to the protocol. On refusal, the
+/// close code and reason (none when the client already left). Everything it reads is
+/// freed before the connection settles in, so idle connections stay small.
+async fn accept_init(
+    state: &AppState,
+    endpoint: Endpoint,
+    cookie: HeaderMap,
+    incoming: &mut (impl Stream<Item = Result<Message, axum::Error>> + Unpin),
+) -> Result<(Principal, String), Option<(u16, &'static str)>> {
+    let first = tokio::select! {
+        first = tokio::time::timeout(INIT_TIMEOUT, next_text(incoming)) => first,
+        _ = state.shutdown.cancelled() => return Err(Some((1001, "server shutting down"))),
+    };
+    let init = match first {
+        Err(_) => return Err(Some((4408, "Connection initialisation timeout"))),
+        Ok(None) => return Err(None),
+        Ok(Some(text)) => text,
+    };
+    let payload = match serde_json::from_str::<Value>(&init) {
+        Ok(message) if message["type"] == "connection_init" => message.get("payload").cloned().unwrap_or(Value::Null),
+        Ok(_) => return Err(Some((4401, "Unauthorized"))),
+        Err(_) => return Err(Some((4400, "Invalid message"))),
+    };
+    // A key in the payload wins; otherwise the portal cookie of the upgrade request.
+    let mut credentials = credential_headers(&payload);
+    credentials.extend(cookie);
+    match identify(&state.service, &state.accounts, &credentials, false).await {
+        Ok((principal, _)) if endpoint.admits(&principal).is_ok() => Ok((principal, init)),
+        _ => Err(Some((4403, "Forbidden"))),
+    }
 }
 
 /// Writes the protocol's messages to the socket until either side ends, the server
