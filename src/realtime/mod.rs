@@ -1,7 +1,15 @@
 //! Real-time fan-out. Storage is the source of truth: a tailer task reads the durable
-//! event feed in sequence order and broadcasts each event; a subscription first
-//! subscribes to the broadcast, then replays what it missed from storage, then follows
-//! the broadcast, dropping by sequence number what it already sent. No gap, no repeat.
+//! event feed in sequence order and publishes what it read.
+//!
+//! Operator subscriptions (every chat) follow a bounded broadcast of all events: they
+//! subscribe to it first, replay what they missed from storage, then follow it, dropping
+//! by sequence number what they already sent. No gap, no repeat; one that falls a whole
+//! buffer behind is cut off and resumes with its last cursor.
+//!
+//! Seller subscriptions (one chat) are woken only by events of their own seller: each
+//! arms its seller's signal, reads its chat's events after its last position from
+//! storage, and sleeps until the next signal. An event in one chat costs nothing for the
+//! subscribers of the other chats, and a seller subscription can never fall behind.
 //!
 //! The tailer wakes on a local commit (`Broker::wake`) and also polls, so writes made
 //! by other processes (the CLI, other nodes) reach subscribers too.
@@ -11,23 +19,15 @@ use crate::metrics::Metrics;
 use crate::service::CHAT_ENABLED_SETTING;
 use crate::store::{Store, StoreError, StoredEvent};
 use futures_util::Stream;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// Events read from storage per query, in replay and in the tailer.
 const READ_BATCH: i64 = 500;
-
-/// What the broker fans out.
-#[derive(Debug, Clone)]
-pub enum BrokerMessage {
-    /// A committed event.
-    Event(Arc<StoredEvent>),
-    /// The operator switched in-app chat off: seller subscriptions end.
-    ChatDisabled,
-}
 
 /// Why a subscription stream ended with an error.
 #[derive(Debug, Error)]
@@ -45,7 +45,12 @@ pub enum StreamError {
 
 /// The fan-out hub, one per server, held in application state.
 pub struct Broker {
-    sender: broadcast::Sender<BrokerMessage>,
+    /// Every event, for operator subscriptions.
+    sender: broadcast::Sender<Arc<StoredEvent>>,
+    /// One wake-up signal per seller that has a live subscription on this node.
+    sellers: Mutex<HashMap<i64, Arc<Notify>>>,
+    /// Whether in-app chat is enabled; seller subscriptions end when it is switched off.
+    chat_enabled: watch::Sender<bool>,
     /// A local commit: read the feed, then tell other nodes.
     wake: Notify,
     /// Another node committed: read the feed.
@@ -55,10 +60,18 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// A broker whose live buffer holds `capacity` messages per subscriber at most.
+    /// A broker whose live buffer holds `capacity` events per operator subscriber at most.
     pub fn new(capacity: usize, poll_interval: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(capacity.max(1));
-        Arc::new(Self { sender, wake: Notify::new(), remote_wake: Notify::new(), poll_interval, metrics })
+        Arc::new(Self {
+            sender,
+            sellers: Mutex::default(),
+            chat_enabled: watch::Sender::new(true),
+            wake: Notify::new(),
+            remote_wake: Notify::new(),
+            poll_interval,
+            metrics,
+        })
     }
 
     /// Tells the tailer that new events were committed here.
@@ -88,7 +101,6 @@ impl Broker {
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         };
-        let mut chat_enabled = true;
         let mut committed_here = false;
         loop {
             match self.publish_new(store.as_ref(), last).await {
@@ -101,11 +113,8 @@ impl Broker {
                     tracing::warn!(%error, "could not announce committed events to other nodes");
                 }
             }
-            let enabled = store.setting(CHAT_ENABLED_SETTING).await.map_or(chat_enabled, |v| v.as_deref() != Some("false"));
-            if chat_enabled && !enabled {
-                let _ = self.sender.send(BrokerMessage::ChatDisabled);
-            }
-            chat_enabled = enabled;
+            let enabled = store.setting(CHAT_ENABLED_SETTING).await.map_or(*self.chat_enabled.borrow(), |v| v.as_deref() != Some("false"));
+            self.chat_enabled.send_if_modified(|current| std::mem::replace(current, enabled) != enabled);
             committed_here = false;
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -116,31 +125,54 @@ impl Broker {
         }
     }
 
-    /// Broadcasts every event after `last` in order; returns the new last position.
+    /// Publishes every event after `last` in order; returns the new last position.
     async fn publish_new(&self, store: &dyn Store, mut last: EventCursor) -> Result<EventCursor, StoreError> {
+        let mut touched = Vec::new();
         loop {
             let batch = store.events_after(last, None, READ_BATCH).await?;
             let full = batch.len() as i64 == READ_BATCH;
             for event in batch {
                 last = event.position;
-                // No receivers is fine: nobody is subscribed right now.
-                let _ = self.sender.send(BrokerMessage::Event(Arc::new(event)));
+                touched.push(event.seller_id);
+                // No receivers is fine: no operator is subscribed right now.
+                let _ = self.sender.send(Arc::new(event));
             }
             if !full {
-                return Ok(last);
+                break;
             }
         }
+        touched.sort_unstable();
+        touched.dedup();
+        let sellers = self.sellers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for seller_id in touched {
+            if let Some(signal) = sellers.get(&seller_id) {
+                signal.notify_waiters();
+            }
+        }
+        Ok(last)
     }
 
     /// The events `seller_id` may see (all when `None`) after feed position `after`
-    /// (from now when `None`): replayed from storage, then live, gap-free.
+    /// (from now when `None`), gap-free.
     pub fn subscribe(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
         seller_id: Option<i64>,
         after: Option<EventCursor>,
     ) -> impl Stream<Item = Result<Arc<StoredEvent>, StreamError>> + Send + 'static {
-        let broker = self.clone();
+        use futures_util::StreamExt;
+        match seller_id {
+            Some(seller_id) => self.clone().seller_events(store, seller_id, after).left_stream(),
+            None => self.clone().all_events(store, after).right_stream(),
+        }
+    }
+
+    /// Every chat's events: replayed from storage, then from the broadcast.
+    fn all_events(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        after: Option<EventCursor>,
+    ) -> impl Stream<Item = Result<Arc<StoredEvent>, StreamError>> + Send + 'static {
         async_stream::try_stream! {
             let mut last = match after {
                 Some(position) => position,
@@ -148,13 +180,13 @@ impl Broker {
             };
             'resubscribe: loop {
                 // Subscribe before reading storage, so nothing committed meanwhile is missed.
-                let mut live = broker.sender.subscribe();
+                let mut live = self.sender.subscribe();
                 loop {
-                    let batch = store.events_after(last, seller_id, READ_BATCH).await?;
+                    let batch = store.events_after(last, None, READ_BATCH).await?;
                     let full = batch.len() as i64 == READ_BATCH;
                     for event in batch {
                         last = event.position;
-                        broker.metrics.events_delivered.inc();
+                        self.metrics.events_delivered.inc();
                         yield Arc::new(event);
                     }
                     if !full {
@@ -164,17 +196,15 @@ impl Broker {
                 let mut delivered_live = false;
                 loop {
                     match live.recv().await {
-                        Ok(BrokerMessage::Event(event)) => {
-                            if event.position <= last || seller_id.is_some_and(|id| id != event.seller_id) {
+                        Ok(event) => {
+                            if event.position <= last {
                                 continue;
                             }
                             last = event.position;
                             delivered_live = true;
-                            broker.metrics.events_delivered.inc();
+                            self.metrics.events_delivered.inc();
                             yield event;
                         }
-                        Ok(BrokerMessage::ChatDisabled) if seller_id.is_some() => Err(StreamError::ChatDisabled)?,
-                        Ok(BrokerMessage::ChatDisabled) => {}
                         // Lagging while catching up after a replay: replay again from storage.
                         Err(broadcast::error::RecvError::Lagged(_)) if !delivered_live => continue 'resubscribe,
                         Err(broadcast::error::RecvError::Lagged(_)) => Err(StreamError::TooSlow)?,
@@ -183,5 +213,132 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// One seller's events: read from storage whenever the tailer signals that seller.
+    fn seller_events(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        seller_id: i64,
+        after: Option<EventCursor>,
+    ) -> impl Stream<Item = Result<Arc<StoredEvent>, StreamError>> + Send + 'static {
+        async_stream::try_stream! {
+            let signal = SellerSignal::arm(&self, seller_id);
+            let mut chat_enabled = self.chat_enabled.subscribe();
+            let mut last = match after {
+                Some(position) => position,
+                None => store.last_event_position().await?,
+            };
+            loop {
+                // Armed before reading storage, so an event published meanwhile wakes us.
+                let woken = signal.notify().notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                loop {
+                    let batch = store.events_after(last, Some(seller_id), READ_BATCH).await?;
+                    let full = batch.len() as i64 == READ_BATCH;
+                    for event in batch {
+                        last = event.position;
+                        self.metrics.events_delivered.inc();
+                        yield Arc::new(event);
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                if !*chat_enabled.borrow_and_update() {
+                    Err(StreamError::ChatDisabled)?;
+                }
+                tokio::select! {
+                    _ = woken => {}
+                    _ = chat_enabled.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// A seller subscription's hold on its seller's wake-up signal; the broker forgets the
+/// signal when the last subscription of that seller ends.
+struct SellerSignal {
+    broker: Arc<Broker>,
+    seller_id: i64,
+    notify: Option<Arc<Notify>>,
+}
+
+impl SellerSignal {
+    fn arm(broker: &Arc<Broker>, seller_id: i64) -> Self {
+        let mut sellers = broker.sellers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let notify = sellers.entry(seller_id).or_default().clone();
+        Self { broker: broker.clone(), seller_id, notify: Some(notify) }
+    }
+
+    fn notify(&self) -> &Notify {
+        self.notify.as_deref().expect("present until dropped")
+    }
+}
+
+impl Drop for SellerSignal {
+    fn drop(&mut self) {
+        // Clones and drops of the signals happen under the lock, so the count is exact.
+        let mut sellers = self.broker.sellers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        drop(self.notify.take());
+        if sellers.get(&self.seller_id).is_some_and(|notify| Arc::strong_count(notify) == 1) {
+            sellers.remove(&self.seller_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Side;
+    use crate::store::{self, NewMessage};
+    use futures_util::StreamExt;
+
+    fn message_for(seller_id: i64, body: &str) -> NewMessage {
+        NewMessage {
+            seller_id,
+            sent_by: Side::Admin,
+            sender_label: None,
+            body: body.to_owned(),
+            client_mutation_id: None,
+            now: 0,
+            dedupe_since: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_seller_subscription_gets_only_its_chat_and_the_broker_forgets_it_when_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("broker.db").display());
+        let store = store::connect(&url, &Default::default()).await.unwrap();
+        let (a, b) = (store.create_seller("A", 0).await.unwrap().id, store.create_seller("B", 0).await.unwrap().id);
+        let broker = Broker::new(16, Duration::from_millis(20), Arc::new(Metrics::default()));
+        let stop = CancellationToken::new();
+        let tailer = broker.spawn_tailer(store.clone(), stop.clone());
+
+        let mut for_a = Box::pin(broker.subscribe(store.clone(), Some(a), Some(EventCursor::START)));
+        let mut for_b = Box::pin(broker.subscribe(store.clone(), Some(b), Some(EventCursor::START)));
+        let mut for_all = Box::pin(broker.subscribe(store.clone(), None, Some(EventCursor::START)));
+        store.create_message(&message_for(a, "to A")).await.unwrap();
+        broker.wake();
+        let event = tokio::time::timeout(Duration::from_secs(5), for_a.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(event.seller_id, a);
+        let event = tokio::time::timeout(Duration::from_secs(5), for_all.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(event.seller_id, a);
+        assert!(tokio::time::timeout(Duration::from_millis(200), for_b.next()).await.is_err(), "B hears nothing of A");
+
+        // Live: armed subscriptions wake on the next event of their chat.
+        store.create_message(&message_for(b, "to B")).await.unwrap();
+        broker.wake();
+        let event = tokio::time::timeout(Duration::from_secs(5), for_b.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(event.seller_id, b);
+        assert_eq!(broker.sellers.lock().unwrap().len(), 2);
+
+        drop((for_a, for_b, for_all));
+        assert!(broker.sellers.lock().unwrap().is_empty(), "no signal outlives its subscriptions");
+        stop.cancel();
+        tailer.await.unwrap();
     }
 }
