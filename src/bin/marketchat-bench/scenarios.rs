@@ -275,7 +275,7 @@ impl Bench {
         drop(store);
         let server = ChildServer::start("serve-child", &[&url])?;
         progress("fanout", &format!("{subscribers} operator subscribers"));
-        let mut latencies = self.measure_fanout(std::slice::from_ref(&server.base), &seller.key, &operator, EventCursor::START, subscribers, messages).await?;
+        let mut latencies = self.measure_fanout(std::slice::from_ref(&server.base), &seller.key, ("/graphql/operator", &operator), EventCursor::START, subscribers, messages).await?;
         let mut rows = vec![
             Row::new("fanout", &format!("send→receive p50, {subscribers} subscribers"), latencies.quantile_ms(0.5), "ms"),
             Row::new("fanout", &format!("send→receive p99, {subscribers} subscribers"), latencies.quantile_ms(0.99), "ms")
@@ -284,7 +284,8 @@ impl Bench {
         drop(server);
 
         let (store, url) = self.store("idle").await?;
-        let seller = self.seed_sellers(store.as_ref(), 1, "fanout").await?.remove(0);
+        let mut sellers = self.seed_sellers(store.as_ref(), 2, "fanout").await?;
+        let (seller, other) = (sellers.remove(0), sellers.remove(0));
         drop(store);
         let server = ChildServer::start("serve-child", &[&url])?;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -307,16 +308,22 @@ impl Bench {
         let after = server.rss_kib()?;
         let per_connection = (after.saturating_sub(before)) as f64 * 1024.0 / idle as f64 / 1024.0;
         rows.push(Row::new("fanout", &format!("memory per idle subscribed connection ({idle})"), per_connection, "KiB").target("max", 16.0));
+        // Another chat's events must not cost the idle subscriptions anything.
+        progress("fanout", "one seller subscriber beside the idle ones");
+        let mut lone = self.measure_fanout(std::slice::from_ref(&server.base), &other.key, ("/graphql/seller", &other.key), EventCursor::START, 1, messages).await?;
+        rows.push(Row::new("fanout", &format!("send→receive p99, 1 seller beside {idle} idle"), lone.quantile_ms(0.99), "ms"));
         drop(idle_clients);
         Ok(rows)
     }
 
     /// Send→receive latency of `messages` messages sent through the first node to
-    /// `subscribers` operator subscriptions spread over all nodes at `bases`.
-    async fn measure_fanout(&self, bases: &[String], seller_key: &str, operator: &str, after: EventCursor, subscribers: usize, messages: usize) -> Result<Latencies> {
+    /// `subscribers` subscriptions with `as_who` (path, key) spread over all nodes at `bases`.
+    #[allow(clippy::too_many_arguments)]
+    async fn measure_fanout(&self, bases: &[String], seller_key: &str, as_who: (&str, &str), after: EventCursor, subscribers: usize, messages: usize) -> Result<Latencies> {
+        let (path, key) = as_who;
         let mut clients = Vec::with_capacity(subscribers);
         for i in 0..subscribers {
-            clients.push(subscribe(&bases[i % bases.len()], "/graphql/operator", operator, after).await?);
+            clients.push(subscribe(&bases[i % bases.len()], path, key, after).await?);
         }
         // Subscriptions start at `after` (the feed's end now), so the warm-up reaches every one.
         let warmup = self.graphql(&bases[0], "/graphql/seller", seller_key, SEND, json!({ "m": "warm-up" })).await?;
@@ -383,7 +390,7 @@ impl Bench {
             rows.push(Row::new("postgres", &format!("send latency p99, {nodes} node(s)"), latencies.quantile_ms(0.99), "ms"));
             progress("postgres", &format!("fan-out to {subscribers} subscribers over {nodes} node(s)"));
             let after = store.last_event_position().await?;
-            let mut fanout = self.measure_fanout(&bases, &first_key, &operator, after, subscribers, messages).await?;
+            let mut fanout = self.measure_fanout(&bases, &first_key, ("/graphql/operator", &operator), after, subscribers, messages).await?;
             rows.push(Row::new("postgres", &format!("send→receive p50, {subscribers} subs, {nodes} node(s)"), fanout.quantile_ms(0.5), "ms"));
             rows.push(
                 Row::new("postgres", &format!("send→receive p99, {subscribers} subs, {nodes} node(s)"), fanout.quantile_ms(0.99), "ms")
