@@ -43,6 +43,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// How long a subscriber's socket may stay unwritable.
     pub ws_write_timeout: Duration,
+    /// How often an open subscription re-checks its credential.
+    pub ws_recheck: Duration,
     /// Per-node rate limits.
     pub limiter: Arc<RateLimiter>,
     /// Open subscription sockets; at capacity new ones are refused.
@@ -85,6 +87,7 @@ impl AppState {
             broker,
             shutdown: CancellationToken::new(),
             ws_write_timeout: Duration::from_secs(config.ws_write_timeout_secs),
+            ws_recheck: Duration::from_secs(config.ws_recheck_secs),
             limiter,
             subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
             sockets: TaskTracker::new(),

@@ -23,6 +23,10 @@ pub struct ServerConfig {
     /// Seconds a subscriber's socket may stay unwritable before it is disconnected.
     #[arg(long, env = "MARKETCHAT_WS_WRITE_TIMEOUT", default_value_t = 10)]
     pub ws_write_timeout_secs: u64,
+    /// Seconds between re-checks of a subscription's credential (a revoked key or ended
+    /// session closes the socket with 4403 within this time).
+    #[arg(long, env = "MARKETCHAT_WS_RECHECK", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_recheck_secs: u64,
     /// Rate limits: `key=N/10s,ip=N/10s,send=N/10s` (a limit left out is off), or `off`.
     #[arg(long, env = "MARKETCHAT_RATE_LIMITS", default_value = "key=750/10s,ip=600/10s,send=50/10s")]
     pub rate_limits: RateLimits,
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             sensitive_data: SensitivePolicy::Reject,
             event_buffer: 1024,
             ws_write_timeout_secs: 10,
+            ws_recheck_secs: 30,
             rate_limits: RateLimits::marketplacer(),
             introspection: true,
             request_timeout_secs: 30,

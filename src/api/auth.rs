@@ -4,7 +4,7 @@ use crate::accounts::{principal_of, AccountError, Accounts};
 use crate::domain::keys::hash_key;
 use crate::domain::Principal;
 use crate::service::ChatService;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use axum::http::{header, HeaderMap};
 use thiserror::Error;
 
@@ -107,4 +107,32 @@ pub async fn authenticate(service: &ChatService, headers: &HeaderMap) -> Result<
         None => Principal::Operator { label: record.label, role: None },
     };
     Ok((principal, Credential::ApiKey(record.id)))
+}
+
+/// What a long-lived connection re-checks later: the stored hash of the credential it
+/// was opened with (never the secret itself), the same one `identify` would pick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialCheck {
+    /// An API key's hash.
+    ApiKey(String),
+    /// A portal session token's hash.
+    Session(String),
+}
+
+impl CredentialCheck {
+    /// The credential `identify` resolves for these headers.
+    pub fn of(headers: &HeaderMap) -> Option<Self> {
+        match presented_key(headers) {
+            Some(key) => Some(Self::ApiKey(hash_key(key))),
+            None => session_cookie(headers).map(|token| Self::Session(hash_key(token))),
+        }
+    }
+
+    /// Whether the credential still holds: the key is not revoked, the session not ended.
+    pub async fn holds(&self, store: &dyn Store, now: i64) -> Result<bool, StoreError> {
+        Ok(match self {
+            Self::ApiKey(hash) => store.api_key_by_hash(hash).await?.is_some_and(|key| key.revoked_at.is_none()),
+            Self::Session(hash) => store.session_user(hash, now).await?.is_some(),
+        })
+    }
 }

@@ -5,7 +5,7 @@
 //! then async-graphql speaks the protocol. We own the write loop, so a subscriber whose
 //! socket stays unwritable, or who falls too far behind, is disconnected.
 
-use super::auth::identify;
+use super::auth::{identify, CredentialCheck};
 use super::events::ConnectionControl;
 use super::Endpoint;
 use crate::app::AppState;
@@ -68,7 +68,7 @@ fn same_origin_cookie(headers: &HeaderMap) -> HeaderMap {
 
 async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, cookie: HeaderMap, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
-    let (principal, init) = match accept_init(&state, endpoint, cookie, &mut incoming).await {
+    let (principal, check, init) = match accept_init(&state, endpoint, cookie, &mut incoming).await {
         Ok(accepted) => accepted,
         Err(Some((code, reason))) => return close(&mut sink, code, reason).await,
         Err(None) => return,
@@ -90,16 +90,17 @@ async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, cookie: HeaderMa
     metrics.live_connections.inc();
     if is_seller {
         let protocol = GraphQLWebSocket::new(state.schemas.seller.clone(), incoming, Protocols::GraphQLWS);
-        pump(&state, protocol.connection_data(data), control, &mut sink).await;
+        pump(&state, protocol.connection_data(data), control, &check, &mut sink).await;
     } else {
         let protocol = GraphQLWebSocket::new(state.schemas.operator.clone(), incoming, Protocols::GraphQLWS);
-        pump(&state, protocol.connection_data(data), control, &mut sink).await;
+        pump(&state, protocol.connection_data(data), control, &check, &mut sink).await;
     }
     metrics.live_connections.dec();
 }
 
 /// Reads `connection_init` and authenticates its credential (or the portal cookie);
-/// returns the principal and the message, to replay to the protocol. On refusal, the
+/// returns the principal, how to re-check the credential later, and the message, to
+/// replay to the protocol. On refusal, the
 /// close code and reason (none when the client already left). Everything it reads is
 /// freed before the connection settles in, so idle connections stay small.
 async fn accept_init(
@@ -107,7 +108,7 @@ async fn accept_init(
     endpoint: Endpoint,
     cookie: HeaderMap,
     incoming: &mut (impl Stream<Item = Result<Message, axum::Error>> + Unpin),
-) -> Result<(Principal, String), Option<(u16, &'static str)>> {
+) -> Result<(Principal, CredentialCheck, String), Option<(u16, &'static str)>> {
     let first = tokio::select! {
         first = tokio::time::timeout(INIT_TIMEOUT, next_text(incoming)) => first,
         _ = state.shutdown.cancelled() => return Err(Some((1001, "server shutting down"))),
@@ -125,21 +126,25 @@ async fn accept_init(
     // A key in the payload wins; otherwise the portal cookie of the upgrade request.
     let mut credentials = credential_headers(&payload);
     credentials.extend(cookie);
-    match identify(&state.service, &state.accounts, &credentials, false).await {
-        Ok((principal, _)) if endpoint.admits(&principal).is_ok() => Ok((principal, init)),
+    match (identify(&state.service, &state.accounts, &credentials, false).await, CredentialCheck::of(&credentials)) {
+        (Ok((principal, _)), Some(check)) if endpoint.admits(&principal).is_ok() => Ok((principal, check, init)),
         _ => Err(Some((4403, "Forbidden"))),
     }
 }
 
 /// Writes the protocol's messages to the socket until either side ends, the server
-/// shuts down, the subscriber is too slow, or a write stalls past the timeout.
+/// shuts down, the subscriber is too slow, a write stalls past the timeout, or the
+/// credential is revoked (re-checked every `ws_recheck`).
 async fn pump(
     state: &AppState,
     messages: impl Stream<Item = WsMessage>,
     control: ConnectionControl,
+    check: &CredentialCheck,
     sink: &mut (impl futures_util::Sink<Message> + Unpin),
 ) {
     let write_timeout = state.ws_write_timeout;
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + state.ws_recheck, state.ws_recheck);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     futures_util::pin_mut!(messages);
     loop {
         let message = tokio::select! {
@@ -149,6 +154,14 @@ async fn pump(
                 return close(sink, 1008, "subscriber too slow; reconnect with after: the last cursor").await;
             }
             _ = state.shutdown.cancelled() => return close(sink, 1001, "server shutting down").await,
+            _ = recheck.tick() => {
+                match check.holds(state.service.store(), state.service.now()).await {
+                    Ok(true) => {}
+                    Ok(false) => return close(sink, 4403, "Forbidden: the key was revoked or the session ended").await,
+                    Err(error) => tracing::warn!(%error, "could not re-check a subscriber's credential; will retry"),
+                }
+                continue;
+            }
         };
         let frame = match message {
             Some(WsMessage::Text(text)) => Message::Text(text.into()),

@@ -2,6 +2,7 @@
 //! roles enforced by the API (the portal pages themselves are not built yet).
 
 use crate::helpers::*;
+use marketchat::config::ServerConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -140,25 +141,45 @@ async fn operator_roles_are_enforced_by_the_api() {
 
 #[tokio::test]
 async fn a_session_cookie_opens_a_subscription_from_the_same_origin_only() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
     create_user(&app.database_url, &["--seller", &seller.gid, "--email", "s@acme.test"], "password-123");
     let cookie = login(&app, "s@acme.test", "password-123").await.2.unwrap();
     let host = app.base.trim_start_matches("http://").to_owned();
     for (origin, accepted) in [(format!("http://{host}"), true), ("http://evil.example".to_owned(), false)] {
-        let mut request = format!("ws://{host}/graphql/seller").into_client_request().unwrap();
-        request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-        request.headers_mut().insert("cookie", cookie.parse().unwrap());
-        request.headers_mut().insert("origin", origin.parse().unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let mut client = WsClient::from_stream(ws);
-        client.send(json!({ "type": "connection_init", "payload": {} })).await;
-        let first = client.next_message().await;
+        let first = cookie_subscription(&app, &cookie, &origin).await.next_message().await;
         if accepted {
             assert_eq!(first.unwrap()["type"], "connection_ack", "{origin}");
         } else {
             assert_eq!(first, Err(Ended::Closed(4403)), "{origin}");
         }
     }
+}
+
+/// A WebSocket on the seller path authenticated by `cookie` from a page at `origin`,
+/// with `connection_init` sent.
+async fn cookie_subscription(app: &TestApp, cookie: &str, origin: &str) -> WsClient {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/graphql/seller", app.base.replace("http://", "ws://")).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    request.headers_mut().insert("origin", origin.parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut client = WsClient::from_stream(ws);
+    client.send(json!({ "type": "connection_init", "payload": {} })).await;
+    client
+}
+
+#[tokio::test]
+async fn logging_out_closes_the_sessions_open_subscriptions() {
+    let app = TestApp::spawn_with(ServerConfig { ws_recheck_secs: 1, ..test_config() }).await;
+    let seller = app.seller("Acme").await;
+    create_user(&app.database_url, &["--seller", &seller.gid, "--email", "s@acme.test"], "password-123");
+    let cookie = login(&app, "s@acme.test", "password-123").await.2.unwrap();
+    let mut client = cookie_subscription(&app, &cookie, &app.base).await;
+    assert_eq!(client.next_message().await.unwrap()["type"], "connection_ack");
+
+    let logout = app.post("/logout").header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(client.ended().await, Ended::Closed(4403), "an ended session's subscription is closed as forbidden");
 }

@@ -45,7 +45,7 @@ async fn order_numbers_phone_numbers_dates_and_tracking_codes_are_not_sensitive(
 
 #[tokio::test]
 async fn the_redact_policy_stores_the_number_masked() {
-    let config = ServerConfig { sensitive_data: SensitivePolicy::Redact, rate_limits: marketchat::api::rate_limit::RateLimits::off(), ..ServerConfig::default() };
+    let config = ServerConfig { sensitive_data: SensitivePolicy::Redact, ..test_config() };
     let app = TestApp::spawn_with(config).await;
     let seller = app.seller("Acme").await;
     let payload = app.seller_sends(&seller.key, "card 4111-1111-1111-1111").await;

@@ -151,7 +151,7 @@ impl TestApp {
     /// Starts a server with default settings, rate limits off (the tests of rate limits
     /// turn them on; most tests send faster than a real client would).
     pub async fn spawn() -> Self {
-        Self::spawn_with(ServerConfig { rate_limits: RateLimits::off(), ..ServerConfig::default() }).await
+        Self::spawn_with(test_config()).await
     }
 
     /// Starts a server with `config` (its `bind` is ignored: port 0 on loopback).
@@ -320,6 +320,11 @@ pub const SELLER_PAGE: &str = "query($first: Int, $after: String, $last: Int, $b
     edges { cursor node { id } }
   }
 }";
+
+/// The settings tests start from: the defaults, with rate limits off.
+pub fn test_config() -> ServerConfig {
+    ServerConfig { rate_limits: RateLimits::off(), ..ServerConfig::default() }
+}
 
 /// Unix milliseconds now.
 pub fn now() -> i64 {

@@ -68,7 +68,7 @@ async fn aliased_sends_cannot_get_past_the_send_limit() {
 
 #[tokio::test]
 async fn introspection_can_be_switched_off() {
-    let config = ServerConfig { introspection: false, rate_limits: RateLimits::off(), ..ServerConfig::default() };
+    let config = ServerConfig { introspection: false, ..test_config() };
     let app = TestApp::spawn_with(config).await;
     let seller = app.seller("Acme").await;
     let (_, body) = app.graphql("/graphql/seller", &seller.key, "{ __schema { types { name } } }", json!({})).await;
@@ -104,7 +104,7 @@ async fn a_one_megabyte_body_is_refused_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn connections_over_the_cap_wait_until_one_closes() {
-    let config = ServerConfig { max_connections: 2, rate_limits: RateLimits::off(), ..ServerConfig::default() };
+    let config = ServerConfig { max_connections: 2, ..test_config() };
     let app = TestApp::spawn_with(config).await;
     let seller = app.seller("Acme").await;
     let first = app.subscribe("/graphql/seller", &seller.key, None).await;

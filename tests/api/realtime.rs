@@ -204,7 +204,7 @@ async fn seller_subscriptions_end_when_chat_is_disabled() {
 
 #[tokio::test]
 async fn a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving() {
-    let config = ServerConfig { event_buffer: 16, rate_limits: marketchat::api::rate_limit::RateLimits::off(), ..ServerConfig::default() };
+    let config = ServerConfig { event_buffer: 16, ..test_config() };
     let app = TestApp::spawn_with(config).await;
     let seller = app.seller("Acme").await;
     let op = app.operator_key("ops").await;
@@ -256,4 +256,19 @@ async fn metrics_count_live_connections_and_delivered_events() {
     let metrics = app.get("/metrics").await.1;
     assert!(metrics.contains("marketchat_live_connections 1"), "{metrics}");
     assert!(metrics.contains("marketchat_events_delivered_total 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn revoking_a_key_closes_its_open_subscriptions_and_no_others() {
+    let app = TestApp::spawn_with(ServerConfig { ws_recheck_secs: 1, ..test_config() }).await;
+    let seller = app.seller("Acme").await;
+    let op = app.operator_key("ops").await;
+    let mut revoked = app.subscribe("/graphql/seller", &seller.key, None).await;
+    let mut kept = app.subscribe("/graphql/operator", &op, None).await;
+    let key = app.store.list_api_keys().await.unwrap().into_iter().find(|k| k.seller_id.is_some()).unwrap();
+    app.store.revoke_api_key(key.id, now()).await.unwrap();
+
+    assert_eq!(revoked.ended().await, Ended::Closed(4403), "a revoked key's subscription is closed as forbidden");
+    app.operator_sends(&op, &seller.gid, "still here").await;
+    assert_eq!(kept.next_event().await["chatMessage"]["message"], "still here");
 }

@@ -2,7 +2,6 @@
 //! small batches; counters, lists and export stay right for what remains.
 
 use crate::helpers::*;
-use marketchat::api::rate_limit::RateLimits;
 use marketchat::config::ServerConfig;
 use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::Side;
@@ -30,7 +29,7 @@ async fn retention_removes_old_messages_and_their_events_and_keeps_counts_right(
     app.store.create_message(&message(mixed.id, Side::Admin, "recent admin", now - DAY_MS)).await.unwrap();
     app.store.create_message(&message(mixed.id, Side::Seller, "recent seller", now - 1_000)).await.unwrap();
 
-    app.restart_with(ServerConfig { rate_limits: RateLimits::off(), retention_days: Some(30), ..ServerConfig::default() }).await;
+    app.restart_with(ServerConfig { retention_days: Some(30), ..test_config() }).await;
     for _ in 0..200 {
         if app.stored_messages(mixed.id).await == 2 && app.stored_messages(old_thread.id).await == 0 {
             break;

@@ -2,14 +2,13 @@
 
 use crate::helpers::*;
 use hmac::{Hmac, Mac};
-use marketchat::api::rate_limit::RateLimits;
 use marketchat::config::ServerConfig;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::process::Command;
 
 fn fast_retries() -> ServerConfig {
-    ServerConfig { rate_limits: RateLimits::off(), webhook_retry_base_ms: 20, webhook_timeout_ms: 2_000, ..ServerConfig::default() }
+    ServerConfig { webhook_retry_base_ms: 20, webhook_timeout_ms: 2_000, ..test_config() }
 }
 
 /// `marketchat webhook add URL [--events …]` → (ID, secret).
