@@ -249,3 +249,94 @@ async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_m
     assert_eq!(shown.len(), 3, "each message exactly once");
     browser.close().await.unwrap();
 }
+
+/// How many messages the open chat shows.
+async fn shown_messages(client: &Client) -> usize {
+    client.find_all(Locator::Css("[data-testid=message-list] [data-testid=message]")).await.unwrap().len()
+}
+
+/// Scrolls the message list to its top, as a reader looking for older messages does.
+async fn scroll_to_top(client: &Client) {
+    let script = "const list = document.querySelector('[data-testid=message-list]'); list.scrollTop = 0; list.dispatchEvent(new Event('scroll'));";
+    client.execute(script, vec![]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_long_thread_loads_older_messages_as_the_reader_scrolls_up() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::FullAdmin).await;
+    for i in 1..=120 {
+        app.seller_sends(&seller.key, &format!("question {i}")).await;
+    }
+    let driver = Driver::start().await;
+    let operator = driver.browser().await;
+    log_in(&operator, &app.base, "operator", "ops@market.test").await;
+    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
+    wait_for(&operator, &item, |t| t.contains("Acme Outdoor")).await;
+    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    wait_for(&operator, "[data-testid=message]", |t| t.contains("question 120")).await;
+    assert_eq!(shown_messages(&operator).await, 50, "the newest page first");
+
+    for expected in [100, 120] {
+        scroll_to_top(&operator).await;
+        for _ in 0..100 {
+            if shown_messages(&operator).await == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(shown_messages(&operator).await, expected, "scrolling up loads the next older page");
+    }
+    let texts = operator.find_all(Locator::Css("[data-testid=message-list] [data-testid=message]")).await.unwrap();
+    let (first, last) = (texts[0].text().await.unwrap(), texts[119].text().await.unwrap());
+    assert!(first.starts_with("question 1\n") || first.starts_with("question 1 "), "oldest at the top: {first:?}");
+    assert!(last.starts_with("question 120"), "newest at the bottom: {last:?}");
+    operator.close().await.unwrap();
+}
+
+/// Whether the page fits the window's width and `css` lies inside the window.
+async fn fits_the_window(client: &Client, css: &str) -> bool {
+    let script = "const box = document.querySelector(arguments[0]).getBoundingClientRect();
+        return document.documentElement.scrollWidth <= window.innerWidth
+            && box.left >= 0 && box.right <= window.innerWidth && box.top >= 0 && box.bottom <= window.innerHeight && box.width > 0;";
+    client.execute(script, vec![json!(css)]).await.unwrap().as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn both_portals_work_at_a_phones_width() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::FullAdmin).await;
+    app.seller_sends(&seller.key, "Sent from a phone-sized window? Let us see.").await;
+    let driver = Driver::start().await;
+    let (operator, seller_browser) = (driver.browser().await, driver.browser().await);
+    for client in [&operator, &seller_browser] {
+        client.set_window_size(390, 844).await.unwrap();
+    }
+
+    log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
+    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("phone-sized")).await;
+    tokio::time::sleep(Duration::from_millis(600)).await; // the window slides in
+    for part in ["[data-testid=message-input]", "[data-testid=message-send]", "[data-testid=message-list]", "#close"] {
+        assert!(fits_the_window(&seller_browser, part).await, "seller portal: {part} fits a phone");
+    }
+    type_and_enter(&seller_browser, "typed on a phone").await;
+    wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
+
+    log_in(&operator, &app.base, "operator", "ops@market.test").await;
+    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
+    wait_for(&operator, &item, |t| t.contains("Acme Outdoor")).await;
+    assert!(fits_the_window(&operator, &item).await, "operator portal: the chat list fits a phone");
+    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    wait_for(&operator, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
+    operator.execute("document.querySelector('[data-testid=message-input]').scrollIntoView()", vec![]).await.unwrap();
+    for part in ["[data-testid=message-input]", "[data-testid=message-send]"] {
+        assert!(fits_the_window(&operator, part).await, "operator portal: {part} fits a phone");
+    }
+    type_and_enter(&operator, "answered on a phone").await;
+    wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("answered on a phone")).await;
+    operator.close().await.unwrap();
+    seller_browser.close().await.unwrap();
+}

@@ -66,6 +66,8 @@
     list.reset("No messages yet.");
     older = null;
     await loadOlder(sellerId);
+    // On a phone the conversation sits below the list: bring it into view.
+    if (window.matchMedia("(max-width: 700px)").matches) $(".conversation").scrollIntoView({ block: "start" });
     if (user.role === "viewer") showError("You are not permitted to chat: your role is Viewer.");
     renderChats();
     await markRead(sellerId);
