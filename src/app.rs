@@ -1,5 +1,6 @@
 //! Builds the router and shared state, and runs the server until shutdown.
 
+use crate::api::client_ip::{ClientIp, TrustedProxies};
 use crate::api::{self, Endpoint, Schemas};
 use crate::accounts::Accounts;
 use crate::config::ServerConfig;
@@ -10,7 +11,7 @@ use crate::store::Store;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +48,8 @@ pub struct AppState {
     pub ws_recheck: Duration,
     /// Per-node rate limits.
     pub limiter: Arc<RateLimiter>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
     /// Open subscription sockets; at capacity new ones are refused.
     pub subscription_slots: Arc<Semaphore>,
     /// Upgraded WebSocket tasks, which the HTTP server no longer tracks; shutdown waits
@@ -89,6 +92,7 @@ impl AppState {
             ws_write_timeout: Duration::from_secs(config.ws_write_timeout_secs),
             ws_recheck: Duration::from_secs(config.ws_recheck_secs),
             limiter,
+            trusted_proxies: config.trusted_proxies.clone(),
             subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
             sockets: TaskTracker::new(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
@@ -131,15 +135,15 @@ pub fn router(state: Arc<AppState>) -> Router {
 fn graphql_path(endpoint: Endpoint) -> MethodRouter<Arc<AppState>> {
     post(
         move |State(state): State<Arc<AppState>>,
-              ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+              ClientIp(client): ClientIp,
               headers: HeaderMap,
-              body: Result<Bytes, BytesRejection>| async move { api::execute(&state, endpoint, peer.ip(), &headers, body).await },
+              body: Result<Bytes, BytesRejection>| async move { api::execute(&state, endpoint, client, &headers, body).await },
     )
     .get(
         move |State(state): State<Arc<AppState>>,
-              ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+              ClientIp(client): ClientIp,
               headers: HeaderMap,
-              upgrade: WebSocketUpgrade| async move { api::ws::upgrade(state, endpoint, peer.ip(), headers, upgrade) },
+              upgrade: WebSocketUpgrade| async move { api::ws::upgrade(state, endpoint, client, headers, upgrade) },
     )
 }
 

@@ -1,6 +1,7 @@
 //! Server settings from flags and environment, in one struct.
 
 use crate::domain::message::{MessageRules, SensitivePolicy, DEFAULT_MAX_MESSAGE_CHARS};
+use crate::api::client_ip::TrustedProxies;
 use crate::api::rate_limit::RateLimits;
 use clap::Args;
 use std::net::SocketAddr;
@@ -27,6 +28,10 @@ pub struct ServerConfig {
     /// session closes the socket with 4403 within this time).
     #[arg(long, env = "MARKETCHAT_WS_RECHECK", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_recheck_secs: u64,
+    /// Proxies (IPs or CIDR ranges, comma-separated) whose `X-Forwarded-For` names the
+    /// client for per-IP rate limits; by default nobody's is believed.
+    #[arg(long, env = "MARKETCHAT_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
     /// Rate limits: `key=N/10s,ip=N/10s,send=N/10s` (a limit left out is off), or `off`.
     #[arg(long, env = "MARKETCHAT_RATE_LIMITS", default_value = "key=750/10s,ip=600/10s,send=50/10s")]
     pub rate_limits: RateLimits,
@@ -79,6 +84,7 @@ impl Default for ServerConfig {
             event_buffer: 1024,
             ws_write_timeout_secs: 10,
             ws_recheck_secs: 30,
+            trusted_proxies: TrustedProxies::default(),
             rate_limits: RateLimits::marketplacer(),
             introspection: true,
             request_timeout_secs: 30,

@@ -2,6 +2,7 @@
 //! one by credential. Authentication and error mapping happen here, once.
 
 pub mod auth;
+pub mod client_ip;
 pub mod errors;
 pub mod events;
 pub mod limits;

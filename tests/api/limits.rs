@@ -47,6 +47,35 @@ async fn requests_over_the_per_ip_limit_get_429_even_without_a_key() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_ip_limit() {
+    let query = json!({ "query": "{ chatUnreadCount }" });
+    let ask_as = |app: &TestApp, client: &str| app.post("/graphql/seller").header("x-forwarded-for", client).json(&query);
+    let trusting = TestApp::spawn_with(ServerConfig {
+        rate_limits: "ip=2/60s".parse().unwrap(),
+        trusted_proxies: "127.0.0.1".parse().unwrap(),
+        ..ServerConfig::default()
+    })
+    .await;
+    for _ in 0..2 {
+        let (status, _) = TestApp::read(ask_as(&trusting, "1.2.3.4, 203.0.113.1")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "counted for 203.0.113.1, refused only for lack of a key");
+    }
+    let (status, body) = TestApp::read(ask_as(&trusting, "9.9.9.9, 203.0.113.1")).await;
+    assert_rate_limited(status, &body);
+    let (status, _) = TestApp::read(ask_as(&trusting, "203.0.113.2")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "another client behind the proxy has its own limit");
+
+    // Without trust, the header changes nothing: every request counts for the peer.
+    let untrusting = app_with("ip=2/60s").await;
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        let (status, _) = TestApp::read(ask_as(&untrusting, client)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = TestApp::read(ask_as(&untrusting, "203.0.113.3")).await;
+    assert_rate_limited(status, &body);
+}
+
+#[tokio::test]
 async fn aliased_sends_cannot_get_past_the_send_limit() {
     let app = app_with("send=50/60s").await;
     let seller = app.seller("Acme").await;
