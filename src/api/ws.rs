@@ -99,10 +99,10 @@ async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, cookie: HeaderMa
 }
 
 /// Reads `connection_init` and authenticates its credential (or the portal cookie);
-/// returns the principal, how to re-check the credential later, and the message, to
-/// replay to the protocol. On refusal, the
-/// close code and reason (none when the client already left). Everything it reads is
-/// freed before the connection settles in, so idle connections stay small.
+/// returns the principal, how to re-check the credential later, and the message (to
+/// replay to the protocol). On refusal: the close code and reason, or none when the
+/// client already left. What it reads is freed before the connection settles in, so
+/// idle connections stay small.
 async fn accept_init(
     state: &AppState,
     endpoint: Endpoint,

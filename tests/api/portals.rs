@@ -57,6 +57,9 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Every Chromium process of our profiles, even when a test failed midway (they
+        // outlive chromedriver otherwise).
+        let _ = Command::new("pkill").arg("-9").arg("-f").arg(self._profiles.path()).status();
     }
 }
 
