@@ -18,8 +18,9 @@ use crate::domain::cursor::EventCursor;
 use crate::metrics::Metrics;
 use crate::service::CHAT_ENABLED_SETTING;
 use crate::store::{Store, StoreError, StoredEvent};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
@@ -160,7 +161,6 @@ impl Broker {
         seller_id: Option<i64>,
         after: Option<EventCursor>,
     ) -> impl Stream<Item = Result<Arc<StoredEvent>, StreamError>> + Send + 'static {
-        use futures_util::StreamExt;
         match seller_id {
             Some(seller_id) => self.clone().seller_events(store, seller_id, after).left_stream(),
             None => self.clone().all_events(store, after).right_stream(),
@@ -181,17 +181,11 @@ impl Broker {
             'resubscribe: loop {
                 // Subscribe before reading storage, so nothing committed meanwhile is missed.
                 let mut live = self.sender.subscribe();
-                loop {
-                    let batch = store.events_after(last, None, READ_BATCH).await?;
-                    let full = batch.len() as i64 == READ_BATCH;
-                    for event in batch {
-                        last = event.position;
-                        self.metrics.events_delivered.inc();
-                        yield Arc::new(event);
-                    }
-                    if !full {
-                        break;
-                    }
+                let mut stored = self.stored_after(store.clone(), None, last);
+                while let Some(event) = stored.next().await {
+                    let event = event?;
+                    last = event.position;
+                    yield event;
                 }
                 let mut delivered_live = false;
                 loop {
@@ -215,6 +209,31 @@ impl Broker {
         }
     }
 
+    /// The events of `seller_id` (all when `None`) after `last`, read from storage in
+    /// batches, each counted as delivered.
+    fn stored_after(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        seller_id: Option<i64>,
+        mut last: EventCursor,
+    ) -> Pin<Box<dyn Stream<Item = Result<Arc<StoredEvent>, StoreError>> + Send>> {
+        let broker = self.clone();
+        Box::pin(async_stream::try_stream! {
+            loop {
+                let batch = store.events_after(last, seller_id, READ_BATCH).await?;
+                let full = batch.len() as i64 == READ_BATCH;
+                for event in batch {
+                    last = event.position;
+                    broker.metrics.events_delivered.inc();
+                    yield Arc::new(event);
+                }
+                if !full {
+                    break;
+                }
+            }
+        })
+    }
+
     /// One seller's events: read from storage whenever the tailer signals that seller.
     fn seller_events(
         self: Arc<Self>,
@@ -234,17 +253,11 @@ impl Broker {
                 let woken = signal.notify().notified();
                 tokio::pin!(woken);
                 woken.as_mut().enable();
-                loop {
-                    let batch = store.events_after(last, Some(seller_id), READ_BATCH).await?;
-                    let full = batch.len() as i64 == READ_BATCH;
-                    for event in batch {
-                        last = event.position;
-                        self.metrics.events_delivered.inc();
-                        yield Arc::new(event);
-                    }
-                    if !full {
-                        break;
-                    }
+                let mut stored = self.stored_after(store.clone(), Some(seller_id), last);
+                while let Some(event) = stored.next().await {
+                    let event = event?;
+                    last = event.position;
+                    yield event;
                 }
                 if !*chat_enabled.borrow_and_update() {
                     Err(StreamError::ChatDisabled)?;
@@ -294,7 +307,6 @@ mod tests {
     use super::*;
     use crate::domain::Side;
     use crate::store::{self, NewMessage};
-    use futures_util::StreamExt;
 
     fn message_for(seller_id: i64, body: &str) -> NewMessage {
         NewMessage {

@@ -104,6 +104,13 @@ async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
     client.wait().for_element(Locator::Css("#app:not(.hidden)")).await.unwrap();
 }
 
+/// The operator portal's chat-list entry of `seller`, once it shows `name`.
+async fn chat_list_item(client: &Client, seller: &TestSeller, name: &str) -> String {
+    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
+    wait_for(client, &item, |t| t.contains(name)).await;
+    item
+}
+
 async fn type_and_enter(client: &Client, text: &str) {
     let input = client.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
     input.send_keys(text).await.unwrap();
@@ -139,8 +146,8 @@ async fn sellers_and_operators_chat_live_with_badges_and_read_ticks() {
     seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
     type_and_enter(&seller_browser, "When will my remittance be paid?").await;
     wait_for(&seller_browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("remittance")).await;
-    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
-    wait_for(&operator_browser, &item, |t| t.contains("Acme Outdoor") && t.contains("remittance")).await;
+    let item = chat_list_item(&operator_browser, &seller, "Acme Outdoor").await;
+    wait_for(&operator_browser, &item, |t| t.contains("remittance")).await;
     wait_for(&operator_browser, &format!("{item} [data-testid=chat-unread]"), |t| t == "1").await;
     operator_browser.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
     wait_for(&operator_browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("remittance")).await;
@@ -177,8 +184,7 @@ async fn a_viewer_cannot_send_and_message_text_is_never_html() {
     let driver = Driver::start().await;
     let viewer = driver.browser().await;
     log_in(&viewer, &app.base, "operator", "ops@market.test").await;
-    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
-    wait_for(&viewer, &item, |t| t.contains("Acme Outdoor")).await;
+    let item = chat_list_item(&viewer, &seller, "Acme Outdoor").await;
     viewer.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
     let shown = wait_for(&viewer, "[data-testid=message]", |t| t.contains("alert")).await;
     assert!(shown.starts_with("<script>alert(1)</script><b>bold?</b>"), "shown as text: {shown:?}");
@@ -275,8 +281,7 @@ async fn a_long_thread_loads_older_messages_as_the_reader_scrolls_up() {
     let driver = Driver::start().await;
     let operator = driver.browser().await;
     log_in(&operator, &app.base, "operator", "ops@market.test").await;
-    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
-    wait_for(&operator, &item, |t| t.contains("Acme Outdoor")).await;
+    let item = chat_list_item(&operator, &seller, "Acme Outdoor").await;
     operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
     wait_for(&operator, "[data-testid=message]", |t| t.contains("question 120")).await;
     assert_eq!(shown_messages(&operator).await, 50, "the newest page first");
@@ -329,8 +334,7 @@ async fn both_portals_work_at_a_phones_width() {
     wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
 
     log_in(&operator, &app.base, "operator", "ops@market.test").await;
-    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
-    wait_for(&operator, &item, |t| t.contains("Acme Outdoor")).await;
+    let item = chat_list_item(&operator, &seller, "Acme Outdoor").await;
     assert!(fits_the_window(&operator, &item).await, "operator portal: the chat list fits a phone");
     operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
     wait_for(&operator, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
