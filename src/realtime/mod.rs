@@ -183,7 +183,6 @@ impl Broker {
                 let mut live = self.sender.subscribe();
                 let mut stored = self.stored_after(store.clone(), None, last);
                 while let Some(event) = stored.next().await {
-                    let event = event?;
                     last = event.position;
                     yield event;
                 }
@@ -210,17 +209,25 @@ impl Broker {
     }
 
     /// The events of `seller_id` (all when `None`) after `last`, read from storage in
-    /// batches, each counted as delivered.
+    /// batches, each counted as delivered. A failed read (the database is briefly away)
+    /// is retried every poll interval: the stream pauses and resumes where it stopped.
     fn stored_after(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
         seller_id: Option<i64>,
         mut last: EventCursor,
-    ) -> Pin<Box<dyn Stream<Item = Result<Arc<StoredEvent>, StoreError>> + Send>> {
+    ) -> Pin<Box<dyn Stream<Item = Arc<StoredEvent>> + Send>> {
         let broker = self.clone();
-        Box::pin(async_stream::try_stream! {
+        Box::pin(async_stream::stream! {
             loop {
-                let batch = store.events_after(last, seller_id, READ_BATCH).await?;
+                let batch = match store.events_after(last, seller_id, READ_BATCH).await {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not read events for a subscription; retrying");
+                        tokio::time::sleep(broker.poll_interval).await;
+                        continue;
+                    }
+                };
                 let full = batch.len() as i64 == READ_BATCH;
                 for event in batch {
                     last = event.position;
@@ -255,7 +262,6 @@ impl Broker {
                 woken.as_mut().enable();
                 let mut stored = self.stored_after(store.clone(), Some(seller_id), last);
                 while let Some(event) = stored.next().await {
-                    let event = event?;
                     last = event.position;
                     yield event;
                 }
