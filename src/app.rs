@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use crate::listener::{CappedListener, ClientAddr};
+
 use crate::realtime::Broker;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// Open subscription sockets; at capacity new ones are refused.
     pub subscription_slots: Arc<Semaphore>,
+    /// Open subscription sockets per credential, capped.
+    pub sockets_per_credential: Arc<crate::api::ws::SocketsPerCredential>,
     /// Upgraded WebSocket tasks, which the HTTP server no longer tracks; shutdown waits
     /// for them so every subscriber gets its close frame.
     pub sockets: TaskTracker,
@@ -59,6 +62,9 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Most TCP connections open at once.
     pub max_connections: usize,
+    /// Longest a client may take to send a request's headers (and longest an idle
+    /// keep-alive connection stays open).
+    pub header_read_timeout: Duration,
     /// Portal users and sessions.
     pub accounts: Arc<Accounts>,
     /// Webhook delivery settings.
@@ -94,9 +100,11 @@ impl AppState {
             limiter,
             trusted_proxies: config.trusted_proxies.clone(),
             subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
+            sockets_per_credential: crate::api::ws::SocketsPerCredential::new(config.max_sockets_per_credential),
             sockets: TaskTracker::new(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
-            max_connections: config.max_connections,
+            max_connections: config.connection_cap(),
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             accounts: Arc::new(Accounts::new(store_for_accounts)),
             webhooks: config.webhook_settings(),
             retention: config.retention_days.map(|days| Duration::from_secs(u64::from(days) * 86_400)),
@@ -200,8 +208,9 @@ pub async fn serve(
     };
     let listener = CappedListener::new(listener, state.max_connections);
     let sockets = state.sockets.clone();
-    let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
-    let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+    let header_read_timeout = state.header_read_timeout;
+    let app = router(state);
+    serve_connections(listener, app, header_read_timeout, signal).await;
     stop.cancel();
     sockets.close();
     if tokio::time::timeout(SOCKET_CLOSE_GRACE, sockets.wait()).await.is_err() {
@@ -215,7 +224,41 @@ pub async fn serve(
     if let Some(task) = listener_task {
         let _ = task.await;
     }
-    result
+    Ok(())
+}
+
+/// Accepts connections and serves HTTP/1.1 (with WebSocket upgrades) and HTTP/2 on
+/// each until `signal` resolves, then lets every connection finish gracefully. A
+/// client must send a request's headers within `header_read_timeout`, and an idle
+/// keep-alive connection is closed after as long (hyper starts that clock whenever it
+/// waits for a request head), so half-sent requests cannot hold connections.
+async fn serve_connections(mut listener: CappedListener, app: Router, header_read_timeout: Duration, signal: impl Future<Output = ()>) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(header_read_timeout).enable_connect_protocol();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+            _ = &mut signal => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(ClientAddr(peer)));
+            tower::ServiceExt::oneshot(app.clone(), request)
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::trace!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Removes messages older than `keep` in batches of 500 (short transactions that never

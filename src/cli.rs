@@ -234,7 +234,8 @@ pub async fn serve(
     println!("listening on http://{addr}");
     announce(addr)?;
     std::io::stdout().flush()?;
-    tracing::info!(%addr, "serving");
+    let open_files = crate::config::raise_open_file_limit();
+    tracing::info!(%addr, open_files, max_connections = config.connection_cap(), "serving");
     let state = Arc::new(AppState::new(store, &config));
     app::serve(state, listener, app::shutdown_signal()).await?;
     Ok(())

@@ -3,8 +3,30 @@
 use crate::domain::message::{MessageRules, SensitivePolicy, DEFAULT_MAX_MESSAGE_CHARS};
 use crate::api::client_ip::TrustedProxies;
 use crate::api::rate_limit::RateLimits;
+use clap::builder::TypedValueParser as _;
 use clap::Args;
 use std::net::SocketAddr;
+
+/// Files kept free for everything but client connections (database files and pool,
+/// the listener, logs, webhook requests).
+pub const RESERVED_FILES: usize = 128;
+
+/// Raises the soft open-file limit to the hard limit where allowed; returns the soft
+/// limit now in force (1,024 when it cannot be read).
+pub fn raise_open_file_limit() -> usize {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+        Err(error) => {
+            tracing::debug!(%error, "could not raise the open-file limit");
+            open_file_limit()
+        }
+    }
+}
+
+/// The soft open-file limit in force (1,024 when it cannot be read).
+pub fn open_file_limit() -> usize {
+    rlimit::Resource::NOFILE.get().map_or(1_024, |(soft, _)| usize::try_from(soft).unwrap_or(usize::MAX))
+}
 
 /// Flags shared by `serve` and `demo`.
 #[derive(Debug, Clone, Args)]
@@ -51,12 +73,20 @@ pub struct ServerConfig {
     /// off when not given.
     #[arg(long, env = "MARKETCHAT_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
-    /// Most TCP connections open at once; more wait to be accepted.
-    #[arg(long, env = "MARKETCHAT_MAX_CONNECTIONS", default_value_t = 65_536)]
-    pub max_connections: usize,
+    /// Most TCP connections open at once; more wait to be accepted. Default: what the
+    /// process's open-file limit allows (raised to its hard limit at start), less a reserve.
+    #[arg(long, env = "MARKETCHAT_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers; an idle keep-alive
+    /// connection is closed after as long.
+    #[arg(long, env = "MARKETCHAT_HEADER_READ_TIMEOUT", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
     /// Most subscription WebSockets open at once; more are refused with 503.
     #[arg(long, env = "MARKETCHAT_MAX_SUBSCRIPTIONS", default_value_t = 50_000)]
     pub max_subscriptions: usize,
+    /// Most subscription WebSockets one API key or portal user may hold open at once.
+    #[arg(long, env = "MARKETCHAT_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub max_sockets_per_credential: usize,
 }
 
 impl ServerConfig {
@@ -67,6 +97,12 @@ impl ServerConfig {
             timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
             poll: std::time::Duration::from_millis(200),
         }
+    }
+
+    /// The connection cap: as configured, or what the open-file limit leaves after
+    /// [`RESERVED_FILES`] for the database, logs and the listener.
+    pub fn connection_cap(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| open_file_limit().saturating_sub(RESERVED_FILES).max(16))
     }
 
     /// The message rules these settings describe.
@@ -89,7 +125,9 @@ impl Default for ServerConfig {
             introspection: true,
             request_timeout_secs: 30,
             max_subscriptions: 50_000,
-            max_connections: 65_536,
+            max_sockets_per_credential: 100,
+            max_connections: None,
+            header_read_timeout_secs: 15,
             webhook_retry_base_ms: 10_000,
             webhook_timeout_ms: 10_000,
             retention_days: None,

@@ -34,8 +34,13 @@ use std::sync::Arc;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 10;
-/// Most complex query accepted (one point per field).
-pub const MAX_COMPLEXITY: usize = 1_000;
+/// Most field selections in one document (`__typename` and aliases included).
+pub const MAX_FIELDS: u64 = 1_000;
+/// Most items over all pages of one request (two full pages).
+pub const MAX_ROWS: u64 = 1_000;
+/// Most values one request may return: fields × page sizes, a message's text weighing
+/// [`limits::TEXT_WEIGHT`] (a full page of 500 messages with every field fits).
+pub const MAX_COST: u64 = 10_000;
 /// Largest request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -54,20 +59,19 @@ pub struct Schemas {
 impl Schemas {
     /// Builds both schemas over `service`.
     pub fn new(service: ChatService, metrics: Arc<Metrics>, broker: Arc<Broker>, limiter: Arc<RateLimiter>, introspection: bool) -> Self {
+        let document_limits = limits::DocumentLimits { max_depth: MAX_DEPTH, max_fields: MAX_FIELDS, max_rows: MAX_ROWS, max_cost: MAX_COST };
         let mut seller = Schema::build(SellerQuery, SellerMutation, SellerSubscription)
             .data(service.clone())
             .data(metrics.clone())
             .data(broker.clone())
             .data(limiter.clone())
-            .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
-            .limit_complexity(MAX_COMPLEXITY);
+            .extension(document_limits);
         let mut operator = Schema::build(OperatorQuery, OperatorMutation, OperatorSubscription)
             .data(service)
             .data(metrics)
             .data(broker)
             .data(limiter)
-            .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
-            .limit_complexity(MAX_COMPLEXITY);
+            .extension(document_limits);
         if !introspection {
             seller = seller.disable_introspection();
             operator = operator.disable_introspection();

@@ -2,14 +2,23 @@
 //!
 //! We read `connection_init` ourselves so that the credential in its payload picks the
 //! schema (on `/graphql`) and a bad one closes with 4403 before anything is delivered;
-//! then async-graphql speaks the protocol. We own the write loop, so a subscriber whose
-//! socket stays unwritable, or who falls too far behind, is disconnected.
+//! then async-graphql speaks the protocol. We own both directions: every `subscribe`
+//! passes the same gate as an HTTP request (credential still valid, per-IP and per-key
+//! limits) plus a cap on operations in flight on the socket, and in the write loop a
+//! subscriber whose socket stays unwritable, or who falls too far behind, is
+//! disconnected. Frames are held to the HTTP body limit, and one credential may hold
+//! only so many sockets.
 
-use super::auth::{identify, CredentialCheck};
+use super::auth::{identify, Credential, CredentialCheck};
 use super::events::ConnectionControl;
-use super::Endpoint;
+use super::rate_limit::Limited;
+use super::{errors, Endpoint, MAX_BODY_BYTES};
 use crate::app::AppState;
 use crate::domain::Principal;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols as Protocols, WsMessage};
 use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -25,6 +34,12 @@ use std::time::Duration;
 pub const PROTOCOL: &str = "graphql-transport-ws";
 /// How long a client has to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Operations (subscriptions, queries, mutations) in flight on one socket at most; a
+/// client needing more opens another socket (within its credential's socket cap).
+pub const MAX_OPERATIONS_PER_SOCKET: usize = 10;
+/// Refusals queued for the client at most; a client that fills the queue faster than
+/// it reads is flooding and is disconnected.
+const REFUSAL_QUEUE: usize = 16;
 
 /// GET with `Upgrade: websocket` on a GraphQL path.
 pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
@@ -40,9 +55,12 @@ pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, head
     upgrade
         .protocols([PROTOCOL])
         .read_buffer_size(1024)
+        // A frame, and so `connection_init` and every operation, is held to the HTTP body limit.
+        .max_frame_size(MAX_BODY_BYTES)
+        .max_message_size(MAX_BODY_BYTES)
         .on_upgrade(move |socket| {
             sockets.track_future(async move {
-                serve_socket(state, endpoint, cookie, socket).await;
+                serve_socket(state, endpoint, client_ip, cookie, socket).await;
                 drop(slot);
             })
         })
@@ -66,36 +84,227 @@ fn same_origin_cookie(headers: &HeaderMap) -> HeaderMap {
     cookie
 }
 
-async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, cookie: HeaderMap, socket: WebSocket) {
+async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, cookie: HeaderMap, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
-    let (principal, check, init) = match accept_init(&state, endpoint, cookie, &mut incoming).await {
+    let (principal, credential, check, init) = match accept_init(&state, endpoint, cookie, &mut incoming).await {
         Ok(accepted) => accepted,
         Err(Some((code, reason))) => return close(&mut sink, code, reason).await,
         Err(None) => return,
     };
-    // Hand the protocol to async-graphql, replaying the init message we consumed.
-    let incoming = stream::once(async move { init.into_bytes() }).chain(incoming.filter_map(|frame| async move {
-        match frame {
-            Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
-            Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
-            _ => None,
-        }
-    }));
+    let Some(_held) = state.sockets_per_credential.open(credential) else {
+        return close(&mut sink, 1013, "too many open sockets for this credential; close one first").await;
+    };
+    let (refusals, refused) = mpsc::channel(REFUSAL_QUEUE);
+    let gate = Arc::new(OperationGate {
+        state: state.clone(),
+        client_ip,
+        credential,
+        check,
+        in_flight: Mutex::default(),
+        refusals,
+        ended: CancellationToken::new(),
+        end_reason: Mutex::new(None),
+    });
+    // Hand the protocol to async-graphql, replaying the init message we consumed; every
+    // later operation passes the gate first.
+    let admitted = {
+        let gate = gate.clone();
+        incoming
+            .take_while({
+                let gate = gate.clone();
+                move |frame| {
+                    if frame.is_err() {
+                        // Over the size limit or broken: end the socket, saying why.
+                        gate.end(1009, "frame larger than the request body limit or malformed");
+                    }
+                    std::future::ready(frame.is_ok())
+                }
+            })
+            .filter_map(move |frame| {
+                let gate = gate.clone();
+                async move {
+                    let text = match frame {
+                        Ok(Message::Text(text)) => text.as_bytes().to_vec(),
+                        Ok(Message::Binary(bytes)) => bytes.to_vec(),
+                        _ => return None,
+                    };
+                    gate.admit(text).await
+                }
+            })
+    };
+    let incoming = stream::once(async move { init.into_bytes() }).chain(admitted);
     let control = ConnectionControl::default();
     let mut data = Data::default();
     data.insert(control.clone());
     let is_seller = matches!(principal, Principal::Seller { .. });
     data.insert(principal);
+    // The send limit and role checks read these, exactly as for a request over HTTP.
+    data.insert(credential);
     let metrics = state.metrics.clone();
     metrics.live_connections.inc();
     if is_seller {
         let protocol = GraphQLWebSocket::new(state.schemas.seller.clone(), incoming, Protocols::GraphQLWS);
-        pump(&state, protocol.connection_data(data), control, &check, &mut sink).await;
+        pump(&state, protocol.connection_data(data), control, &gate, refused, &mut sink).await;
     } else {
         let protocol = GraphQLWebSocket::new(state.schemas.operator.clone(), incoming, Protocols::GraphQLWS);
-        pump(&state, protocol.connection_data(data), control, &check, &mut sink).await;
+        pump(&state, protocol.connection_data(data), control, &gate, refused, &mut sink).await;
     }
     metrics.live_connections.dec();
+}
+
+/// What every operation sent over one socket passes before async-graphql sees it: the
+/// credential must still hold (a revoked key or ended session writes nothing more),
+/// the per-IP and per-key limits count it as they count an HTTP request, and at most
+/// [`MAX_OPERATIONS_PER_SOCKET`] may be in flight.
+struct OperationGate {
+    state: Arc<AppState>,
+    client_ip: IpAddr,
+    credential: Credential,
+    check: CredentialCheck,
+    /// IDs of the operations in flight (until the server completes them).
+    in_flight: Mutex<HashSet<String>>,
+    /// Refusals to write to the client, as protocol `error` messages.
+    refusals: mpsc::Sender<String>,
+    /// Cancelled when the socket must close; the code and reason say why.
+    ended: CancellationToken,
+    end_reason: Mutex<Option<(u16, &'static str)>>,
+}
+
+impl OperationGate {
+    /// The frame to hand to the protocol, or `None` when it was refused.
+    async fn admit(&self, frame: Vec<u8>) -> Option<Vec<u8>> {
+        if self.ended.is_cancelled() {
+            return None;
+        }
+        let Some(id) = subscribe_id(&frame) else { return Some(frame) };
+        match self.check.holds(self.state.service.store(), self.state.service.now()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.end(4403, "Forbidden: the key was revoked or the session ended");
+                return None;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not check a socket's credential");
+                self.refuse(&id, errors::INTERNAL, "service unavailable: the database cannot be reached; try again shortly", None);
+                return None;
+            }
+        }
+        let limits = &self.state.limiter;
+        if let Err(limited) = limits.request_from(self.client_ip).and_then(|()| limits.request_with(self.credential)) {
+            self.refuse_limited(&id, limited);
+            return None;
+        }
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if !in_flight.contains(&id) && in_flight.len() >= MAX_OPERATIONS_PER_SOCKET {
+                drop(in_flight);
+                let message = format!("at most {MAX_OPERATIONS_PER_SOCKET} operations may be in flight on one socket; complete one first");
+                self.refuse(&id, "TOO_MANY_OPERATIONS", &message, None);
+                return None;
+            }
+            in_flight.insert(id);
+        }
+        Some(frame)
+    }
+
+    /// The server completed operation `id`: it no longer counts against the cap.
+    fn completed(&self, id: &str) {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    fn refuse_limited(&self, id: &str, limited: Limited) {
+        let seconds = limited.retry_after_secs();
+        self.refuse(id, errors::RATE_LIMITED, &format!("rate limit exceeded; retry after {seconds} s"), Some(seconds));
+    }
+
+    /// Queues a protocol `error` for operation `id`; a client that lets refusals pile up
+    /// unread is disconnected.
+    fn refuse(&self, id: &str, code: &str, message: &str, retry_after: Option<u64>) {
+        let mut extensions = serde_json::json!({ "code": code });
+        if let Some(seconds) = retry_after {
+            extensions["retryAfter"] = seconds.into();
+        }
+        let error = serde_json::json!({ "id": id, "type": "error", "payload": [{ "message": message, "extensions": extensions }] });
+        if self.refusals.try_send(error.to_string()).is_err() {
+            self.end(1008, "too many refused operations");
+        }
+    }
+
+    /// Closes the socket with `code` (the first reason given wins).
+    fn end(&self, code: u16, reason: &'static str) {
+        self.end_reason.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert((code, reason));
+        self.ended.cancel();
+    }
+
+    fn end_reason(&self) -> (u16, &'static str) {
+        self.end_reason.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or((1000, ""))
+    }
+}
+
+/// The operation ID of a `subscribe` message (the protocol's only way to start one);
+/// `None` for every other message, which passes untouched.
+fn subscribe_id(frame: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        id: Option<String>,
+    }
+    let envelope: Envelope = serde_json::from_slice(frame).ok()?;
+    // `start` is the older protocol's name; async-graphql accepts both.
+    matches!(envelope.kind.as_ref(), "subscribe" | "start").then(|| envelope.id.unwrap_or_default())
+}
+
+/// The operation ID of a `complete` message the server sends (cheap prefix test first:
+/// events are the hot path and are never parsed here).
+fn completed_id(text: &str) -> Option<String> {
+    if !text.starts_with(r#"{"type":"complete""#) {
+        return None;
+    }
+    let message: Value = serde_json::from_str(text).ok()?;
+    message["id"].as_str().map(str::to_owned)
+}
+
+/// Open sockets per credential, so one key cannot take every subscription slot.
+pub struct SocketsPerCredential {
+    max: usize,
+    open: Mutex<HashMap<Credential, usize>>,
+}
+
+impl SocketsPerCredential {
+    /// At most `max` open sockets per credential.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self { max, open: Mutex::default() })
+    }
+
+    /// Counts one more socket for `credential`; `None` when it holds `max` already.
+    fn open(self: &Arc<Self>, credential: Credential) -> Option<SocketHeld> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(credential).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(SocketHeld { counts: self.clone(), credential })
+    }
+}
+
+/// One counted socket; uncounted when dropped.
+struct SocketHeld {
+    counts: Arc<SocketsPerCredential>,
+    credential: Credential,
+}
+
+impl Drop for SocketHeld {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.credential) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.credential);
+            }
+        }
+    }
 }
 
 /// Reads `connection_init` and authenticates its credential (or the portal cookie);
@@ -108,7 +317,7 @@ async fn accept_init(
     endpoint: Endpoint,
     cookie: HeaderMap,
     incoming: &mut (impl Stream<Item = Result<Message, axum::Error>> + Unpin),
-) -> Result<(Principal, CredentialCheck, String), Option<(u16, &'static str)>> {
+) -> Result<(Principal, Credential, CredentialCheck, String), Option<(u16, &'static str)>> {
     let first = tokio::select! {
         first = tokio::time::timeout(INIT_TIMEOUT, next_text(incoming)) => first,
         _ = state.shutdown.cancelled() => return Err(Some((1001, "server shutting down"))),
@@ -127,19 +336,21 @@ async fn accept_init(
     let mut credentials = credential_headers(&payload);
     credentials.extend(cookie);
     match (identify(&state.service, &state.accounts, &credentials, false).await, CredentialCheck::of(&credentials)) {
-        (Ok((principal, _)), Some(check)) if endpoint.admits(&principal).is_ok() => Ok((principal, check, init)),
+        (Ok((principal, credential)), Some(check)) if endpoint.admits(&principal).is_ok() => Ok((principal, credential, check, init)),
         _ => Err(Some((4403, "Forbidden"))),
     }
 }
 
-/// Writes the protocol's messages to the socket until either side ends, the server
-/// shuts down, the subscriber is too slow, a write stalls past the timeout, or the
-/// credential is revoked (re-checked every `ws_recheck`).
+/// Writes the protocol's messages and the gate's refusals to the socket until either
+/// side ends, the server shuts down, the subscriber is too slow, a write stalls past
+/// the timeout, the gate ends the socket, or the credential is revoked (re-checked
+/// every `ws_recheck`, and before every operation by the gate).
 async fn pump(
     state: &AppState,
     messages: impl Stream<Item = WsMessage>,
     control: ConnectionControl,
-    check: &CredentialCheck,
+    gate: &OperationGate,
+    mut refused: mpsc::Receiver<String>,
     sink: &mut (impl futures_util::Sink<Message> + Unpin),
 ) {
     let write_timeout = state.ws_write_timeout;
@@ -147,26 +358,39 @@ async fn pump(
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     futures_util::pin_mut!(messages);
     loop {
-        let message = tokio::select! {
+        let frame = tokio::select! {
             biased;
-            message = messages.next() => message,
+            _ = gate.ended.cancelled() => {
+                let (code, reason) = gate.end_reason();
+                return close(sink, code, reason).await;
+            }
+            Some(refusal) = refused.recv() => Message::Text(refusal.into()),
+            message = messages.next() => match message {
+                Some(WsMessage::Text(text)) => {
+                    if let Some(id) = completed_id(&text) {
+                        gate.completed(&id);
+                    }
+                    Message::Text(text.into())
+                }
+                Some(WsMessage::Close(code, reason)) => return close(sink, code, &reason).await,
+                None if gate.ended.is_cancelled() => {
+                    let (code, reason) = gate.end_reason();
+                    return close(sink, code, reason).await;
+                }
+                None => return close(sink, 1000, "").await,
+            },
             _ = control.0.cancelled() => {
                 return close(sink, 1008, "subscriber too slow; reconnect with after: the last cursor").await;
             }
             _ = state.shutdown.cancelled() => return close(sink, 1001, "server shutting down").await,
             _ = recheck.tick() => {
-                match check.holds(state.service.store(), state.service.now()).await {
+                match gate.check.holds(state.service.store(), state.service.now()).await {
                     Ok(true) => {}
                     Ok(false) => return close(sink, 4403, "Forbidden: the key was revoked or the session ended").await,
                     Err(error) => tracing::warn!(%error, "could not re-check a subscriber's credential; will retry"),
                 }
                 continue;
             }
-        };
-        let frame = match message {
-            Some(WsMessage::Text(text)) => Message::Text(text.into()),
-            Some(WsMessage::Close(code, reason)) => return close(sink, code, &reason).await,
-            None => return close(sink, 1000, "").await,
         };
         match tokio::time::timeout(write_timeout, sink.send(frame)).await {
             Ok(Ok(())) => {}

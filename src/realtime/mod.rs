@@ -29,6 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Events read from storage per query, in replay and in the tailer.
 const READ_BATCH: i64 = 500;
+/// Subscription reads of storage (replays after `after`, seller wake-ups) running at
+/// once; the rest queue in arrival order, so many replays cannot starve requests of
+/// database connections, and each takes its turn.
+const CONCURRENT_REPLAY_READS: usize = 4;
 
 /// Why a subscription stream ended with an error.
 #[derive(Debug, Error)]
@@ -58,6 +62,8 @@ pub struct Broker {
     remote_wake: Notify,
     poll_interval: Duration,
     metrics: Arc<Metrics>,
+    /// Turns for subscription reads of storage.
+    replay_reads: tokio::sync::Semaphore,
 }
 
 impl Broker {
@@ -72,6 +78,7 @@ impl Broker {
             remote_wake: Notify::new(),
             poll_interval,
             metrics,
+            replay_reads: tokio::sync::Semaphore::new(CONCURRENT_REPLAY_READS),
         })
     }
 
@@ -209,8 +216,10 @@ impl Broker {
     }
 
     /// The events of `seller_id` (all when `None`) after `last`, read from storage in
-    /// batches, each counted as delivered. A failed read (the database is briefly away)
-    /// is retried every poll interval: the stream pauses and resumes where it stopped.
+    /// batches, each counted as delivered. Each batch waits its turn among subscription
+    /// reads and the task yields after it, so replays share the server fairly. A failed
+    /// read (the database is briefly away) is retried every poll interval: the stream
+    /// pauses and resumes where it stopped.
     fn stored_after(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
@@ -220,7 +229,11 @@ impl Broker {
         let broker = self.clone();
         Box::pin(async_stream::stream! {
             loop {
-                let batch = match store.events_after(last, seller_id, READ_BATCH).await {
+                let batch = {
+                    let _turn = broker.replay_reads.acquire().await;
+                    store.events_after(last, seller_id, READ_BATCH).await
+                };
+                let batch = match batch {
                     Ok(batch) => batch,
                     Err(error) => {
                         tracing::warn!(%error, "could not read events for a subscription; retrying");
@@ -237,6 +250,7 @@ impl Broker {
                 if !full {
                     break;
                 }
+                tokio::task::yield_now().await;
             }
         })
     }

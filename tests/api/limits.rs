@@ -133,7 +133,7 @@ async fn a_one_megabyte_body_is_refused_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn connections_over_the_cap_wait_until_one_closes() {
-    let config = ServerConfig { max_connections: 2, ..test_config() };
+    let config = ServerConfig { max_connections: Some(2), ..test_config() };
     let app = TestApp::spawn_with(config).await;
     let seller = app.seller("Acme").await;
     let first = app.subscribe("/graphql/seller", &seller.key, None).await;

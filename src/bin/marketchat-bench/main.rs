@@ -98,7 +98,14 @@ fn write_json(path: &PathBuf, rows: &[Row], quick: bool) -> Result<()> {
 async fn serve_child(database_url: String) -> Result<()> {
     let store = marketchat::store::connect(&database_url, &Default::default()).await?;
     // Rate limits off, as SPEC §6 allows for benchmarks: the bench sends as fast as it can.
-    let config = ServerConfig { bind: "127.0.0.1:0".parse()?, rate_limits: RateLimits::off(), ..ServerConfig::default() };
+    // Every simulated client of a scenario shares one key, so the per-key socket cap is
+    // lifted along with the rate limits.
+    let config = ServerConfig {
+        bind: "127.0.0.1:0".parse()?,
+        rate_limits: RateLimits::off(),
+        max_sockets_per_credential: usize::MAX,
+        ..ServerConfig::default()
+    };
     marketchat::cli::serve(store, config, |_| Ok(())).await
 }
 
