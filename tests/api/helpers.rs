@@ -418,6 +418,27 @@ impl WsClient {
         client
     }
 
+    /// Opens a socket on `path` and completes `connection_init` with `key`.
+    pub async fn initialised(base: &str, path: &str, key: &str) -> WsClient {
+        let mut client = Self::connect(base, path).await;
+        client.send(json!({ "type": "connection_init", "payload": { "MARKETPLACER-API-KEY": key } })).await;
+        let ack = client.next_message().await.expect("connection_ack");
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+    }
+
+    /// Runs one query or mutation over the socket as operation `id`; returns the first
+    /// message about it (`next` with the result, or `error`), or how the socket ended.
+    pub async fn operation(&mut self, id: &str, query: &str, variables: Value) -> Result<Value, Ended> {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+        loop {
+            let message = self.next_message().await?;
+            if message["id"] == id && message["type"] != "complete" {
+                return Ok(message);
+            }
+        }
+    }
+
     /// Sends one protocol message.
     pub async fn send(&mut self, message: Value) {
         use futures_util::SinkExt;

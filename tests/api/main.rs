@@ -5,6 +5,7 @@
 /// The backend this binary runs the suite on.
 pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
+mod abuse;
 mod accounts;
 mod bench;
 mod cli;

@@ -6,6 +6,8 @@
 /// The backend this binary runs the suite on.
 pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
+#[path = "../api/abuse.rs"]
+mod abuse;
 #[path = "../api/accounts.rs"]
 mod accounts;
 #[path = "../api/cli.rs"]
