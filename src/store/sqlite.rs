@@ -29,6 +29,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        create_private(options.get_filename())?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -39,6 +40,24 @@ impl SqliteStore {
             .await?;
         let committer = GroupCommitter::start(writer.clone());
         Ok(Self { readers, writer, committer })
+    }
+}
+
+/// Creates the database file readable and writable by its owner only (0600) when it
+/// does not exist yet; SQLite gives the WAL and shared-memory files it creates beside it
+/// the same permissions. An existing file keeps the permissions it has.
+fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StoreError::Database(sqlx::Error::Io(error))),
     }
 }
 

@@ -253,3 +253,47 @@ fn the_default_connection_cap_fits_the_open_file_limit() {
     assert!(config.connection_cap() < limit, "{} connections within {limit} open files", config.connection_cap());
     assert_eq!(ServerConfig { max_connections: Some(7), ..ServerConfig::default() }.connection_cap(), 7);
 }
+
+#[tokio::test]
+async fn trace_logging_never_prints_keys_or_message_text() {
+    let database = crate::helpers::TestDatabase::create().await;
+    let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
+    let log_path = tempfile::NamedTempFile::new().unwrap();
+    let log = std::fs::File::create(log_path.path()).unwrap();
+    let node = crate::helpers::NodeProcess::start_logging(&database.url, &[("RUST_LOG", "trace")], log);
+    let app = TestApp::remote(node.base.clone(), store, database.url.clone());
+    let seller = app.seller("Acme").await;
+    let secret_text = "remittance-question-7f3a9";
+    let mut socket = WsClient::initialised(&app.base, "/graphql/seller", &seller.key).await;
+    let reply = socket.operation("m1", SELLER_SEND, json!({ "message": secret_text })).await.unwrap();
+    assert!(reply["payload"]["data"]["chatMessageCreate"]["chatMessage"]["id"].is_string(), "{reply}");
+    app.seller_sends(&seller.key, &format!("{secret_text} over http")).await;
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(node);
+    let logged = std::fs::read_to_string(log_path.path()).unwrap();
+    assert!(logged.lines().count() > 10, "trace logging is on: {logged}");
+    assert!(!logged.contains(&seller.key), "the API key was logged");
+    assert!(!logged.contains(secret_text), "message text was logged");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let client = reqwest::Client::new();
+    let responses = [
+        client.get(format!("{}/operator/", app.base)).send().await.unwrap(),
+        client.get(format!("{}/portal/portal.js", app.base)).send().await.unwrap(),
+        app.post("/graphql/seller").header("MARKETPLACER-API-KEY", &seller.key).json(&json!({ "query": "{ chatUnreadCount }" })).send().await.unwrap(),
+        app.post("/graphql/seller").json(&json!({ "query": "{ chatUnreadCount }" })).send().await.unwrap(),
+        client.get(format!("{}/no-such-page", app.base)).send().await.unwrap(),
+    ];
+    for response in responses {
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "same-origin");
+    }
+}

@@ -67,3 +67,19 @@ async fn concurrent_writes_share_transactions_without_losing_or_mixing_anything(
     messages.dedup();
     assert_eq!(messages.len(), 200, "one event per stored message, none missing");
 }
+
+#[tokio::test]
+async fn the_sqlite_database_and_its_wal_and_shm_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let store = marketchat::store::connect(&format!("sqlite://{}", path.display()), &Default::default()).await.unwrap();
+    // A write makes sure the WAL and shared-memory files exist.
+    let seller = store.create_seller("Acme", now()).await.unwrap();
+    store.create_message(&message(seller.id, "hello")).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let mode = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} is {:o}", file.display(), mode & 0o777);
+    }
+}
