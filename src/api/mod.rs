@@ -53,7 +53,14 @@ pub struct Schemas {
 
 impl Schemas {
     /// Builds both schemas over `service`.
-    pub fn new(service: ChatService, metrics: Arc<Metrics>, broker: Arc<Broker>, limiter: Arc<RateLimiter>, introspection: bool) -> Self {
+    pub fn new(
+        service: ChatService,
+        metrics: Arc<Metrics>,
+        broker: Arc<Broker>,
+        limiter: Arc<RateLimiter>,
+        introspection: bool,
+        webhook_destinations: crate::webhooks::DestinationPolicy,
+    ) -> Self {
         let mut seller = Schema::build(SellerQuery, SellerMutation, SellerSubscription)
             .data(service.clone())
             .data(metrics.clone())
@@ -66,6 +73,7 @@ impl Schemas {
             .data(metrics)
             .data(broker)
             .data(limiter)
+            .data(webhook_destinations)
             .extension(limits::DepthLimit { max_depth: MAX_DEPTH })
             .limit_complexity(MAX_COMPLEXITY);
         if !introspection {
