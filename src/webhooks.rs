@@ -222,10 +222,14 @@ async fn send(client: &reqwest::Client, endpoint: &WebhookRecord, delivery: &Del
         .body(delivery.body.clone())
         .send()
         .await
-        .map_err(|error| match error {
-            _ if destination::caused_by_refusal(&error) => SendFailure::NotPublic(destination::NotPublic),
-            _ if error.is_timeout() => SendFailure::TimedOut,
-            _ => SendFailure::CouldNotConnect,
+        .map_err(|error| {
+            if destination::caused_by_refusal(&error) {
+                SendFailure::NotPublic(destination::NotPublic)
+            } else if error.is_timeout() {
+                SendFailure::TimedOut
+            } else {
+                SendFailure::CouldNotConnect
+            }
         })
 }
 
