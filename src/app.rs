@@ -88,7 +88,7 @@ impl AppState {
         let wake = broker.clone();
         let service = ChatService::new(store, config.message_rules(), system_clock()).with_commit_hook(Arc::new(move || wake.wake()));
         let limiter = Arc::new(RateLimiter::new(&config.rate_limits));
-        let schemas = Schemas::new(service.clone(), metrics.clone(), broker.clone(), limiter.clone(), config.introspection);
+        let schemas = Schemas::new(service.clone(), metrics.clone(), broker.clone(), limiter.clone(), config.introspection, config.webhook_destinations());
         Self {
             service,
             schemas,

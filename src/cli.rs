@@ -117,6 +117,9 @@ pub enum WebhookCommand {
         /// Event types, comma-separated: chat_message.created, chat_message.read (default: both).
         #[arg(long)]
         events: Option<String>,
+        /// Allow a loopback, private or other non-public destination (as `serve --webhook-allow-private`).
+        #[arg(long, env = "MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+        webhook_allow_private: bool,
     },
     /// List endpoints (never their secrets).
     List,
@@ -358,8 +361,9 @@ async fn export(store: &dyn Store, seller: &str) -> Result<()> {
 
 async fn webhook(store: &dyn Store, command: WebhookCommand) -> Result<()> {
     match command {
-        WebhookCommand::Add { url, events } => {
-            let url = webhooks::check_url(&url).map_err(|e| anyhow::anyhow!(e))?;
+        WebhookCommand::Add { url, events, webhook_allow_private } => {
+            let policy = webhooks::DestinationPolicy { allow_private: webhook_allow_private };
+            let url = webhooks::check_url(&url, policy).map_err(|e| anyhow::anyhow!(e))?;
             let events = webhooks::parse_event_types(events.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
             let secret = webhooks::new_secret();
             let endpoint = store.create_webhook(&url, &secret, &events, now()).await?;

@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// Milliseconds a webhook endpoint may take to answer.
     #[arg(long, env = "MARKETCHAT_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+    /// Let webhooks reach loopback, private, link-local and other non-public addresses
+    /// (refused by default, at registration and on every resolved address).
+    #[arg(long, env = "MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
     /// Remove messages (and their events) older than this many days, in small batches;
     /// off when not given.
     #[arg(long, env = "MARKETCHAT_RETENTION_DAYS")]
@@ -96,6 +100,7 @@ impl ServerConfig {
             retry_base: std::time::Duration::from_millis(self.webhook_retry_base_ms),
             timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
             poll: std::time::Duration::from_millis(200),
+            destinations: self.webhook_destinations(),
         }
     }
 
@@ -103,6 +108,11 @@ impl ServerConfig {
     /// [`RESERVED_FILES`] for the database, logs and the listener.
     pub fn connection_cap(&self) -> usize {
         self.max_connections.unwrap_or_else(|| open_file_limit().saturating_sub(RESERVED_FILES).max(16))
+    }
+
+    /// Which destinations webhooks may be registered for and delivered to.
+    pub fn webhook_destinations(&self) -> crate::webhooks::DestinationPolicy {
+        crate::webhooks::DestinationPolicy { allow_private: self.webhook_allow_private }
     }
 
     /// The message rules these settings describe.
@@ -130,6 +140,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 15,
             webhook_retry_base_ms: 10_000,
             webhook_timeout_ms: 10_000,
+            webhook_allow_private: false,
             retention_days: None,
         }
     }

@@ -3,6 +3,10 @@
 //! transaction as each change): a worker turns new events into one delivery row per
 //! endpoint, then sends due deliveries, retrying with exponential back-off and jitter
 //! for at least 24 hours. Every attempt is recorded; nothing is lost across restarts.
+//! Deliveries reach public addresses only unless private ones are allowed ([`destination`])
+//! and never follow redirects.
+
+pub mod destination;
 
 use crate::api::types::format_time;
 use crate::domain::ids::{message_gid, seller_gid};
@@ -14,6 +18,7 @@ use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+pub use destination::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
 
 /// A message was sent.
@@ -41,14 +46,11 @@ pub fn parse_event_types(raw: Option<&str>) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// Checks an endpoint URL: absolute http(s).
-pub fn check_url(raw: &str) -> Result<String, String> {
-    let url = raw.trim();
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') && !url.contains(char::is_whitespace) => Ok(url.to_owned()),
-        _ => Err(format!("{raw:?} is not an http(s) URL")),
-    }
+/// Checks an endpoint URL at registration: absolute http(s), and a destination `policy`
+/// permits (see [`DestinationPolicy::check_registration`]).
+pub fn check_url(raw: &str, policy: DestinationPolicy) -> Result<String, String> {
+    policy.check_registration(raw)?;
+    Ok(raw.trim().to_owned())
 }
 
 /// A new signing secret (shown once).
@@ -105,12 +107,31 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     /// How often the worker looks for work.
     pub poll: Duration,
+    /// Which destinations deliveries may reach.
+    pub destinations: DestinationPolicy,
+}
+
+/// The delivery client: the destination policy on every resolved address, no redirects,
+/// no proxy (a proxy would resolve, and reach, the destination out of the policy's sight).
+fn delivery_client(settings: WebhookSettings) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(destination::PublicResolver { policy: settings.destinations }))
+        .build()
 }
 
 /// Starts the delivery worker; it stops when `stop` is cancelled.
 pub fn spawn_worker(store: Arc<dyn Store>, settings: WebhookSettings, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = reqwest::Client::builder().timeout(settings.timeout).build().unwrap_or_default();
+        let client = match delivery_client(settings) {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "webhook deliveries are off: the HTTP client could not be built");
+                return;
+            }
+        };
         loop {
             if let Err(error) = run_once(&store, &client, settings).await {
                 tracing::warn!(%error, "webhook worker round failed");
@@ -156,22 +177,13 @@ async fn run_once(store: &Arc<dyn Store>, client: &reqwest::Client, settings: We
 }
 
 async fn attempt(store: &Arc<dyn Store>, client: &reqwest::Client, endpoint: &WebhookRecord, delivery: DeliveryRecord, settings: WebhookSettings) {
-    let timestamp = now_ms() / 1000;
-    let sent = client
-        .post(&endpoint.url)
-        .header("content-type", "application/json")
-        .header("x-marketchat-event-id", &delivery.event_id)
-        .header("x-marketchat-timestamp", timestamp.to_string())
-        .header("x-marketchat-signature", signature(&endpoint.secret, timestamp, &delivery.body))
-        .body(delivery.body.clone())
-        .send()
-        .await;
-    let now = now_ms();
-    let (status, error) = match &sent {
+    let (status, error) = match send(client, endpoint, &delivery, settings.destinations).await {
         Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None),
+        // Redirects are not followed: a 3xx is a failed attempt like any other status.
         Ok(response) => (Some(response.status().as_u16()), Some(format!("HTTP {}", response.status().as_u16()))),
-        Err(error) => (None, Some(if error.is_timeout() { "timed out".to_owned() } else { "could not connect".to_owned() })),
+        Err(failure) => (None, Some(failure.to_string())),
     };
+    let now = now_ms();
     let outcome = match &error {
         None => AttemptOutcome::Delivered,
         Some(_) if now - delivery.created_at >= RETRY_FOR_MS => AttemptOutcome::GiveUp,
@@ -180,6 +192,45 @@ async fn attempt(store: &Arc<dyn Store>, client: &reqwest::Client, endpoint: &We
     if let Err(error) = store.record_attempt(delivery.id, now, status, error.as_deref(), outcome).await {
         tracing::warn!(%error, "could not record a webhook attempt");
     }
+}
+
+/// Why an attempt got no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+enum SendFailure {
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error(transparent)]
+    NotPublic(#[from] destination::NotPublic),
+    #[error("timed out")]
+    TimedOut,
+    #[error("could not connect")]
+    CouldNotConnect,
+}
+
+/// POSTs the signed delivery, if the destination is permitted.
+async fn send(client: &reqwest::Client, endpoint: &WebhookRecord, delivery: &DeliveryRecord, policy: DestinationPolicy) -> Result<reqwest::Response, SendFailure> {
+    let url = destination::parse_http_url(&endpoint.url).map_err(SendFailure::InvalidUrl)?;
+    // The client connects to IP literals without asking the resolver: check them here.
+    policy.check_ip_literal(&url)?;
+    let timestamp = now_ms() / 1000;
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-marketchat-event-id", &delivery.event_id)
+        .header("x-marketchat-timestamp", timestamp.to_string())
+        .header("x-marketchat-signature", signature(&endpoint.secret, timestamp, &delivery.body))
+        .body(delivery.body.clone())
+        .send()
+        .await
+        .map_err(|error| {
+            if destination::caused_by_refusal(&error) {
+                SendFailure::NotPublic(destination::NotPublic)
+            } else if error.is_timeout() {
+                SendFailure::TimedOut
+            } else {
+                SendFailure::CouldNotConnect
+            }
+        })
 }
 
 #[cfg(test)]
@@ -210,7 +261,10 @@ mod tests {
         assert_eq!(parse_event_types(None).unwrap().len(), 2);
         assert_eq!(parse_event_types(Some("chat_message.read")).unwrap(), vec![MESSAGES_READ.to_owned()]);
         assert!(parse_event_types(Some("chat_message.deleted")).is_err());
-        assert!(check_url("https://hooks.example.com/x").is_ok());
-        assert!(check_url("ftp://x").is_err() && check_url("http://").is_err());
+        let policy = DestinationPolicy::default();
+        assert_eq!(check_url(" https://hooks.example.com/x ", policy).as_deref(), Ok("https://hooks.example.com/x"));
+        assert!(check_url("ftp://x", policy).is_err() && check_url("http://", policy).is_err());
+        assert!(check_url("http://127.0.0.1:9/hook", policy).is_err());
+        assert!(check_url("http://127.0.0.1:9/hook", DestinationPolicy { allow_private: true }).is_ok());
     }
 }

@@ -58,7 +58,14 @@ pub struct Schemas {
 
 impl Schemas {
     /// Builds both schemas over `service`.
-    pub fn new(service: ChatService, metrics: Arc<Metrics>, broker: Arc<Broker>, limiter: Arc<RateLimiter>, introspection: bool) -> Self {
+    pub fn new(
+        service: ChatService,
+        metrics: Arc<Metrics>,
+        broker: Arc<Broker>,
+        limiter: Arc<RateLimiter>,
+        introspection: bool,
+        webhook_destinations: crate::webhooks::DestinationPolicy,
+    ) -> Self {
         let document_limits = limits::DocumentLimits { max_depth: MAX_DEPTH, max_fields: MAX_FIELDS, max_rows: MAX_ROWS, max_cost: MAX_COST };
         let mut seller = Schema::build(SellerQuery, SellerMutation, SellerSubscription)
             .data(service.clone())
@@ -71,6 +78,7 @@ impl Schemas {
             .data(metrics)
             .data(broker)
             .data(limiter)
+            .data(webhook_destinations)
             .extension(document_limits);
         if !introspection {
             seller = seller.disable_introspection();

@@ -387,7 +387,8 @@ impl OperatorMutation {
             secret: None,
             errors: Some(vec![super::types::ValidationError::new(field, message)]),
         };
-        let url = match crate::webhooks::check_url(&input.url) {
+        let policy = ctx.data_opt::<crate::webhooks::DestinationPolicy>().copied().unwrap_or_default();
+        let url = match crate::webhooks::check_url(&input.url, policy) {
             Ok(url) => url,
             Err(message) => return Ok(invalid("url", message)),
         };

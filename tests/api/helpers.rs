@@ -204,6 +204,36 @@ impl TestApp {
         Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: None, _database: None, config: ServerConfig::default() }
     }
 
+    /// Every webhook attempt recorded so far, oldest first.
+    pub async fn webhook_attempts(&self) -> Vec<WebhookAttempt> {
+        const ATTEMPTS: &str = "SELECT e.url, a.status, a.error FROM webhook_attempts a \
+            JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id ORDER BY a.id";
+        use sqlx::Connection;
+        let rows: Vec<(String, Option<i64>, Option<String>)> = match crate::BACKEND {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.expect("open database");
+                sqlx::query_as(ATTEMPTS).fetch_all(&mut conn).await.expect("read attempts")
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.database_url).await.expect("open database");
+                sqlx::query_as(ATTEMPTS).fetch_all(&mut conn).await.expect("read attempts")
+            }
+        };
+        rows.into_iter().map(|(url, status, error)| WebhookAttempt { url, status, error }).collect()
+    }
+
+    /// Waits (at most 15 s) until `done` holds for the recorded webhook attempts; returns them.
+    pub async fn wait_for_webhook_attempts(&self, done: impl Fn(&[WebhookAttempt]) -> bool) -> Vec<WebhookAttempt> {
+        for _ in 0..300 {
+            let attempts = self.webhook_attempts().await;
+            if done(&attempts) {
+                return attempts;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the expected webhook attempts were never recorded: {:?}", self.webhook_attempts().await);
+    }
+
     /// Creates a seller with one API key.
     pub async fn seller(&self, name: &str) -> TestSeller {
         let seller = self.store.create_seller(name, now()).await.expect("create seller");
@@ -321,9 +351,10 @@ pub const SELLER_PAGE: &str = "query($first: Int, $after: String, $last: Int, $b
   }
 }";
 
-/// The settings tests start from: the defaults, with rate limits off.
+/// The settings tests start from: the defaults, with rate limits off and webhooks
+/// allowed to reach private addresses (test receivers listen on loopback).
 pub fn test_config() -> ServerConfig {
-    ServerConfig { rate_limits: RateLimits::off(), ..ServerConfig::default() }
+    ServerConfig { rate_limits: RateLimits::off(), webhook_allow_private: true, ..ServerConfig::default() }
 }
 
 /// Unix milliseconds now.
@@ -516,6 +547,8 @@ impl NodeProcess {
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("MARKETCHAT_DATABASE_URL", database_url)
             .env("MARKETCHAT_RATE_LIMITS", "off")
+            // Webhook receivers in tests listen on loopback.
+            .env("MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", "true")
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
@@ -586,6 +619,17 @@ pub struct Received {
     pub answered: u16,
 }
 
+/// One recorded webhook delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    /// The endpoint's URL.
+    pub url: String,
+    /// The HTTP status answered, if any.
+    pub status: Option<i64>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
 /// A local HTTP receiver for webhook deliveries.
 pub struct Receiver {
     /// Its URL.
@@ -598,20 +642,34 @@ pub struct Receiver {
 impl Receiver {
     /// Answers 500 to the first `failures` requests, then 200; with `hang`, never answers.
     pub async fn start(failures: usize, hang: bool) -> Self {
-        use axum::http::HeaderMap;
+        Self::serve(failures, hang, None).await
+    }
+
+    /// Answers every request `307 Temporary Redirect` to `location`.
+    pub async fn redirecting_to(location: &str) -> Self {
+        Self::serve(0, false, Some(location.to_owned())).await
+    }
+
+    async fn serve(failures: usize, hang: bool, redirect: Option<String>) -> Self {
+        use axum::http::{header::LOCATION, HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
         let received: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
         let log = received.clone();
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: String| {
-                let log = log.clone();
+                let (log, redirect) = (log.clone(), redirect.clone());
                 async move {
                     if hang {
                         tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
                     }
                     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                     let mut log = log.lock().unwrap();
-                    let answered = if log.len() < failures { 500 } else { 200 };
+                    let answered = match &redirect {
+                        Some(_) => 307,
+                        None if log.len() < failures => 500,
+                        None => 200,
+                    };
                     log.push(Received {
                         event_id: header("x-marketchat-event-id"),
                         timestamp: header("x-marketchat-timestamp"),
@@ -619,7 +677,11 @@ impl Receiver {
                         body,
                         answered,
                     });
-                    axum::http::StatusCode::from_u16(answered).unwrap()
+                    let status = StatusCode::from_u16(answered).unwrap();
+                    match redirect {
+                        Some(location) => (status, [(LOCATION, location)]).into_response(),
+                        None => status.into_response(),
+                    }
                 }
             }),
         );

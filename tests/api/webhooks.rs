@@ -11,10 +11,20 @@ fn fast_retries() -> ServerConfig {
     ServerConfig { webhook_retry_base_ms: 20, webhook_timeout_ms: 2_000, ..test_config() }
 }
 
-/// `marketchat webhook add URL [--events …]` → (ID, secret).
+/// The shipped defaults (non-public webhook destinations refused), rate limits off.
+fn default_destinations() -> ServerConfig {
+    ServerConfig { rate_limits: marketchat::api::rate_limit::RateLimits::off(), ..ServerConfig::default() }
+}
+
+/// `marketchat webhook add URL [--events …]` → (ID, secret); the test receivers are on
+/// loopback, so private destinations are allowed.
 fn add_webhook(database_url: &str, url: &str, events: Option<&str>) -> (String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_marketchat"));
-    command.args(["webhook", "add", url]).env("MARKETCHAT_DATABASE_URL", database_url).env("RUST_LOG", "warn");
+    command
+        .args(["webhook", "add", url])
+        .env("MARKETCHAT_DATABASE_URL", database_url)
+        .env("MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("RUST_LOG", "warn");
     if let Some(events) = events {
         command.args(["--events", events]);
     }
@@ -132,4 +142,89 @@ async fn endpoints_are_managed_from_the_command_line_and_the_operator_api() {
     assert_eq!(app.as_operator(&op, "{ webhookEndpoints { id } }", json!({})).await["webhookEndpoints"], json!([]));
     let removed = Command::new(env!("CARGO_BIN_EXE_marketchat")).args(["webhook", "remove", id]).env("MARKETCHAT_DATABASE_URL", &app.database_url).output().unwrap();
     assert!(!removed.status.success(), "removing twice fails with a clear line");
+}
+
+const CREATE_ENDPOINT: &str = "mutation($url: String!) { webhookEndpointCreate(input: { url: $url }) {
+    webhookEndpoint { id } secret errors { field messages } } }";
+
+#[tokio::test]
+async fn non_public_destinations_are_refused_at_registration_by_default() {
+    let app = TestApp::spawn_with(default_destinations()).await;
+    let op = app.operator_key("ops").await;
+    let receiver = Receiver::start(0, false).await;
+    let port = receiver.url.rsplit(':').next().unwrap().trim_end_matches("/hook");
+    let loopback = [
+        receiver.url.clone(),
+        "http://[::1]/".to_owned(),
+        "http://2130706433/".to_owned(),
+        format!("http://localhost:{port}/"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+    ];
+    for url in &loopback {
+        let data = app.as_operator(&op, CREATE_ENDPOINT, json!({ "url": url })).await;
+        let payload = &data["webhookEndpointCreate"];
+        let errors = payload_errors(payload);
+        assert_eq!(errors.len(), 1, "{url}: {payload}");
+        assert_eq!(errors[0].0, "url");
+        assert!(errors[0].1.contains("not a public address"), "{url}: {}", errors[0].1);
+        assert!(payload["webhookEndpoint"].is_null() && payload["secret"].is_null());
+    }
+    assert!(app.store.list_webhooks().await.unwrap().is_empty(), "nothing was stored");
+    let data = app.as_operator(&op, CREATE_ENDPOINT, json!({ "url": "https://hooks.example.com/in" })).await;
+    assert!(data["webhookEndpointCreate"]["errors"].is_null(), "a public name is accepted: {data}");
+
+    // The command line follows the same rule, and the same switch lifts it.
+    let add = |allow: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_marketchat"));
+        command.args(["webhook", "add", "http://127.1/hook"]).env("MARKETCHAT_DATABASE_URL", &app.database_url);
+        command.env_remove("MARKETCHAT_WEBHOOK_ALLOW_PRIVATE");
+        if let Some(allow) = allow {
+            command.env("MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", allow);
+        }
+        command.output().unwrap()
+    };
+    let refused = add(None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a public address"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(add(Some("true")).status.success());
+    assert_eq!(app.store.list_webhooks().await.unwrap().len(), 2, "the public one and the allowed loopback one");
+}
+
+#[tokio::test]
+async fn a_destination_that_resolves_to_loopback_at_delivery_is_never_contacted() {
+    // Endpoints stored directly stand in for a name whose DNS changed after registration.
+    let app = TestApp::spawn_with(ServerConfig { webhook_retry_base_ms: 20, ..default_destinations() }).await;
+    let seller = app.seller("Acme").await;
+    let receiver = Receiver::start(0, false).await;
+    let port = receiver.url.rsplit(':').next().unwrap().trim_end_matches("/hook");
+    let by_name = format!("http://localhost:{port}/hook");
+    let events = vec!["chat_message.created".to_owned()];
+    app.store.create_webhook(&by_name, "whsec_test", &events, now()).await.unwrap();
+    app.store.create_webhook(&receiver.url, "whsec_test", &events, now()).await.unwrap();
+    app.seller_sends(&seller.key, "hello").await;
+    let attempts = app
+        .wait_for_webhook_attempts(|a| a.iter().filter(|a| a.url == by_name).count() >= 2 && a.iter().filter(|a| a.url == receiver.url).count() >= 2)
+        .await;
+    for attempt in &attempts {
+        assert_eq!(attempt.status, None, "{attempt:?}");
+        assert_eq!(attempt.error.as_deref(), Some("destination is not a public address"), "{attempt:?}");
+    }
+    assert!(receiver.received.lock().unwrap().is_empty(), "the loopback receiver got nothing");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_count_as_failed_attempts() {
+    let app = TestApp::spawn_with(fast_retries()).await;
+    let seller = app.seller("Acme").await;
+    let elsewhere = Receiver::start(0, false).await;
+    let redirecting = Receiver::redirecting_to(&elsewhere.url).await;
+    add_webhook(&app.database_url, &redirecting.url, Some("chat_message.created"));
+    app.seller_sends(&seller.key, "hello").await;
+    redirecting.wait_until(|r| r.len() >= 2).await;
+    let attempts = app.wait_for_webhook_attempts(|a| a.len() >= 2).await;
+    for attempt in &attempts {
+        assert_eq!((attempt.status, attempt.error.as_deref()), (Some(307), Some("HTTP 307")), "{attempt:?}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(elsewhere.received.lock().unwrap().is_empty(), "the redirect target never got the POST");
 }
