@@ -2,7 +2,7 @@
 
 use super::{
     class_before, skip_gap, Class, SensitiveKind, SensitiveMatch, Unit, MAX_DIGITS_BEFORE_CARD,
-    MAX_GLUED_DIGITS_AFTER_CARD, MIN_GROUP_DIGITS_BEFORE_GLUE,
+    MAX_GLUED_DIGITS_AFTER_CARD, MIN_DIGITS_OF_GROUP_WITH_GLUE,
 };
 
 /// Fewest digits a card number may have.
@@ -11,6 +11,8 @@ pub(super) const MIN_CARD_DIGITS: usize = 13;
 pub(super) const MAX_CARD_DIGITS: usize = 19;
 /// Most digits a run right after `+` may hold and still be a phone number (E.164).
 const MAX_PHONE_DIGITS: usize = 15;
+/// Most digits of a country calling code, which people write apart after the `+`.
+const MAX_COUNTRY_CODE_DIGITS: usize = 3;
 /// Digits of a run kept for examining windows: the most a window can reach.
 const KEPT_DIGITS: usize = MAX_DIGITS_BEFORE_CARD + MAX_CARD_DIGITS + MAX_GLUED_DIGITS_AFTER_CARD;
 
@@ -18,9 +20,13 @@ const KEPT_DIGITS: usize = MAX_DIGITS_BEFORE_CARD + MAX_CARD_DIGITS + MAX_GLUED_
 /// it and a match covering the whole run if it holds a card number.
 pub(super) fn scan_run(units: &[Unit], start: usize) -> (usize, Option<SensitiveMatch>) {
     let run = DigitRun::read(units, start);
-    let after_plus = class_before(units, start) == Some(Class::Plus);
-    let phone_like = after_plus && run.digit_count <= MAX_PHONE_DIGITS;
-    let hit = (!phone_like && run.holds_card()).then(|| SensitiveMatch {
+    let holds_card = if class_before(units, start) == Some(Class::Plus) {
+        let first_group = run.group_end(0);
+        run.digit_count > MAX_PHONE_DIGITS && first_group > MAX_COUNTRY_CODE_DIGITS && run.is_card_as_a_whole()
+    } else {
+        run.holds_card()
+    };
+    let hit = holds_card.then(|| SensitiveMatch {
         kind: SensitiveKind::PaymentCard,
         range: units[start].start..units[run.last_unit].end,
     });
@@ -75,14 +81,19 @@ impl DigitRun {
     }
 
     /// Whether a window ending at offset `end` ends acceptably: at a group end, or inside
-    /// a group after at least [`MIN_GROUP_DIGITS_BEFORE_GLUE`] of its digits with at most
-    /// [`MAX_GLUED_DIGITS_AFTER_CARD`] left.
+    /// a group of at least [`MIN_DIGITS_OF_GROUP_WITH_GLUE`] digits with at most
+    /// [`MAX_GLUED_DIGITS_AFTER_CARD`] of them left.
     fn window_may_end_at(&self, end: usize) -> bool {
         let group_start = self.group_starts.iter().copied().filter(|&start| start < end).max().unwrap_or(0);
         let group_end = self.group_end(group_start);
         end == group_end
-            || (end - group_start >= MIN_GROUP_DIGITS_BEFORE_GLUE
+            || (group_end - group_start >= MIN_DIGITS_OF_GROUP_WITH_GLUE
                 && group_end.saturating_sub(end) <= MAX_GLUED_DIGITS_AFTER_CARD)
+    }
+
+    /// Whether all the run's digits together are a plausible card number.
+    fn is_card_as_a_whole(&self) -> bool {
+        self.digit_count <= MAX_CARD_DIGITS && is_card_number(&self.digits[..self.digit_count])
     }
 
     /// Whether some examined window is a plausible card number.

@@ -21,7 +21,10 @@
 //! # Payment cards
 //! A *digit run* is a maximal sequence of digits joined by gaps; each gap starts a new
 //! *group*. Letters next to a run do not protect it (`card4111…` is found). A run directly
-//! after `+` that holds at most 15 digits is a phone number (E.164) and is skipped.
+//! after `+` is a phone number, possibly followed by other numbers: only the whole run is
+//! checked, and only if it holds more than 15 digits (the most a phone number has, E.164)
+//! and its first group more than 3 (country codes have 1–3 and are written apart):
+//! `+4111111111111111` is found, `+61 2 9876 5432 2026-12-01` is not.
 //!
 //! A *window* of 13–19 consecutive digits of the run is a card when it passes the Luhn
 //! check, is not one repeated digit, and starts with a known issuer prefix whose lengths
@@ -30,10 +33,10 @@
 //! - the window starts at the start of a group, with at most [`MAX_DIGITS_BEFORE_CARD`]
 //!   digits of the run before it (`"2 4111 1111 1111 1111"`);
 //! - the window ends at the end of a group (`"4111 1111 1111 1111 123"`,
-//!   `"4111111111111111 12/27"`), or inside a group after at least
-//!   [`MIN_GROUP_DIGITS_BEFORE_GLUE`] of its digits, leaving at most
+//!   `"4111111111111111 12/27"`), or inside a group of at least
+//!   [`MIN_DIGITS_OF_GROUP_WITH_GLUE`] digits, leaving at most
 //!   [`MAX_GLUED_DIGITS_AFTER_CARD`] of them: a CVV or expiry typed without a space
-//!   (`"4111111111111111123"`).
+//!   (`"4111111111111111123"`, `"41111111111111111227"`).
 //!
 //! When some window is a card, the match covers the whole run, so the CVV or expiry that
 //! came with the number is redacted too.
@@ -67,8 +70,10 @@ pub const MAX_GAP_SPACES_AND_DASHES: usize = 3;
 pub const MAX_DIGITS_BEFORE_CARD: usize = 3;
 /// Most digits of the card's last group that may follow it (a glued CVV or expiry).
 pub const MAX_GLUED_DIGITS_AFTER_CARD: usize = 7;
-/// Fewest digits of that group that must belong to the card for the rest to count as glued.
-pub const MIN_GROUP_DIGITS_BEFORE_GLUE: usize = 4;
+/// Fewest digits a group must hold to be searched for a card with digits glued after it.
+/// Shorter groups are checked whole: a 16-digit order number is not read as a 13-digit
+/// card with a glued CVV, while a 16-digit card with a glued 3-digit CVV still is.
+pub const MIN_DIGITS_OF_GROUP_WITH_GLUE: usize = 19;
 
 /// What kind of sensitive data a match is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,13 +194,24 @@ struct Unit {
     end: usize,
 }
 
-/// The visible characters of `text`, classified; invisible characters and combining marks
-/// are left out.
+/// The visible characters of `text`, classified. Invisible characters are left out, and so
+/// are combining marks on a character (`4\u{301}111` reads as `4111`); a mark after
+/// whitespace or at the start shows by itself and counts as an `Other` character.
 fn normalise(text: &str) -> Vec<Unit> {
-    text.char_indices()
-        .filter(|&(_, c)| !is_invisible(c) && !is_combining_mark(c))
-        .map(|(start, c)| Unit { class: classify(c), start, end: start + c.len_utf8() })
-        .collect()
+    let mut units = Vec::with_capacity(text.len());
+    let mut previous: Option<char> = None;
+    for (start, c) in text.char_indices() {
+        if is_invisible(c) {
+            continue;
+        }
+        let mark_on_something = is_combining_mark(c) && previous.is_some_and(|p| !p.is_whitespace());
+        let class = if is_combining_mark(c) { Class::Other } else { classify(c) };
+        previous = Some(c);
+        if !mark_on_something {
+            units.push(Unit { class, start, end: start + c.len_utf8() });
+        }
+    }
+    units
 }
 
 /// The class of one visible character.
