@@ -539,6 +539,17 @@ proptest! {
     }
 
     #[test]
+    fn prop_redacted_text_has_nothing_left_to_find(
+        card in card_number().prop_flat_map(grouped),
+        before in "[0-9٤ \\-+./a-zD\u{200B}\u{A0}]{0,12}",
+        after in "[0-9４ \\-+./a-zE\u{200B}\u{A0}]{0,12}",
+    ) {
+        let text = format!("{before}{card}{after}");
+        let redacted = redact(&text, &find_sensitive(&text));
+        prop_assert_eq!(find_sensitive(&redacted), vec![], "{:?} -> {:?}", text, redacted);
+    }
+
+    #[test]
     fn prop_redact_never_panics_on_arbitrary_ranges(
         text in any::<String>(),
         ranges in prop::collection::vec((0usize..64, 0usize..64), 0..4),
