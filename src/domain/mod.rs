@@ -1,6 +1,7 @@
 //! Pure domain rules: IDs, cursors, page requests, message bodies, the sensitive-data
 //! guard, and who may read what. Nothing here does I/O.
 
+mod chars;
 pub mod cursor;
 pub mod ids;
 pub mod keys;

@@ -35,6 +35,41 @@ async fn invalid_messages_get_payload_errors_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn disguised_card_numbers_ibans_and_text_tricks_are_refused_and_store_nothing() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let cases = [
+        ("card 4111 1111 1111 1111 123", "payment card number"),
+        ("4111111111111111 12/27", "payment card number"),
+        ("4111\u{00A0}1111\u{202F}1111\u{2009}1111", "payment card number"),
+        ("4111\u{200B}1111\u{00AD}1111\u{2060}1111", "payment card number"),
+        ("４１１１ １１１１ １１１１ １１１１", "payment card number"),
+        ("٤١١١ ١١١١ ١١١١ ١١١١", "payment card number"),
+        ("card4111.1111.1111.1111", "payment card number"),
+        ("ibanDE89-3704-0044-0532-0130-00", "an IBAN"),
+        ("IBAN:ＤＥ８９ ３７０４ ００４４ ０５３２ ０１３０ ００", "an IBAN"),
+        ("invoice_\u{202E}fdp.exe", "contains invisible direction-control characters that are not allowed"),
+        ("\u{2066}hello\u{2069}", "contains invisible direction-control characters that are not allowed"),
+        ("\u{200B}\u{200D}\u{3164}", "can't be blank"),
+        (&format!("Z{}", "\u{0301}".repeat(30)), "contains a character with too many combining marks"),
+    ];
+    for (text, expected) in cases {
+        let payload = app.seller_sends(&seller.key, text).await;
+        let errors = payload_errors(&payload);
+        assert_eq!(errors.len(), 1, "{text:?}: {payload}");
+        assert_eq!(errors[0].0, "message");
+        assert!(errors[0].1.contains(expected), "{text:?}: {:?} should mention {expected:?}", errors[0].1);
+        assert!(payload["chatMessage"].is_null());
+    }
+    assert_eq!(app.stored_messages(seller.id).await, 0);
+    let fine = "Order INV-2026-000123, call +61 2 9876 5432 on 01/12/2026 at 10:30, $1,234.56 👩\u{200D}👩\u{200D}👧 שלום नमस्ते";
+    let payload = app.seller_sends(&seller.key, fine).await;
+    assert!(payload_errors(&payload).is_empty(), "{payload}");
+    assert_eq!(payload["chatMessage"]["message"], fine);
+    assert_eq!(app.stored_messages(seller.id).await, 1);
+}
+
+#[tokio::test]
 async fn order_numbers_phone_numbers_dates_and_tracking_codes_are_not_sensitive() {
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
@@ -50,6 +85,8 @@ async fn the_redact_policy_stores_the_number_masked() {
     let seller = app.seller("Acme").await;
     let payload = app.seller_sends(&seller.key, "card 4111-1111-1111-1111").await;
     assert_eq!(payload["chatMessage"]["message"], "card ****-****-****-1111");
+    let payload = app.seller_sends(&seller.key, "card ４１１１\u{00A0}１１１１\u{00A0}１１１１\u{00A0}１１１１ cvv 123").await;
+    assert_eq!(payload["chatMessage"]["message"], "card ****\u{00A0}****\u{00A0}****\u{00A0}１１１１ cvv 123");
 }
 
 #[tokio::test]

@@ -134,7 +134,7 @@ async fn messages_are_trimmed_before_storing() {
 async fn text_round_trips_exactly_and_limits_count_characters() {
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
-    let text = "Grüße 👋🏽 e\u{301} مرحبا \u{202E}txet <b>bold</b> & \"quotes\"\nline two";
+    let text = "Grüße 👋🏽 e\u{301} مرحبا שלום 👩\u{200D}👩\u{200D}👧 <b>bold</b> & \"quotes\"\nline two";
     let payload = app.seller_sends(&seller.key, text).await;
     assert_eq!(payload["chatMessage"]["message"], text);
     let stored = app.as_seller(&seller.key, SELLER_PAGE, json!({})).await;
