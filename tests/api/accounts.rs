@@ -301,6 +301,7 @@ async fn unknown_addresses_take_about_as_long_as_wrong_passwords() {
     known.sort();
     unknown.sort();
     let (known, unknown) = (known[3], unknown[3]);
+    eprintln!("median login time: known address {known:?}, unknown address {unknown:?}");
     assert!(unknown * 3 >= known, "unknown {unknown:?} vs known {known:?}: the difference tells which addresses exist");
 }
 
