@@ -1,13 +1,20 @@
 //! Password hashing on a bounded pool: at most one argon2 computation per core at a time
 //! (each takes 19 MiB), so a burst of logins queues instead of exhausting memory. A
 //! request that cannot get a turn within `queue_wait` is told to come back later.
+//! Verification reuses one working buffer per turn: allocating and freeing 19 MiB per
+//! login left the allocator holding hundreds of MiB after a burst (glibc keeps such
+//! chunks once its mmap threshold has risen), even with only two hashes at a time.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use std::sync::{Arc, OnceLock};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::Semaphore;
+
+/// The most argon2 memory (in 1 KiB blocks) a stored hash may ask for: four times the
+/// default, so a tampered row cannot make one check allocate without bound.
+const MAX_BLOCKS: usize = 4 * Params::DEFAULT_M_COST as usize;
 
 /// How long a password check waits for a free core before giving up.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(3);
@@ -28,6 +35,8 @@ pub struct HashPool {
     permits: Arc<Semaphore>,
     threads: usize,
     queue_wait: Duration,
+    /// Working memory kept between checks; never more buffers than `threads`.
+    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl HashPool {
@@ -39,7 +48,7 @@ impl HashPool {
     /// A pool running at most `threads` jobs, each waiting at most `queue_wait` for a turn.
     pub fn new(threads: usize, queue_wait: Duration) -> Self {
         let threads = threads.max(1);
-        Self { permits: Arc::new(Semaphore::new(threads)), threads, queue_wait }
+        Self { permits: Arc::new(Semaphore::new(threads)), threads, queue_wait, buffers: Arc::default() }
     }
 
     /// Jobs that may run at once.
@@ -71,12 +80,18 @@ impl HashPool {
     /// hash instead, taking as long, so the answer's timing does not tell whether the
     /// account exists.
     pub async fn verify(&self, stored: Option<String>, password: String) -> Result<bool, HashPoolError> {
-        self.run(move || match stored {
-            Some(stored) => verify_now(&stored, &password),
-            None => {
-                let _ = verify_now(dummy_hash(), &password);
-                false
-            }
+        let buffers = self.buffers.clone();
+        self.run(move || {
+            let mut blocks = buffers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop().unwrap_or_default();
+            let matches = match stored {
+                Some(stored) => verify_now(&stored, &password, &mut blocks),
+                None => {
+                    let _ = verify_now(dummy_hash(), &password, &mut blocks);
+                    false
+                }
+            };
+            buffers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(blocks);
+            matches
         })
         .await
     }
@@ -90,8 +105,28 @@ fn hash_now(password: &str) -> Result<String, HashPoolError> {
         .map_err(|error| HashPoolError::Failed(error.to_string()))
 }
 
-fn verify_now(stored: &str, password: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+/// Whether `password` matches the PHC string `stored`, computing in `blocks` (grown as
+/// needed and kept for the next check). The comparison is constant-time.
+fn verify_now(stored: &str, password: &str, blocks: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else { return false };
+    let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+    let Ok(params) = Params::try_from(&parsed) else { return false };
+    if params.block_count() > MAX_BLOCKS {
+        return false;
+    }
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
+    if blocks.len() < params.block_count() {
+        blocks.resize(params.block_count(), Block::default());
+    }
+    let mut computed = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    if argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut computed, &mut blocks[..]).is_err() {
+        return false;
+    }
+    Output::new(&computed).is_ok_and(|computed| computed == expected)
 }
 
 /// A hash of a random password with the same parameters as real ones, computed once.
@@ -118,6 +153,24 @@ mod tests {
         assert!(!pool.verify(Some(hash), "wrong".to_owned()).await.unwrap());
         assert!(!pool.verify(None, "correct horse".to_owned()).await.unwrap());
         assert!(dummy_hash().starts_with("$argon2id$"), "the dummy is a real argon2id hash");
+        assert!(pool.buffers.lock().unwrap().len() <= pool.threads(), "buffers are reused, one per turn at most");
+    }
+
+    #[test]
+    fn verification_agrees_with_the_argon2_crate_and_refuses_hostile_hashes() {
+        use argon2::password_hash::PasswordVerifier;
+        let hash = hash_now("correct horse").unwrap();
+        let parsed = PasswordHash::new(&hash).unwrap();
+        let mut blocks = Vec::new();
+        for password in ["correct horse", "correct hors", ""] {
+            let theirs = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+            assert_eq!(verify_now(&hash, password, &mut blocks), theirs, "{password:?}");
+        }
+        assert!(verify_now(&hash, "correct horse", &mut blocks), "a reused buffer still verifies");
+        let greedy = hash.replace("m=19456", "m=4000000");
+        assert!(!verify_now(&greedy, "correct horse", &mut Vec::new()), "no check allocates gigabytes for a tampered row");
+        assert!(!verify_now("not a hash", "x", &mut blocks));
+        assert!(!verify_now("", "x", &mut blocks));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
