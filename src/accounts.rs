@@ -2,25 +2,37 @@
 //! principal the APIs act for. Passwords are argon2id hashes; sessions are random tokens
 //! stored only as SHA-256 hashes.
 
+mod hashing;
+mod lockout;
+
+pub use hashing::{HashPool, HashPoolError};
+pub use lockout::{Lockout, LockoutKey};
+
 use crate::domain::keys::{generate_secret, hash_key};
 use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
-use crate::store::{Store, StoreError, UserRecord};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use crate::store::{SessionRecord, Store, StoreError, StoreResult, UserRecord};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 
-/// How long a login lasts.
+/// How long a login lasts at most.
 pub const SESSION_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
-/// Failed logins allowed per e-mail address within `FAILURE_WINDOW`.
-pub const MAX_FAILED_LOGINS: u32 = 5;
-/// The window failed logins are counted in.
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// A session unused for this long has ended.
+pub const SESSION_IDLE_TIMEOUT_MS: i64 = 2 * 60 * 60 * 1000;
+/// A session's last use is written at most this often, so reads stay reads.
+pub const SESSION_TOUCH_RESOLUTION_MS: i64 = 60_000;
+/// Sessions one user may hold; a login beyond it ends the oldest.
+pub const MAX_SESSIONS_PER_USER: i64 = 20;
+/// Failed logins per address and client IP checked before back-off begins.
+pub const MAX_FAILED_LOGINS: u32 = lockout::FREE_ATTEMPTS;
 /// Shortest accepted password.
 pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest e-mail address (RFC 5321's path limit less the brackets).
+pub const MAX_EMAIL_BYTES: usize = 254;
+/// Longest password accepted, in bytes.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Why an account operation failed.
 #[derive(Debug, Error)]
@@ -28,15 +40,33 @@ pub enum AccountError {
     /// Wrong e-mail or password (indistinguishable on purpose).
     #[error("wrong e-mail address or password")]
     BadCredentials,
-    /// Too many failed logins for this address lately.
+    /// Too many failed logins for this address from this client lately.
     #[error("too many failed logins; try again later")]
-    TooManyAttempts,
+    TooManyAttempts {
+        /// When the next attempt will be checked.
+        retry_after: Duration,
+    },
+    /// Every core is busy hashing passwords.
+    #[error("the server is busy; try again shortly")]
+    Busy,
+    /// An e-mail address or password longer than any account can have.
+    #[error("{0}")]
+    TooLong(String),
     /// Input that cannot make a user.
     #[error("{0}")]
     Invalid(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<HashPoolError> for AccountError {
+    fn from(error: HashPoolError) -> Self {
+        match error {
+            HashPoolError::Busy => AccountError::Busy,
+            HashPoolError::Failed(message) => AccountError::Invalid(message),
+        }
+    }
 }
 
 /// Who a new user is.
@@ -50,30 +80,54 @@ pub enum NewUserKind {
 /// Account use cases over a store.
 pub struct Accounts {
     store: Arc<dyn Store>,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    lockout: Lockout,
+    hasher: HashPool,
 }
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// The principal a portal user acts as.
+/// The principal a portal user acts as; none (fail closed) for a user that is neither
+/// a seller user nor an operator user with a known role.
 pub fn principal_of(user: &UserRecord) -> Option<Principal> {
     match (user.seller_id, &user.role) {
         (Some(seller_id), _) => Some(Principal::Seller { seller_id }),
-        (None, Some(role)) => Some(Principal::Operator { label: Some(user.name.clone()), role: role.parse().ok() }),
+        (None, Some(role)) => match role.parse::<OperatorRole>() {
+            Ok(role) => Some(Principal::Operator { label: Some(user.name.clone()), role: Some(role) }),
+            Err(_) => {
+                tracing::warn!(user_id = user.id, "a portal user has an unknown stored role; refused");
+                None
+            }
+        },
         (None, None) => None,
     }
 }
 
+/// The user and principal of a live session token hash: not expired, used within the
+/// idle timeout, and of a user who may act. The one rule for session validity, used by
+/// requests and by open subscriptions' re-checks alike.
+pub async fn live_session(store: &dyn Store, token_hash: &str, now: i64) -> StoreResult<Option<(SessionRecord, Principal)>> {
+    let Some(session) = store.session_user(token_hash, now, now - SESSION_IDLE_TIMEOUT_MS).await? else {
+        return Ok(None);
+    };
+    Ok(principal_of(&session.user).map(|principal| (session, principal)))
+}
+
 impl Accounts {
-    /// Accounts over `store`.
+    /// Accounts over `store`, hashing on one thread per core.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, failures: Mutex::new(HashMap::new()) }
+        Self::with_hasher(store, HashPool::per_core())
+    }
+
+    /// Accounts over `store` hashing on `hasher`.
+    pub fn with_hasher(store: Arc<dyn Store>, hasher: HashPool) -> Self {
+        Self { store, lockout: Lockout::default(), hasher }
     }
 
     /// Creates a user with an argon2id hash of `password`.
     pub async fn create_user(&self, email: &str, name: Option<&str>, password: &str, kind: NewUserKind) -> Result<UserRecord, AccountError> {
+        check_lengths(email, password)?;
         let email = email.trim().to_lowercase();
         if !email.contains('@') || email.len() < 3 {
             return Err(AccountError::Invalid(format!("{email:?} is not an e-mail address")));
@@ -90,14 +144,7 @@ impl Accounts {
                 (Some(seller_id), None)
             }
         };
-        let password = password.to_owned();
-        let password_hash = tokio::task::spawn_blocking(move || {
-            let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
-        })
-        .await
-        .map_err(|e| AccountError::Invalid(e.to_string()))?
-        .map_err(|e| AccountError::Invalid(e.to_string()))?;
+        let password_hash = self.hasher.hash(password.to_owned()).await?;
         let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&email).to_owned();
         let user = UserRecord { id: 0, email: email.clone(), name, password_hash, seller_id, role };
         self.store
@@ -106,34 +153,43 @@ impl Accounts {
             .ok_or_else(|| AccountError::Invalid(format!("a user with e-mail address {email} exists already")))
     }
 
-    /// Checks a password; on success returns a new session token and the user.
-    pub async fn login(&self, email: &str, password: &str) -> Result<(String, UserRecord), AccountError> {
+    /// Checks a password tried from `client`; on success returns a new session token
+    /// and the user. Oversized input is refused before anything else; the attempt is
+    /// counted against (address, client) before the password is checked; unknown
+    /// addresses are checked against a dummy hash so they take as long.
+    pub async fn login(&self, email: &str, password: &str, client: IpAddr) -> Result<(String, UserRecord), AccountError> {
+        check_lengths(email, password)?;
         let email = email.trim().to_lowercase();
-        self.check_attempts(&email)?;
+        let key = LockoutKey::new(&email, client);
+        self.lockout.reserve(key).map_err(|retry_after| AccountError::TooManyAttempts { retry_after })?;
         let user = self.store.user_by_email(&email).await?;
-        let verified = match &user {
-            Some(user) => {
-                let (hash, password) = (user.password_hash.clone(), password.to_owned());
-                tokio::task::spawn_blocking(move || {
-                    PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-                })
-                .await
-                .unwrap_or(false)
-            }
-            None => false,
-        };
+        let verified = self.hasher.verify(user.as_ref().map(|u| u.password_hash.clone()), password.to_owned()).await?;
         let Some(user) = user.filter(|_| verified) else {
-            self.record_failure(&email);
             return Err(AccountError::BadCredentials);
         };
+        if principal_of(&user).is_none() {
+            return Err(AccountError::BadCredentials);
+        }
+        self.lockout.succeeded(key);
         let token = generate_secret(&mut rand::thread_rng(), "mcs_");
-        self.store.create_session(&token.hash, user.id, now_ms() + SESSION_LIFETIME_MS).await?;
+        let now = now_ms();
+        let (expires_at, idle_since) = (now + SESSION_LIFETIME_MS, now - SESSION_IDLE_TIMEOUT_MS);
+        self.store.create_session(&token.hash, user.id, now, expires_at, idle_since, MAX_SESSIONS_PER_USER).await?;
         Ok((token.secret, user))
     }
 
-    /// The user of a live session token.
-    pub async fn session(&self, token: &str) -> Result<Option<UserRecord>, AccountError> {
-        Ok(self.store.session_user(&hash_key(token), now_ms()).await?)
+    /// The user and principal of a live session token, recording its use (at most once
+    /// per `SESSION_TOUCH_RESOLUTION_MS`).
+    pub async fn session(&self, token: &str) -> Result<Option<(UserRecord, Principal)>, AccountError> {
+        let now = now_ms();
+        let hash = hash_key(token);
+        let Some((session, principal)) = live_session(self.store.as_ref(), &hash, now).await? else {
+            return Ok(None);
+        };
+        if now - session.last_used_at >= SESSION_TOUCH_RESOLUTION_MS {
+            self.store.touch_session(&hash, now).await?;
+        }
+        Ok(Some((session.user, principal)))
     }
 
     /// Ends a session.
@@ -141,23 +197,61 @@ impl Accounts {
         Ok(self.store.delete_session(&hash_key(token)).await?)
     }
 
-    fn check_attempts(&self, email: &str) -> Result<(), AccountError> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.get(email) {
-            Some((count, since)) if *count >= MAX_FAILED_LOGINS && since.elapsed() < FAILURE_WINDOW => Err(AccountError::TooManyAttempts),
-            _ => Ok(()),
+    /// Deletes expired and idle sessions; returns how many.
+    pub async fn purge_sessions(&self) -> Result<u64, AccountError> {
+        let now = now_ms();
+        Ok(self.store.purge_sessions(now, now - SESSION_IDLE_TIMEOUT_MS).await?)
+    }
+
+    /// (address, client IP) pairs with failed logins held in memory now.
+    pub fn tracked_failures(&self) -> usize {
+        self.lockout.len()
+    }
+}
+
+/// Refuses an e-mail address or password longer than any account can have.
+fn check_lengths(email: &str, password: &str) -> Result<(), AccountError> {
+    if email.len() > MAX_EMAIL_BYTES {
+        return Err(AccountError::TooLong(format!("the e-mail address is longer than {MAX_EMAIL_BYTES} bytes")));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AccountError::TooLong(format!("the password is longer than {MAX_PASSWORD_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(seller_id: Option<i64>, role: Option<&str>) -> UserRecord {
+        UserRecord {
+            id: 7,
+            email: "u@example.test".to_owned(),
+            name: "U".to_owned(),
+            password_hash: String::new(),
+            seller_id,
+            role: role.map(str::to_owned),
         }
     }
 
-    fn record_failure(&self, email: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() > 100_000 {
-            failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-        }
-        let entry = failures.entry(email.to_owned()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= FAILURE_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
+    #[test]
+    fn an_unknown_stored_role_gives_no_principal_rather_than_api_key_rights() {
+        assert_eq!(principal_of(&user(None, Some("root"))), None);
+        assert_eq!(principal_of(&user(None, Some(""))), None);
+        assert_eq!(principal_of(&user(None, Some("Full-Admin"))), None, "roles are stored exactly");
+        assert_eq!(principal_of(&user(None, None)), None);
+        assert_eq!(
+            principal_of(&user(None, Some("viewer"))),
+            Some(Principal::Operator { label: Some("U".to_owned()), role: Some(OperatorRole::Viewer) })
+        );
+        assert_eq!(principal_of(&user(Some(3), None)), Some(Principal::Seller { seller_id: 3 }));
+    }
+
+    #[test]
+    fn oversized_addresses_and_passwords_are_refused() {
+        assert!(check_lengths(&"a".repeat(MAX_EMAIL_BYTES), &"p".repeat(MAX_PASSWORD_BYTES)).is_ok());
+        assert!(matches!(check_lengths(&"a".repeat(MAX_EMAIL_BYTES + 1), "p"), Err(AccountError::TooLong(_))));
+        assert!(matches!(check_lengths("a@b", &"p".repeat(MAX_PASSWORD_BYTES + 1)), Err(AccountError::TooLong(_))));
     }
 }

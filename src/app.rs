@@ -220,6 +220,7 @@ pub async fn serve(
     let listener_task = store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop.clone());
     let webhook_worker = crate::webhooks::spawn_worker(store.clone(), state.webhooks, stop.clone());
     let retention = state.retention.map(|keep| spawn_retention(store.clone(), keep, stop.clone()));
+    let session_purge = spawn_session_purge(state.accounts.clone(), stop.clone());
     let signal = {
         let stop = stop.clone();
         async move {
@@ -239,6 +240,7 @@ pub async fn serve(
     }
     let _ = tailer.await;
     let _ = webhook_worker.await;
+    let _ = session_purge.await;
     if let Some(task) = retention {
         let _ = task.await;
     }
@@ -308,6 +310,26 @@ fn spawn_retention(store: Arc<dyn Store>, keep: Duration, stop: CancellationToke
         }
     })
 }
+
+/// Deletes expired and idle portal sessions at start and then every hour.
+fn spawn_session_purge(accounts: Arc<Accounts>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match accounts.purge_sessions().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "ended expired and idle portal sessions"),
+                Err(error) => tracing::warn!(%error, "could not purge portal sessions; will retry"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(SESSION_PURGE_INTERVAL) => {}
+            }
+        }
+    })
+}
+
+/// How often expired and idle sessions are deleted.
+const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {

@@ -51,11 +51,12 @@ pub struct ServerConfig {
     #[arg(long, env = "MARKETCHAT_WS_RECHECK", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_recheck_secs: u64,
     /// Proxies (IPs or CIDR ranges, comma-separated) whose `X-Forwarded-For` names the
-    /// client for per-IP rate limits; by default nobody's is believed.
+    /// client for per-IP rate limits and whose `X-Forwarded-Proto` makes the session cookie
+    /// `Secure`; by default nobody's is believed.
     #[arg(long, env = "MARKETCHAT_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: TrustedProxies,
-    /// Rate limits: `key=N/10s,ip=N/10s,send=N/10s` (a limit left out is off), or `off`.
-    #[arg(long, env = "MARKETCHAT_RATE_LIMITS", default_value = "key=750/10s,ip=600/10s,send=50/10s")]
+    /// Rate limits: `key=N/10s,ip=N/10s,send=N/10s,login=N/1m` (a limit left out is off), or `off`.
+    #[arg(long, env = "MARKETCHAT_RATE_LIMITS", default_value = "key=750/10s,ip=600/10s,send=50/10s,login=10/1m")]
     pub rate_limits: RateLimits,
     /// Whether GraphQL introspection (`__schema`, `__type`) is answered.
     #[arg(long, env = "MARKETCHAT_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]

@@ -1,6 +1,6 @@
 //! API key authentication: header extraction, hash lookup, revocation, last use.
 
-use crate::accounts::{principal_of, AccountError, Accounts};
+use crate::accounts::{live_session, AccountError, Accounts};
 use crate::domain::keys::hash_key;
 use crate::domain::Principal;
 use crate::service::ChatService;
@@ -84,12 +84,11 @@ pub async fn identify(
     if require_csrf_header && headers.get(CSRF_HEADER.0).and_then(|v| v.to_str().ok()) != Some(CSRF_HEADER.1) {
         return Err(AuthError::MissingCsrfHeader);
     }
-    let user = accounts.session(token).await.map_err(|e| match e {
+    let session = accounts.session(token).await.map_err(|e| match e {
         AccountError::Store(error) => AuthError::Store(error),
         _ => AuthError::Invalid,
     })?;
-    let user = user.ok_or(AuthError::SessionExpired)?;
-    let principal = principal_of(&user).ok_or(AuthError::Invalid)?;
+    let (user, principal) = session.ok_or(AuthError::SessionExpired)?;
     Ok((principal, Credential::User(user.id)))
 }
 
@@ -128,11 +127,13 @@ impl CredentialCheck {
         }
     }
 
-    /// Whether the credential still holds: the key is not revoked, the session not ended.
+    /// Whether the credential still holds: the key is not revoked; the session is live
+    /// by the same rule requests use ([`live_session`]: not ended, expired or idle, and
+    /// its user may act). Re-checking does not count as using the session.
     pub async fn holds(&self, store: &dyn Store, now: i64) -> Result<bool, StoreError> {
         Ok(match self {
             Self::ApiKey(hash) => store.api_key_by_hash(hash).await?.is_some_and(|key| key.revoked_at.is_none()),
-            Self::Session(hash) => store.session_user(hash, now).await?.is_some(),
+            Self::Session(hash) => live_session(store, hash, now).await?.is_some(),
         })
     }
 }

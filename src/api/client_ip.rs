@@ -46,6 +46,22 @@ impl TrustedProxies {
         }
         client
     }
+
+    /// Whether the client reached a trusted proxy over HTTPS: `X-Forwarded-Proto` counts
+    /// only when `peer` is a trusted proxy (the entry it appended, the rightmost, decides);
+    /// anyone else could simply claim it.
+    pub fn forwarded_proto_https(&self, peer: IpAddr, headers: &HeaderMap) -> bool {
+        if !self.trusts(peer) {
+            return false;
+        }
+        let last = headers
+            .get_all("x-forwarded-proto")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .next_back();
+        last.is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+    }
 }
 
 impl FromStr for TrustedProxies {
@@ -67,6 +83,14 @@ impl FromStr for TrustedProxies {
     }
 }
 
+/// The TCP peer's address (0.0.0.0 when the server runs without connection info).
+pub fn peer_ip(connect_info: Option<&ConnectInfo<ClientAddr>>) -> IpAddr {
+    match connect_info {
+        Some(ConnectInfo(ClientAddr(addr))) => addr.ip(),
+        None => IpAddr::from([0, 0, 0, 0]),
+    }
+}
+
 /// Extracts the client's IP address as [`TrustedProxies::client_ip`] decides it.
 pub struct ClientIp(pub IpAddr);
 
@@ -74,11 +98,21 @@ impl FromRequestParts<Arc<AppState>> for ClientIp {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let peer = match parts.extensions.get::<ConnectInfo<ClientAddr>>() {
-            Some(ConnectInfo(ClientAddr(addr))) => addr.ip(),
-            None => IpAddr::from([0, 0, 0, 0]),
-        };
+        let peer = peer_ip(parts.extensions.get::<ConnectInfo<ClientAddr>>());
         Ok(Self(state.trusted_proxies.client_ip(peer, &parts.headers)))
+    }
+}
+
+/// Extracts whether the client used HTTPS, as [`TrustedProxies::forwarded_proto_https`]
+/// decides it (this server speaks plain HTTP itself).
+pub struct ClientOverHttps(pub bool);
+
+impl FromRequestParts<Arc<AppState>> for ClientOverHttps {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let peer = peer_ip(parts.extensions.get::<ConnectInfo<ClientAddr>>());
+        Ok(Self(state.trusted_proxies.forwarded_proto_https(peer, &parts.headers)))
     }
 }
 
@@ -114,6 +148,20 @@ mod tests {
         assert_eq!(trusted.client_ip(ip("10.0.0.1"), &forwarded("10.0.0.3")), ip("10.0.0.3"), "all trusted: the farthest proxy");
         assert_eq!(trusted.client_ip(ip("10.0.0.1"), &forwarded("garbage, 10.0.0.3")), ip("10.0.0.3"));
         assert_eq!(trusted.client_ip(ip("10.0.0.1"), &HeaderMap::new()), ip("10.0.0.1"), "no header: the peer");
+    }
+
+    #[test]
+    fn only_a_trusted_peer_may_say_the_client_used_https() {
+        let trusted: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        let mut https = HeaderMap::new();
+        https.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert!(trusted.forwarded_proto_https(ip("10.0.0.1"), &https));
+        assert!(!trusted.forwarded_proto_https(ip("198.51.100.4"), &https), "an untrusted peer's claim is ignored");
+        assert!(!TrustedProxies::default().forwarded_proto_https(ip("10.0.0.1"), &https), "nobody trusted by default");
+        assert!(!trusted.forwarded_proto_https(ip("10.0.0.1"), &HeaderMap::new()));
+        let mut appended = HeaderMap::new();
+        appended.insert("x-forwarded-proto", "https, http".parse().unwrap());
+        assert!(!trusted.forwarded_proto_https(ip("10.0.0.1"), &appended), "the entry our proxy appended decides");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Rate limits as SPEC §6: per API key, per client IP, and sends per credential. Token
-//! buckets held in memory, per node (several nodes each allow the full rate).
+//! Rate limits as SPEC §6: per API key, per client IP, and sends per credential, plus
+//! portal logins per client IP. Token buckets held in memory, per node (several nodes
+//! each allow the full rate).
 
 use super::auth::Credential;
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ pub struct Rate {
     pub per: Duration,
 }
 
-/// The three limits; `None` switches one off.
+/// The limits; `None` switches one off.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimits {
     /// Requests per API key.
@@ -28,25 +29,28 @@ pub struct RateLimits {
     pub ip: Option<Rate>,
     /// Messages sent per credential.
     pub send: Option<Rate>,
+    /// Portal login attempts (`POST /login`) per client IP.
+    pub login: Option<Rate>,
 }
 
 impl RateLimits {
-    /// Marketplacer's limits: `key=750/10s,ip=600/10s,send=50/10s`.
+    /// Marketplacer's limits, and ten logins a minute per IP:
+    /// `key=750/10s,ip=600/10s,send=50/10s,login=10/1m`.
     pub fn marketplacer() -> Self {
         let rate = |count| Some(Rate { count, per: Duration::from_secs(10) });
-        Self { key: rate(750), ip: rate(600), send: rate(50) }
+        Self { key: rate(750), ip: rate(600), send: rate(50), login: Some(Rate { count: 10, per: Duration::from_secs(60) }) }
     }
 
     /// No limits (benchmarks, trusted internal deployments).
     pub fn off() -> Self {
-        Self { key: None, ip: None, send: None }
+        Self { key: None, ip: None, send: None, login: None }
     }
 }
 
 impl FromStr for RateLimits {
     type Err = String;
 
-    /// `off`, or comma-separated `key=N/Ds`, `ip=N/Ds`, `send=N/Ds` (`ms`, `s`, `m`);
+    /// `off`, or comma-separated `key=N/Ds`, `ip=N/Ds`, `send=N/Ds`, `login=N/Ds` (`ms`, `s`, `m`);
     /// a limit left out is off.
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let raw = raw.trim();
@@ -61,7 +65,8 @@ impl FromStr for RateLimits {
                 "key" => limits.key = Some(rate),
                 "ip" => limits.ip = Some(rate),
                 "send" => limits.send = Some(rate),
-                other => return Err(format!("unknown limit {other:?} (key, ip, send)")),
+                "login" => limits.login = Some(rate),
+                other => return Err(format!("unknown limit {other:?} (key, ip, send, login)")),
             }
         }
         Ok(limits)
@@ -85,7 +90,7 @@ fn parse_rate(raw: &str) -> Option<Rate> {
 
 impl fmt::Display for RateLimits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = [("key", self.key), ("ip", self.ip), ("send", self.send)]
+        let parts: Vec<String> = [("key", self.key), ("ip", self.ip), ("send", self.send), ("login", self.login)]
             .into_iter()
             .filter_map(|(name, rate)| rate.map(|r| format!("{name}={}/{}ms", r.count, r.per.as_millis())))
             .collect();
@@ -157,12 +162,18 @@ pub struct RateLimiter {
     keys: Buckets<Credential>,
     ips: Buckets<IpAddr>,
     sends: Buckets<Credential>,
+    logins: Buckets<IpAddr>,
 }
 
 impl RateLimiter {
     /// A limiter enforcing `limits`.
     pub fn new(limits: &RateLimits) -> Self {
-        Self { keys: Buckets::new(limits.key), ips: Buckets::new(limits.ip), sends: Buckets::new(limits.send) }
+        Self {
+            keys: Buckets::new(limits.key),
+            ips: Buckets::new(limits.ip),
+            sends: Buckets::new(limits.send),
+            logins: Buckets::new(limits.login),
+        }
     }
 
     /// One request from `ip`.
@@ -179,6 +190,11 @@ impl RateLimiter {
     pub fn send_with(&self, credential: Credential) -> Result<(), Limited> {
         self.sends.take(credential)
     }
+
+    /// One login attempt from `ip`.
+    pub fn login_from(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.logins.take(ip)
+    }
 }
 
 #[cfg(test)]
@@ -187,11 +203,13 @@ mod tests {
 
     #[test]
     fn parses_the_spec_form_and_off() {
-        assert_eq!("key=750/10s,ip=600/10s,send=50/10s".parse::<RateLimits>().unwrap(), RateLimits::marketplacer());
+        assert_eq!("key=750/10s,ip=600/10s,send=50/10s,login=10/1m".parse::<RateLimits>().unwrap(), RateLimits::marketplacer());
+        assert_eq!(RateLimits::marketplacer().to_string().parse::<RateLimits>().unwrap(), RateLimits::marketplacer());
         assert_eq!("off".parse::<RateLimits>().unwrap(), RateLimits::off());
         let only_send: RateLimits = "send=3/1m".parse().unwrap();
         assert_eq!(only_send.send, Some(Rate { count: 3, per: Duration::from_secs(60) }));
-        assert!(only_send.key.is_none() && only_send.ip.is_none());
+        assert!(only_send.key.is_none() && only_send.ip.is_none() && only_send.login.is_none());
+        assert_eq!("off".parse::<RateLimits>().unwrap().login, None, "off switches the login limit off too");
         for bad in ["key=0/10s", "key=5", "key=5/10h", "bogus=1/1s", "key=x/1s", "key=5/0s"] {
             assert!(bad.parse::<RateLimits>().is_err(), "{bad}");
         }
@@ -208,5 +226,16 @@ mod tests {
         assert!(limiter.send_with(Credential::ApiKey(2)).is_ok(), "credentials are limited separately");
         assert!(limiter.send_with(Credential::User(1)).is_ok(), "a user is not the key with the same number");
         assert!(limiter.request_with(Credential::ApiKey(1)).is_ok(), "off limits never refuse");
+    }
+
+    #[test]
+    fn logins_are_limited_per_ip() {
+        let limiter = RateLimiter::new(&"login=2/1m".parse().unwrap());
+        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        assert!(limiter.login_from(a).is_ok() && limiter.login_from(a).is_ok());
+        let limited = limiter.login_from(a).unwrap_err();
+        assert!(limited.retry_after_secs() >= 29 && limited.retry_after_secs() <= 30, "{limited:?}");
+        assert!(limiter.login_from(b).is_ok(), "another IP has its own bucket");
+        assert!(limiter.request_from(a).is_ok(), "the login bucket is not the request bucket");
     }
 }

@@ -163,6 +163,15 @@ pub struct UserRecord {
     pub role: Option<String>,
 }
 
+/// A live portal session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Its user.
+    pub user: UserRecord,
+    /// Unix milliseconds of its last recorded use (written at most once a minute).
+    pub last_used_at: i64,
+}
+
 /// A webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRecord {
@@ -371,12 +380,19 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>>;
     /// The user with this (lower-cased) e-mail address.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
-    /// Stores a login session.
-    async fn create_session(&self, token_hash: &str, user_id: i64, expires_at: i64) -> StoreResult<()>;
-    /// The user of an unexpired session.
-    async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<UserRecord>>;
+    /// Stores a login session, last used `now`, in one transaction with ending the user's
+    /// sessions that expired or were unused since before `idle_since` and, beyond the
+    /// newest `keep_per_user`, the oldest ones.
+    async fn create_session(&self, token_hash: &str, user_id: i64, now: i64, expires_at: i64, idle_since: i64, keep_per_user: i64) -> StoreResult<()>;
+    /// The session and its user when it has not expired at `now` and was last used at or
+    /// after `idle_since`.
+    async fn session_user(&self, token_hash: &str, now: i64, idle_since: i64) -> StoreResult<Option<SessionRecord>>;
+    /// Records a use of the session.
+    async fn touch_session(&self, token_hash: &str, now: i64) -> StoreResult<()>;
     /// Ends a session.
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes sessions expired at `now` or unused since before `idle_since`; returns how many.
+    async fn purge_sessions(&self, now: i64, idle_since: i64) -> StoreResult<u64>;
 
     /// Registers a webhook endpoint; it receives events from now on.
     async fn create_webhook(&self, url: &str, secret: &str, events: &[String], now: i64) -> StoreResult<WebhookRecord>;

@@ -213,30 +213,72 @@ impl Store for SqliteStore {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
-    async fn create_session(&self, token_hash: &str, user_id: i64, expires_at: i64) -> StoreResult<()> {
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
+    async fn create_session(&self, token_hash: &str, user_id: i64, now: i64, expires_at: i64, idle_since: i64, keep_per_user: i64) -> StoreResult<()> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ? AND (expires_at <= ? OR last_used_at < ?)")
+            .bind(user_id)
+            .bind(now)
+            .bind(idle_since)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at, last_used_at) VALUES (?, ?, ?, ?)")
             .bind(token_hash)
             .bind(user_id)
             .bind(expires_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        // The newest `keep_per_user` stay (newest = latest expiry: every session lives
+        // equally long); the rest end.
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = ? AND token_hash NOT IN \
+             (SELECT token_hash FROM sessions WHERE user_id = ? ORDER BY expires_at DESC, token_hash DESC LIMIT ?)",
+        )
+        .bind(user_id)
+        .bind(user_id)
+        .bind(keep_per_user)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &str, now: i64, idle_since: i64) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, s.last_used_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = ? AND s.expires_at > ? AND s.last_used_at >= ?"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .bind(idle_since)
+        .fetch_optional(&self.readers)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SessionRecord { user: user_from_row(&row)?, last_used_at: row.try_get(6)? }))
+    }
+
+    async fn touch_session(&self, token_hash: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE token_hash = ? AND last_used_at < ?")
+            .bind(now)
+            .bind(token_hash)
+            .bind(now)
             .execute(&self.writer)
             .await?;
         Ok(())
     }
 
-    async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<UserRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?"
-        ))
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
-    }
-
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.writer).await?;
         Ok(())
+    }
+
+    async fn purge_sessions(&self, now: i64, idle_since: i64) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_used_at < ?")
+            .bind(now)
+            .bind(idle_since)
+            .execute(&self.writer)
+            .await?;
+        Ok(result.rows_affected())
     }
 
     async fn create_webhook(&self, url: &str, secret: &str, events: &[String], now: i64) -> StoreResult<WebhookRecord> {

@@ -3,7 +3,9 @@
 
 use crate::accounts::AccountError;
 use crate::api::auth::{session_cookie, SESSION_COOKIE};
-use crate::api::error_response;
+use crate::api::client_ip::{ClientIp, ClientOverHttps};
+use crate::api::rate_limit::Limited;
+use crate::api::{error_response, errors, rate_limited};
 use crate::app::AppState;
 use crate::domain::ids::seller_gid;
 use axum::extract::State;
@@ -21,47 +23,66 @@ pub struct LoginRequest {
     password: String,
 }
 
-/// Whether the client reached us over HTTPS (directly or through a proxy that says so).
-fn behind_https(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
-}
-
 fn cookie(value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     let text = format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
-/// `POST /login`: e-mail and password → session cookie and who logged in.
-pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, Json(request): Json<LoginRequest>) -> Response {
-    match state.accounts.login(&request.email, &request.password).await {
+/// `POST /login`: e-mail and password → session cookie and who logged in. Limited per
+/// client IP (`login=` of `--rate-limits`) before anything else; the cookie is `Secure`
+/// when a trusted proxy says the client used HTTPS.
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    ClientIp(client): ClientIp,
+    ClientOverHttps(https): ClientOverHttps,
+    Json(request): Json<LoginRequest>,
+) -> Response {
+    if let Err(limited) = state.limiter.login_from(client) {
+        return rate_limited(limited);
+    }
+    match state.accounts.login(&request.email, &request.password, client).await {
         Ok((token, user)) => {
             let body = json!({ "user": user_json(&user) });
             let mut response = Json(body).into_response();
             let max_age = crate::accounts::SESSION_LIFETIME_MS / 1000;
-            response.headers_mut().insert(header::SET_COOKIE, cookie(&token, max_age, behind_https(&headers)));
+            response.headers_mut().insert(header::SET_COOKIE, cookie(&token, max_age, https));
             response
         }
-        Err(AccountError::TooManyAttempts) => {
-            error_response(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many failed logins; try again later")
+        Err(AccountError::TooManyAttempts { retry_after }) => retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            errors::RATE_LIMITED,
+            "too many failed logins from here; try again later",
+            Limited { retry_after }.retry_after_secs(),
+        ),
+        Err(AccountError::Busy) => {
+            retry_later(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "the server is busy checking passwords; try again shortly", 1)
         }
+        Err(AccountError::TooLong(message)) => error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
         Err(AccountError::Store(error)) => {
             tracing::error!(%error, "login failed");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL_SERVER_ERROR", "service unavailable")
+            error_response(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "service unavailable")
         }
-        Err(error) => error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &error.to_string()),
+        Err(error) => error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, &error.to_string()),
     }
 }
 
+/// An error answer with `Retry-After: seconds`.
+fn retry_later(status: StatusCode, code: &str, message: &str, seconds: u64) -> Response {
+    let mut response = error_response(status, code, message);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 /// `POST /logout`: ends the session and clears the cookie.
-pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn logout(State(state): State<Arc<AppState>>, ClientOverHttps(https): ClientOverHttps, headers: HeaderMap) -> Response {
     if let Some(token) = session_cookie(&headers) {
         if let Err(error) = state.accounts.logout(token).await {
             tracing::warn!(%error, "logout could not delete the session");
         }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie("", 0, behind_https(&headers)));
+    response.headers_mut().insert(header::SET_COOKIE, cookie("", 0, https));
     response
 }
 
@@ -97,7 +118,7 @@ pub async fn current_user(State(state): State<Arc<AppState>>, headers: HeaderMap
         return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "not logged in");
     };
     match state.accounts.session(token).await {
-        Ok(Some(user)) => Json(json!({ "user": user_json(&user) })).into_response(),
+        Ok(Some((user, _))) => Json(json!({ "user": user_json(&user) })).into_response(),
         Ok(None) => error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "the session has expired; log in again"),
         Err(_) => error_response(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL_SERVER_ERROR", "service unavailable"),
     }

@@ -135,6 +135,8 @@ pub struct TestApp {
     _database: Option<TestDatabase>,
     /// The settings the server runs with (kept across `restart`).
     config: ServerConfig,
+    /// The running in-process server's state (`None` for a node process).
+    state: Option<Arc<AppState>>,
 }
 
 /// A seller created for a test: its row number, global ID and one key.
@@ -161,17 +163,54 @@ impl TestApp {
         let store = store::connect(&database_url, &Default::default()).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let shutdown = Self::serve(store.clone(), config.clone(), listener);
-        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: Some(shutdown), _database: Some(database), config }
+        let (shutdown, state) = Self::serve(store.clone(), config.clone(), listener);
+        let client = reqwest::Client::new();
+        Self { base, store, database_url, client, _shutdown: Some(shutdown), _database: Some(database), config, state: Some(state) }
     }
 
-    fn serve(store: Arc<dyn Store>, config: ServerConfig, listener: tokio::net::TcpListener) -> oneshot::Sender<()> {
+    fn serve(store: Arc<dyn Store>, config: ServerConfig, listener: tokio::net::TcpListener) -> (oneshot::Sender<()>, Arc<AppState>) {
         let (shutdown, stopped) = oneshot::channel::<()>();
         let state = Arc::new(AppState::new(store, &config));
-        tokio::spawn(app::serve(state, listener, async move {
+        tokio::spawn(app::serve(state.clone(), listener, async move {
             let _ = stopped.await;
         }));
-        shutdown
+        (shutdown, state)
+    }
+
+    /// The in-process server's state, to assert on what it holds in memory.
+    pub fn state(&self) -> &AppState {
+        self.state.as_deref().expect("an in-process server")
+    }
+
+    /// Runs `statements` in order on one fresh connection to the test's database
+    /// (setup the API cannot do, such as ageing a row); the first failure is returned.
+    pub async fn execute_sql(&self, statements: &[&str]) -> Result<u64, String> {
+        use sqlx::Connection;
+        let mut affected = 0;
+        if self.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.map_err(|e| e.to_string())?;
+            for statement in statements {
+                affected = sqlx::query(statement).execute(&mut conn).await.map_err(|e| e.to_string())?.rows_affected();
+            }
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url).await.map_err(|e| e.to_string())?;
+            for statement in statements {
+                affected = sqlx::query(statement).execute(&mut conn).await.map_err(|e| e.to_string())?.rows_affected();
+            }
+        }
+        Ok(affected)
+    }
+
+    /// The first column of the first row `query` returns, as a number.
+    pub async fn query_i64(&self, query: &str) -> i64 {
+        use sqlx::Connection;
+        if self.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.expect("connect");
+            sqlx::query_scalar(query).fetch_one(&mut conn).await.expect("query")
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url).await.expect("connect");
+            sqlx::query_scalar(query).fetch_one(&mut conn).await.expect("query")
+        }
     }
 
     /// Restarts the server with other settings.
@@ -196,12 +235,14 @@ impl TestApp {
         }
         let listener = listener.expect("the port is free again");
         while_down.await;
-        self._shutdown = Some(Self::serve(self.store.clone(), self.config.clone(), listener));
+        let (shutdown, state) = Self::serve(self.store.clone(), self.config.clone(), listener);
+        self._shutdown = Some(shutdown);
+        self.state = Some(state);
     }
 
     /// A client of a server running elsewhere (a node process) on `store`'s database.
     pub fn remote(base: String, store: Arc<dyn Store>, database_url: String) -> Self {
-        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: None, _database: None, config: ServerConfig::default() }
+        Self { base, store, database_url, client: reqwest::Client::new(), _shutdown: None, _database: None, config: ServerConfig::default(), state: None }
     }
 
     /// Every webhook attempt recorded so far, oldest first.
