@@ -6,6 +6,8 @@ use std::process::Command;
 
 #[test]
 fn the_quick_benchmark_runs_every_scenario_and_writes_json() {
+    // Its last scenario runs on PostgreSQL.
+    crate::helpers::require_postgres();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let output = Command::new(env!("CARGO_BIN_EXE_marketchat-bench"))

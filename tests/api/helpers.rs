@@ -81,6 +81,52 @@ fn postgres_admin_url() -> String {
     std::env::var("MARKETCHAT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
+/// Ends the whole test run at once with one line saying what to start or install,
+/// instead of letting every test that needs `what` fail with its own wall of errors.
+pub fn require(available: bool, what: &str) {
+    if !available {
+        use std::io::Write;
+        // Straight to the process's stderr: the harness captures `eprintln!` of a test.
+        let _ = writeln!(std::io::stderr(), "error: the test suite needs {what}");
+        std::process::exit(2);
+    }
+}
+
+/// Checks once per test binary that PostgreSQL answers (the PostgreSQL suite, the
+/// bench's PostgreSQL scenario and the multi-node tests need it).
+pub fn require_postgres() {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        let admin = postgres_admin_url();
+        let reachable = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::PgConnection::connect(&format!("{admin}/postgres")))
+                    .await
+                    .is_ok_and(|connected| connected.is_ok())
+            })
+        })
+        .join()
+        .unwrap_or(false);
+        require(
+            reachable,
+            &format!("PostgreSQL at {} (start it, or set MARKETCHAT_TEST_POSTGRES)", postgres_admin_url()),
+        );
+    });
+}
+
+/// Checks that Debian's `chromium` and `chromedriver` are installed (the portal tests).
+pub fn require_chromium() {
+    let installed = |program: &str| {
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    require(
+        installed("chromium") && installed("chromedriver"),
+        "Chromium and chromedriver (apt-get install chromium chromium-driver)",
+    );
+}
+
 impl TestDatabase {
     /// Creates a database on this binary's backend.
     pub async fn create() -> Self {
@@ -89,6 +135,7 @@ impl TestDatabase {
         match crate::BACKEND {
             Backend::Sqlite => Self { url: format!("sqlite://{}", dir.path().join("test.db").display()), postgres_name: None, _dir: dir },
             Backend::Postgres => {
+                require_postgres();
                 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
                 let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let name = format!("mc_test_{}_{n}", std::process::id());

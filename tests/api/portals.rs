@@ -18,6 +18,7 @@ struct Driver {
 
 impl Driver {
     async fn start() -> Self {
+        crate::helpers::require_chromium();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
