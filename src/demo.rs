@@ -60,8 +60,8 @@ pub async fn run(config: ServerConfig) -> Result<()> {
             println!("  {what} login: {email} / {password}");
         }
         println!();
-        println!("Try: curl -s http://{addr}/graphql/seller -H 'MARKETPLACER-API-KEY: {}' \\", sellers[0].key);
-        println!("       -H 'Content-Type: application/json' -d '{{\"query\":\"{{ chatMessages(first: 10) {{ totalCount nodes {{ message sentByType }} }} }}\"}}'");
+        println!("Paste into another shell to run the README's and docs/api.md's curl examples as they are:");
+        println!("export MARKETCHAT_URL=http://{addr} OPERATOR_KEY={operator_key} SELLER_ID={} SELLER_KEY={}", sellers[0].id, sellers[0].key);
         Ok(())
     })
     .await;

@@ -138,7 +138,7 @@ async fn demo_serves_working_keys() {
         .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut lines = Vec::new();
-    while !lines.last().is_some_and(|l: &String| l.starts_with("Try:")) {
+    while !lines.last().is_some_and(|l: &String| l.starts_with("export ")) {
         let mut line = String::new();
         assert!(reader.read_line(&mut line).unwrap() > 0, "demo output ended early: {lines:?}");
         lines.push(line.trim().to_owned());
@@ -147,6 +147,13 @@ async fn demo_serves_working_keys() {
     let operator_key = lines.iter().find_map(|l| l.strip_prefix("operator key:")).unwrap().trim().to_owned();
     let seller_line = lines.iter().find(|l| l.starts_with("seller \"Acme")).unwrap();
     let seller_key = seller_line.split("key ").nth(1).unwrap().trim().to_owned();
+    // The line to paste exports the same values the README's commands use.
+    let exported: std::collections::HashMap<&str, &str> =
+        lines.last().unwrap().trim_start_matches("export ").split(' ').filter_map(|pair| pair.split_once('=')).collect();
+    assert_eq!(exported["MARKETCHAT_URL"], base);
+    assert_eq!(exported["OPERATOR_KEY"], operator_key);
+    assert_eq!(exported["SELLER_KEY"], seller_key);
+    assert_eq!(exported["SELLER_ID"], "U2VsbGVyLTE=");
     let client = reqwest::Client::new();
     let ask = |key: String, path: &str, query: &str| {
         client.post(format!("{base}{path}")).header("MARKETPLACER-API-KEY", key).json(&json!({ "query": query })).send()

@@ -37,3 +37,19 @@ async fn schema_sdl_is_served_for_both_apis() {
     assert!(operator.contains("chats(first: Int, after: String, unreadOnly: Boolean, search: String): ChatConnection!"), "{operator}");
     assert!(operator.contains("type Seller implements Node"));
 }
+
+#[tokio::test]
+async fn the_committed_schemas_are_what_the_server_serves() {
+    let app = TestApp::spawn().await;
+    for (api, committed) in [
+        ("seller", include_str!("../../docs/schema/seller.graphql")),
+        ("operator", include_str!("../../docs/schema/operator.graphql")),
+    ] {
+        let (status, served) = app.get(&format!("/graphql/{api}/schema.graphql")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            served == committed,
+            "docs/schema/{api}.graphql differs from what the server serves: update it with\n  curl -s http://127.0.0.1:8080/graphql/{api}/schema.graphql > docs/schema/{api}.graphql"
+        );
+    }
+}
