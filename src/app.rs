@@ -120,6 +120,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/graphql/operator", graphql_path(Endpoint::Operator))
         .route("/graphql/seller/schema.graphql", get(api::seller_sdl))
         .route("/graphql/operator/schema.graphql", get(api::operator_sdl))
+        .route("/", get(crate::web::landing_page))
+        .route("/docs/api", get(crate::web::api_docs))
         .route("/seller/", get(crate::web::seller_page))
         .route("/operator/", get(crate::web::operator_page))
         .route("/seller", get(|| async { axum::response::Redirect::permanent("/seller/") }))

@@ -91,6 +91,16 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
+/// `GET /`: a small landing page linking the portals, the schemas and the API guide.
+pub async fn landing_page() -> Response {
+    asset("text/html; charset=utf-8", include_str!("assets/index.html"))
+}
+
+/// `GET /docs/api`: the API guide (`docs/api.md`), as plain text so a browser shows it.
+pub async fn api_docs() -> Response {
+    asset("text/plain; charset=utf-8", include_str!("../../docs/api.md"))
+}
+
 /// `GET /seller/`.
 pub async fn seller_page() -> Response {
     asset("text/html; charset=utf-8", include_str!("assets/seller.html"))

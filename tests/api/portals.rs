@@ -64,6 +64,22 @@ impl Drop for Driver {
     }
 }
 
+/// Waits (at most `seconds`) until `script` returns true in the page.
+async fn wait_js(client: &Client, script: &str, seconds: u64) {
+    for _ in 0..seconds * 10 {
+        if client.execute(script, vec![]).await.ok() == Some(json!(true)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never true: {script}");
+}
+
+/// `script`'s result in the page, as a boolean.
+async fn js_bool(client: &Client, script: &str) -> bool {
+    client.execute(script, vec![]).await.unwrap() == json!(true)
+}
+
 /// Waits (at most 10 s) until `css` matches an element whose text satisfies `check`.
 async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
     let mut last = String::new();
@@ -224,8 +240,9 @@ async fn with_chat_disabled_the_seller_sees_why() {
     }
     log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
     seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
-    type_and_enter(&seller_browser, "hello?").await;
-    wait_for(&seller_browser, "[data-testid=error]", |t| t.contains("In-app chat is not enabled")).await;
+    // Before typing: the window says chat is off and the composer is locked.
+    wait_for(&seller_browser, "[data-testid=chat-off]", |t| t.contains("In-app chat is not enabled")).await;
+    wait_js(&seller_browser, "return document.querySelector('[data-testid=message-input]').disabled", 10).await;
     assert_eq!(app.stored_messages(seller.id).await, 0);
     admin.close().await.unwrap();
     seller_browser.close().await.unwrap();
@@ -245,7 +262,10 @@ async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_m
 
     let store = app.store.clone();
     let seller_id = seller.id;
+    let watching = browser.clone();
     app.restart(async move {
+        // While the server is down the page says so.
+        wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
         // Sent while the page is cut off from the server.
         let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::system_clock());
         let operator = marketchat::domain::Principal::Operator { label: None, role: None };
@@ -257,6 +277,7 @@ async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_m
     wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("after the outage")).await;
     let shown = browser.find_all(Locator::Css("[data-testid=message]")).await.unwrap();
     assert_eq!(shown.len(), 3, "each message exactly once");
+    wait_js(&browser, "return document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
     browser.close().await.unwrap();
 }
 
@@ -343,8 +364,234 @@ async fn both_portals_work_at_a_phones_width() {
     for part in ["[data-testid=message-input]", "[data-testid=message-send]"] {
         assert!(fits_the_window(&operator, part).await, "operator portal: {part} fits a phone");
     }
+    screenshot(&operator, "operator-phone.png").await;
     type_and_enter(&operator, "answered on a phone").await;
     wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("answered on a phone")).await;
     operator.close().await.unwrap();
     seller_browser.close().await.unwrap();
+}
+
+/// Scrolls the chat list to its bottom, as an agent looking for older chats does.
+async fn scroll_chat_list_down(client: &Client) {
+    let script = "const list = document.querySelector('[data-testid=chat-list]'); list.scrollTop = list.scrollHeight; list.dispatchEvent(new Event('scroll'));";
+    client.execute(script, vec![]).await.unwrap();
+}
+
+async fn search_for(client: &Client, text: &str) {
+    let search = client.find(Locator::Css("[data-testid=chat-search]")).await.unwrap();
+    search.clear().await.unwrap();
+    search.send_keys(text).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_operator_pages_chats_searches_the_server_and_starts_a_chat_with_any_seller() {
+    let app = TestApp::spawn().await;
+    let oldest = app.seller("Oldest Outfitters").await;
+    app.seller_sends(&oldest.key, "my first question, long ago").await;
+    for i in 1..250 {
+        let seller = app.seller(&format!("Seller {i:03}")).await;
+        app.seller_sends(&seller.key, &format!("question from seller {i}")).await;
+    }
+    let quiet = app.seller("Quiet Quarry").await; // never wrote
+    users(&app, quiet.id, OperatorRole::CustomerSupport).await;
+    let driver = Driver::start().await;
+    let operator = driver.browser().await;
+    log_in(&operator, &app.base, "operator", "ops@market.test").await;
+    wait_for(&operator, "[data-testid=chat-list-item]", |t| t.contains("Seller 249")).await;
+    // The tab title counts what the operator has not read.
+    wait_js(&operator, "return document.title === '(250) Chats — marketchat'", 10).await;
+
+    // The list pages as the agent scrolls down: more than one page, all the way to the oldest.
+    let count = "return document.querySelectorAll('[data-testid=chat-list-item]').length";
+    let first_page = operator.execute(count, vec![]).await.unwrap().as_u64().unwrap();
+    assert!(first_page < 250, "not everything at once ({first_page})");
+    for _ in 0..50 {
+        scroll_chat_list_down(&operator).await;
+        if operator.execute(count, vec![]).await.unwrap().as_u64() == Some(250) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(operator.execute(count, vec![]).await.unwrap().as_u64(), Some(250), "scrolling reaches every chat");
+    chat_list_item(&operator, &oldest, "Oldest Outfitters").await;
+
+    // Search asks the server: the oldest chat is found straight away.
+    search_for(&operator, "oldest").await;
+    wait_js(&operator, "return document.querySelectorAll('[data-testid=chat-list-item]').length === 1", 10).await;
+    let item = chat_list_item(&operator, &oldest, "Oldest Outfitters").await;
+    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    wait_for(&operator, "[data-testid=message]", |t| t.contains("long ago")).await;
+
+    // A seller who never wrote is found, opens as an empty conversation and can be written to.
+    search_for(&operator, "quiet").await;
+    let item = chat_list_item(&operator, &quiet, "Quiet Quarry").await;
+    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    wait_for(&operator, "[data-testid=message-list]", |t| t.contains("No messages yet")).await;
+    type_and_enter(&operator, "Welcome aboard! Anything we can help with?").await;
+    wait_for(&operator, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Welcome aboard")).await;
+    assert_eq!(app.stored_messages(quiet.id).await, 1, "the first message reached the seller's thread");
+    operator.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn long_words_old_dates_senders_and_links_show_well_in_the_operator_conversation() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    app.seller_sends(&seller.key, "Hello from last week").await;
+    app.execute_sql(&["UPDATE messages SET created_at = created_at - 5 * 86400000"]).await.unwrap();
+    let word = "x".repeat(100);
+    app.seller_sends(&seller.key, &format!("Look: {word}")).await;
+    app.seller_sends(&seller.key, "See https://example.com/help?topic=payouts. Not javascript:alert(1) though").await;
+    app.operator_sends(&app.operator_key("Night shift").await, &seller.gid, "Thanks, we are on it").await;
+    let driver = Driver::start().await;
+    let operator = driver.browser().await;
+    log_in(&operator, &app.base, "operator", "ops@market.test").await;
+    let item = chat_list_item(&operator, &seller, "Acme Outdoor").await;
+    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    wait_for(&operator, "[data-testid=message]", |t| t.contains(&word)).await;
+
+    // The long word wraps: the page keeps the window's width and Send stays on screen.
+    for part in ["[data-testid=message-send]", "[data-testid=message-input]", "[data-testid=message-list]"] {
+        assert!(fits_the_window(&operator, part).await, "{part} stays inside the window");
+    }
+    screenshot(&operator, "operator-long-word.png").await;
+
+    // Five days ago shows its date, with a day separator above it.
+    let old = wait_for(&operator, "[data-testid=message]", |t| t.contains("last week")).await;
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    assert!(months.iter().any(|m| old.contains(m)), "a date, not just a time: {old:?}");
+    let days = operator.find_all(Locator::Css("[data-testid=message-list] .day")).await.unwrap();
+    assert_eq!(days.len(), 2, "one separator per day");
+    let first_day = days[0].text().await.unwrap();
+    assert!(months.iter().any(|m| first_day.contains(m)), "the older day is named by its date: {first_day:?}");
+    assert_eq!(days[1].text().await.unwrap(), "Today");
+
+    // The operator side sees who sent each operator message.
+    wait_for(&operator, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Night shift")).await;
+
+    // http(s) URLs are links that open safely; anything else stays text.
+    let link = operator.find(Locator::Css("[data-testid=message] a")).await.unwrap();
+    assert_eq!(link.attr("href").await.unwrap().as_deref(), Some("https://example.com/help?topic=payouts"));
+    assert_eq!(link.attr("rel").await.unwrap().as_deref(), Some("noopener noreferrer"));
+    assert_eq!(link.attr("target").await.unwrap().as_deref(), Some("_blank"));
+    assert_eq!(operator.find_all(Locator::Css("[data-testid=message] a")).await.unwrap().len(), 1, "javascript: is not a link");
+    operator.close().await.unwrap();
+}
+
+/// The chat window is closed: hidden, inert, and taking no room.
+const WINDOW_CLOSED: &str = "const w = document.querySelector('[data-testid=chat-window]'); \
+    return w.hidden && w.inert && w.getBoundingClientRect().width === 0;";
+
+/// Nothing lies over `css`: the element at its centre is it or inside it.
+async fn uncovered(client: &Client, css: &str) -> bool {
+    let script = "const el = document.querySelector(arguments[0]); const box = el.getBoundingClientRect(); \
+        const top = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2); return el.contains(top);";
+    client.execute(script, vec![json!(css)]).await.unwrap() == json!(true)
+}
+
+#[tokio::test]
+async fn the_seller_window_hides_when_closed_and_resumes_after_chat_is_switched_off_and_on() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    let op = app.operator_key("ops").await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    log_in(&browser, &app.base, "seller", "seller@acme.test").await;
+
+    // Closed: out of the tab order and the accessibility tree.
+    assert!(js_bool(&browser, WINDOW_CLOSED).await, "a closed window is hidden and inert");
+    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    wait_js(&browser, "return !document.querySelector('[data-testid=chat-window]').hidden", 10).await;
+    // Open: the header's message button and Log out stay reachable.
+    assert!(uncovered(&browser, "[data-testid=chat-toggle]").await, "the open window leaves the message button free");
+    assert!(uncovered(&browser, "[data-testid=logout]").await, "the open window leaves Log out free");
+    // Escape closes it and gives focus back to the button.
+    browser.find(Locator::Css("[data-testid=message-input]")).await.unwrap().send_keys("\u{E00C}").await.unwrap();
+    wait_js(&browser, WINDOW_CLOSED, 10).await;
+    assert!(js_bool(&browser, "return document.activeElement === document.querySelector('[data-testid=chat-toggle]')").await);
+    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+
+    // Chat switched off: the seller sees it before typing.
+    let switch = "mutation($on: Boolean!) { chatSettingsUpdate(input: { chatEnabled: $on }) { chatEnabled } }";
+    app.as_operator(&op, switch, json!({ "on": false })).await;
+    wait_for(&browser, "[data-testid=chat-off]", |t| t.contains("In-app chat is not enabled")).await;
+    assert!(js_bool(&browser, "return document.querySelector('[data-testid=message-input]').disabled").await, "the composer is locked");
+
+    // Switched on again: the page resubscribes by itself and is live once more.
+    app.as_operator(&op, switch, json!({ "on": true })).await;
+    wait_js(&browser, "return document.querySelector('[data-testid=chat-off]').hidden && !document.querySelector('[data-testid=message-input]').disabled", 20).await;
+    app.operator_sends(&op, &seller.gid, "Chat is back on").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Chat is back on")).await;
+    type_and_enter(&browser, "Great, thanks").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("Great, thanks")).await;
+    assert_eq!(app.stored_messages(seller.id).await, 2);
+    browser.close().await.unwrap();
+}
+
+/// Whether the operator's newest message has been read by the seller, per the API.
+async fn operator_message_read(app: &TestApp, op: &str, seller: &TestSeller) -> bool {
+    let data = app.as_operator(op, "query($s: ID!) { chatMessages(sellerId: $s, first: 1) { nodes { readAt } } }", json!({ "s": seller.gid })).await;
+    !data["chatMessages"]["nodes"][0]["readAt"].is_null()
+}
+
+async fn wait_until_read(app: &TestApp, op: &str, seller: &TestSeller) {
+    for _ in 0..100 {
+        if operator_message_read(app, op, seller).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the message was never marked read");
+}
+
+#[tokio::test]
+async fn an_open_seller_window_marks_reads_only_while_someone_looks() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    let op = app.operator_key("ops").await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    log_in(&browser, &app.base, "seller", "seller@acme.test").await;
+    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    wait_js(&browser, "return !document.querySelector('[data-testid=chat-window]').hidden", 10).await;
+
+    // Headless Chromium cannot put a tab in the background, so the page is told so the way
+    // a browser tells it: visibilityState / hasFocus() change and their events fire.
+    let hide = "Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }); document.dispatchEvent(new Event('visibilitychange'));";
+    let show = "delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange'));";
+    let blur = "document.hasFocus = () => false; window.dispatchEvent(new Event('blur'));";
+    let focus = "delete document.hasFocus; window.dispatchEvent(new Event('focus'));";
+    for (away, back, text) in [(hide, show, "while the tab is hidden"), (blur, focus, "while another window has focus")] {
+        browser.execute(away, vec![]).await.unwrap();
+        app.operator_sends(&op, &seller.gid, text).await;
+        wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains(text)).await;
+        wait_for(&browser, "[data-testid=unread-badge]", |t| t == "1").await;
+        wait_js(&browser, "return document.title === '(1) Messages — marketchat'", 10).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(!operator_message_read(&app, &op, &seller).await, "not read {text}");
+        browser.execute(back, vec![]).await.unwrap();
+        wait_until_read(&app, &op, &seller).await;
+        wait_for(&browser, "[data-testid=unread-badge]", str::is_empty).await;
+        wait_js(&browser, "return document.title === 'Messages — marketchat'", 10).await;
+    }
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_root_is_a_landing_page_linking_portals_schemas_and_docs() {
+    let app = TestApp::spawn().await;
+    let (status, page) = app.get("/").await;
+    assert_eq!(status, 200);
+    for link in ["/seller/", "/operator/", "/graphql/seller/schema.graphql", "/graphql/operator/schema.graphql", "/docs/api"] {
+        assert!(page.contains(&format!("href=\"{link}\"")), "links {link}");
+        let (status, body) = app.get(link).await;
+        assert_eq!(status, 200, "{link} answers");
+        assert!(!body.is_empty(), "{link} has content");
+    }
+    assert!(!page.contains("style=") && !page.contains("<script>"), "nothing inline for the CSP to block");
+    let docs = reqwest::get(format!("{}/docs/api", app.base)).await.unwrap();
+    assert!(docs.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
 }

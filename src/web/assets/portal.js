@@ -67,34 +67,77 @@ const Portal = (() => {
     location.reload();
   }
 
-  // chatEvents over graphql-transport-ws; reconnects with backoff and resumes after the
-  // last cursor, so nothing is lost or doubled across a network loss.
+  // Whether a person is looking at this page: visible and focused. Reads are marked only
+  // then, so a chat left open in a background tab does not tell the other side "read".
+  function attentive() {
+    return document.visibilityState === "visible" && document.hasFocus();
+  }
+
+  // Calls `then` whenever the page becomes visible or focused again.
+  function onAttention(then) {
+    document.addEventListener("visibilitychange", () => { if (attentive()) then(); });
+    window.addEventListener("focus", () => { if (attentive()) then(); });
+  }
+
+  // chatEvents over graphql-transport-ws. Reconnects with back-off when the socket drops
+  // and resubscribes with back-off when the server ends the subscription (chat switched
+  // off, ...), each time after the last cursor, so nothing is lost or doubled.
+  // `onStatus` hears "live", "down" (no connection) and "disabled" (chat is off).
   function subscribe(path, onEvent, onStatus) {
-    let cursor = null, socket = null, delay = 500, closed = false;
+    let cursor = null, socket = null, delay = 500, retry = 1000, closed = false, operation = 0, liveTimer = null;
+    const status = (s) => onStatus && onStatus(s);
     const query = "subscription($after: String) { chatEvents(after: $after) { __typename " +
-      "... on ChatMessageCreated { cursor chatMessage { id message sentByType createdAt readAt } } " +
+      "... on ChatMessageCreated { cursor chatMessage { id message sentByType sentBy createdAt readAt } } " +
       "... on ChatMessagesRead { cursor sellerId sentByType readAt messageIds } } }";
+    function start() {
+      operation += 1;
+      const id = "events-" + operation;
+      socket.send(JSON.stringify({ id, type: "subscribe", payload: { query, variables: { after: cursor } } }));
+      // A refused subscription is answered at once; silence means it is running.
+      clearTimeout(liveTimer);
+      liveTimer = setTimeout(() => { retry = 1000; status("live"); }, 800);
+      return id;
+    }
+    function ended(current, code) {
+      if (current !== "events-" + operation || closed) return;
+      clearTimeout(liveTimer);
+      status(code === "CHAT_DISABLED" ? "disabled" : "down");
+      const open = socket;
+      setTimeout(() => { if (socket === open && open.readyState === WebSocket.OPEN) start(); }, retry);
+      retry = Math.min(retry * 2, 5000);
+    }
     function connect() {
       const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
-      socket = new WebSocket(url, "graphql-transport-ws");
-      socket.onopen = () => socket.send(JSON.stringify({ type: "connection_init", payload: {} }));
+      const mine = socket = new WebSocket(url, "graphql-transport-ws");
+      let failed = null;
+      socket.onopen = () => mine.send(JSON.stringify({ type: "connection_init", payload: {} }));
       socket.onmessage = (message) => {
         const data = JSON.parse(message.data);
         if (data.type === "connection_ack") {
           delay = 500;
-          onStatus && onStatus(true);
-          socket.send(JSON.stringify({ id: "events", type: "subscribe", payload: { query, variables: { after: cursor } } }));
-        } else if (data.type === "next" && data.payload.data) {
+          start();
+        } else if (data.type === "next" && data.payload && data.payload.data && data.payload.data.chatEvents) {
           const event = data.payload.data.chatEvents;
           cursor = event.cursor;
           onEvent(event);
+        } else if (data.type === "next" && data.payload && data.payload.errors) {
+          const first = data.payload.errors[0] || {};
+          failed = (first.extensions && first.extensions.code) || "ERROR";
+        } else if (data.type === "error") {
+          const first = (data.payload && data.payload[0]) || {};
+          ended(data.id, (first.extensions && first.extensions.code) || "ERROR");
+        } else if (data.type === "complete") {
+          ended(data.id, failed);
+          failed = null;
         } else if (data.type === "ping") {
-          socket.send(JSON.stringify({ type: "pong" }));
+          mine.send(JSON.stringify({ type: "pong" }));
         }
       };
       socket.onclose = () => {
-        onStatus && onStatus(false);
+        if (socket !== mine) return;
+        clearTimeout(liveTimer);
         if (closed) return;
+        status("down");
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 10000);
       };
@@ -105,13 +148,57 @@ const Portal = (() => {
     };
   }
 
-  function time(iso) {
+  const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const pad = (n) => String(n).padStart(2, "0");
+  const sameDay = (a, b) => a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+  const clock = (d) => pad(d.getHours()) + ":" + pad(d.getMinutes());
+
+  // "14:05" today, "Mon 30 Nov 14:05" this year, "30 Nov 2025" before.
+  function time(iso, now = new Date()) {
     const date = new Date(iso);
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (isNaN(date)) return "";
+    if (sameDay(date, now)) return clock(date);
+    if (date.getFullYear() === now.getFullYear()) return DAYS[date.getDay()] + " " + date.getDate() + " " + MONTHS[date.getMonth()] + " " + clock(date);
+    return date.getDate() + " " + MONTHS[date.getMonth()] + " " + date.getFullYear();
   }
 
-  // A list of messages oldest at the top; `mine` is the side whose ticks we show.
-  function messageList(listEl, mine) {
+  // A thread's day separator: "Today", "Yesterday", "Mon 30 Nov 2025".
+  function dayLabel(date, now = new Date()) {
+    if (sameDay(date, now)) return "Today";
+    const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+    if (sameDay(date, yesterday)) return "Yesterday";
+    return DAYS[date.getDay()] + " " + date.getDate() + " " + MONTHS[date.getMonth()] + " " + date.getFullYear();
+  }
+
+  // Message text as DOM nodes: http(s) URLs become links that open in a new tab without
+  // handing it this page; everything else is a text node (never HTML).
+  function linkify(text) {
+    const fragment = document.createDocumentFragment();
+    const pattern = /https?:\/\/[^\s<>"']+/gi;
+    let at = 0, match;
+    while ((match = pattern.exec(text)) !== null) {
+      let url = match[0].replace(/[.,;:!?)\]}]+$/, "");
+      let parsed = null;
+      try { parsed = new URL(url); } catch (_) { parsed = null; }
+      if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) continue;
+      fragment.append(document.createTextNode(text.slice(at, match.index)));
+      const a = document.createElement("a");
+      a.href = parsed.href;
+      a.textContent = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      fragment.append(a);
+      at = match.index + url.length;
+      pattern.lastIndex = at;
+    }
+    fragment.append(document.createTextNode(text.slice(at)));
+    return fragment;
+  }
+
+  // A list of messages oldest at the top, with a separator before each new day; `mine` is
+  // the side whose ticks we show; `showSender` adds the operator user's name (`sentBy`).
+  function messageList(listEl, mine, showSender = false) {
     const byId = new Map();
     function render(message) {
       let li = byId.get(message.id);
@@ -120,11 +207,23 @@ const Portal = (() => {
         li.dataset.testid = "message";
         li.className = "message" + (message.sentByType === mine ? " mine" : "");
         li.dataset.sentBy = message.sentByType;
+        li.dataset.createdAt = message.createdAt;
         const text = document.createElement("span");
-        text.textContent = message.message; // never innerHTML: message text is data
+        text.className = "text";
+        text.append(linkify(message.message)); // text nodes and checked links only
         const meta = document.createElement("span");
         meta.className = "meta";
-        meta.textContent = time(message.createdAt);
+        const when = document.createElement("time");
+        when.dateTime = message.createdAt;
+        when.textContent = time(message.createdAt);
+        when.title = new Date(message.createdAt).toString();
+        if (showSender && message.sentByType === "Admin" && message.sentBy) {
+          const who = document.createElement("span");
+          who.className = "sender";
+          who.textContent = message.sentBy + " · ";
+          meta.append(who);
+        }
+        meta.append(when);
         li.append(text, meta);
         if (message.sentByType === mine) {
           const tick = document.createElement("span");
@@ -147,6 +246,22 @@ const Portal = (() => {
       tick.textContent = readAt ? "✓✓" : "✓";
       tick.setAttribute("aria-label", readAt ? "read" : "sent");
     }
+    // Separators are derived from the messages, so they stay right however pages arrive.
+    function separate() {
+      for (const old of listEl.querySelectorAll(".day")) old.remove();
+      let previous = null;
+      for (const li of listEl.querySelectorAll("[data-testid=message]")) {
+        const date = new Date(li.dataset.createdAt);
+        if (!previous || !sameDay(previous, date)) {
+          const day = document.createElement("li");
+          day.className = "day";
+          day.setAttribute("role", "separator");
+          day.textContent = dayLabel(date);
+          li.before(day);
+        }
+        previous = date;
+      }
+    }
     function clearEmpty() { const empty = listEl.querySelector(".empty"); if (empty) empty.remove(); }
     return {
       has: (id) => byId.has(id),
@@ -162,12 +277,14 @@ const Portal = (() => {
         if (byId.has(message.id)) return setRead(message.id, message.readAt);
         clearEmpty();
         listEl.append(render(message));
+        separate();
         listEl.scrollTop = listEl.scrollHeight;
       },
       prepend(messages) { // newest first, as the API pages them
         if (messages.length) clearEmpty();
         const height = listEl.scrollHeight;
         for (const message of messages) if (!byId.has(message.id)) listEl.prepend(render(message));
+        separate();
         listEl.scrollTop += listEl.scrollHeight - height;
       },
       setRead,
@@ -178,13 +295,13 @@ const Portal = (() => {
   function composer(input, button, send) {
     async function submit() {
       const text = input.value;
-      if (!text.trim()) return;
+      if (!text.trim() || input.disabled) return;
       button.disabled = true;
       try {
         if (await send(text)) input.value = "";
       } finally {
-        button.disabled = false;
-        input.focus();
+        button.disabled = input.disabled;
+        if (!input.disabled) input.focus();
       }
     }
     input.addEventListener("keydown", (event) => {
@@ -193,5 +310,16 @@ const Portal = (() => {
     button.addEventListener("click", submit);
   }
 
-  return { $, graphql, showError, explain, session, loginForm, logout, subscribe, messageList, composer, time };
+  // The tab title with the unread count in front: "(3) Chats — marketchat".
+  function titleCount(count, base) {
+    document.title = (count > 0 ? "(" + count + ") " : "") + base;
+  }
+
+  // The "connection lost" banner follows the subscription's status.
+  function connectionBanner(status) {
+    const banner = $("[data-testid=connection-lost]");
+    if (banner) banner.hidden = status !== "down";
+  }
+
+  return { $, graphql, showError, explain, session, loginForm, logout, subscribe, messageList, composer, time, dayLabel, linkify, attentive, onAttention, titleCount, connectionBanner };
 })();
