@@ -584,3 +584,33 @@ async fn webhook(store: &dyn Store, command: WebhookCommand) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_database_error_reads_as_one_line_with_each_cause_once() {
+        let io = std::io::Error::other("disk on fire\nreally");
+        let error = anyhow::Error::from(StoreError::Database(sqlx::Error::Io(io))).context("could not open the database");
+        assert_eq!(format!("{error:#}").matches("disk on fire").count(), 3, "the chain repeats its cause");
+        assert_eq!(one_line(&error), "could not open the database: database error: error communicating with database: disk on fire really");
+    }
+
+    #[test]
+    fn usage_errors_become_one_line_and_help_is_left_alone() {
+        let missing = Cli::try_parse_from(["marketchat", "seller", "create"]).unwrap_err();
+        assert_eq!(usage_error_line(&missing).as_deref(), Some("error: the following required arguments were not provided: --name <NAME>"));
+        let range = Cli::try_parse_from(["marketchat", "serve", "--event-buffer", "0"]).unwrap_err();
+        assert!(usage_error_line(&range).unwrap().starts_with("error: invalid value '0' for '--event-buffer <EVENT_BUFFER>'"));
+        let help = Cli::try_parse_from(["marketchat", "--help"]).unwrap_err();
+        assert_eq!(usage_error_line(&help), None);
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}
