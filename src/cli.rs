@@ -21,6 +21,10 @@ pub struct Cli {
     /// Log lines as plain text or as JSON objects (one a line, for log shippers).
     #[arg(long, global = true, env = "MARKETCHAT_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// The database, given before the command (as older releases took it); overrides the
+    /// command's own `--database-url` and `MARKETCHAT_DATABASE_URL`.
+    #[arg(long = "database-url", id = "database_url_before_command", value_name = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -124,6 +128,23 @@ pub enum Command {
         #[arg(long)]
         seller: String,
     },
+}
+
+impl Command {
+    /// The database the command uses (`None` for `demo`).
+    fn database_mut(&mut self) -> Option<&mut DatabaseArgs> {
+        match self {
+            Command::Demo(_) => None,
+            Command::Serve { database, .. }
+            | Command::Migrate(database)
+            | Command::Seller { database, .. }
+            | Command::Key { database, .. }
+            | Command::Webhook { database, .. }
+            | Command::User { database, .. }
+            | Command::Settings { database, .. }
+            | Command::Export { database, .. } => Some(database),
+        }
+    }
 }
 
 /// `marketchat seller …`
@@ -279,7 +300,13 @@ pub enum SettingName {
 }
 
 /// Runs the parsed command.
-pub async fn run(cli: Cli) -> Result<()> {
+pub async fn run(mut cli: Cli) -> Result<()> {
+    if let Some(url) = cli.database_url.take() {
+        match cli.command.database_mut() {
+            Some(database) => database.database_url = url,
+            None => bail!("demo uses a temporary database of its own; --database-url does not apply"),
+        }
+    }
     match cli.command {
         Command::Serve { database, config } => {
             let settings = DatabaseSettings { create_if_missing: true, exclusive: true, ..database.settings };
@@ -606,6 +633,18 @@ mod tests {
         assert!(usage_error_line(&range).unwrap().starts_with("error: invalid value '0' for '--event-buffer <EVENT_BUFFER>'"));
         let help = Cli::try_parse_from(["marketchat", "--help"]).unwrap_err();
         assert_eq!(usage_error_line(&help), None);
+    }
+
+    #[test]
+    fn the_database_url_may_come_before_the_command_as_before() {
+        let mut cli = Cli::try_parse_from(["marketchat", "--database-url", "sqlite://before.db", "seller", "list"]).unwrap();
+        let url = cli.database_url.take().unwrap();
+        cli.command.database_mut().unwrap().database_url = url;
+        let Command::Seller { database, .. } = cli.command else { panic!("seller") };
+        assert_eq!(database.database_url, "sqlite://before.db");
+        let after = Cli::try_parse_from(["marketchat", "seller", "list", "--database-url", "sqlite://after.db"]).unwrap();
+        let Command::Seller { database, .. } = after.command else { panic!("seller") };
+        assert_eq!(database.database_url, "sqlite://after.db");
     }
 
     #[test]
