@@ -3,10 +3,25 @@
 -- never does. SQLite adds it only by rebuilding a table: each table is copied aside,
 -- dropped and made again with the same columns, then refilled with the same rows and IDs
 -- (which also sets its AUTOINCREMENT counter), and its indexes and triggers are made
--- again. Foreign keys stay as written (other tables refer to these by name); the
--- violations the drops leave are deferred and undone when the rows come back, and the
--- commit would fail if any were left.
+-- again. Foreign keys stay as written (other tables refer to these by name). Child
+-- tables are set aside before their parents are dropped, so the only references left
+-- dangling meanwhile are those of `chats` (to sellers) and `events` (to messages), both
+-- looked up by index; those violations are deferred, undone as the rows come back, and
+-- the commit would fail if any were left.
 PRAGMA defer_foreign_keys = ON;
+
+-- Children first: sessions (of users), api_keys and users (of sellers), webhook
+-- attempts (of deliveries) and deliveries (of endpoints) are copied aside and dropped.
+CREATE TABLE sessions_kept AS SELECT * FROM sessions;
+DROP TABLE sessions;
+CREATE TABLE api_keys_kept AS SELECT * FROM api_keys;
+DROP TABLE api_keys;
+CREATE TABLE users_kept AS SELECT * FROM users;
+DROP TABLE users;
+CREATE TABLE webhook_attempts_kept AS SELECT * FROM webhook_attempts;
+DROP TABLE webhook_attempts;
+CREATE TABLE webhook_deliveries_kept AS SELECT * FROM webhook_deliveries;
+DROP TABLE webhook_deliveries;
 
 -- sellers
 CREATE TABLE sellers_kept AS SELECT * FROM sellers;
@@ -64,9 +79,7 @@ BEGIN
     VALUES (NEW.seller_id, 'message_created', NEW.id, NEW.created_at);
 END;
 
--- api_keys
-CREATE TABLE api_keys_kept AS SELECT * FROM api_keys;
-DROP TABLE api_keys;
+-- api_keys (sellers are back)
 CREATE TABLE api_keys (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     key_hash     TEXT    NOT NULL UNIQUE,    -- SHA-256 of the secret; the secret is never stored
@@ -81,8 +94,6 @@ SELECT id, key_hash, seller_id, label, created_at, revoked_at, last_used_at FROM
 DROP TABLE api_keys_kept;
 
 -- users
-CREATE TABLE users_kept AS SELECT * FROM users;
-DROP TABLE users;
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     email         TEXT    NOT NULL UNIQUE,      -- lower-cased
@@ -114,8 +125,6 @@ INSERT INTO webhook_endpoints (id, url, secret, events, created_at, removed_at, 
 SELECT id, url, secret, events, created_at, removed_at, cursor_tx, cursor_seq FROM webhook_endpoints_kept;
 DROP TABLE webhook_endpoints_kept;
 
-CREATE TABLE webhook_deliveries_kept AS SELECT * FROM webhook_deliveries;
-DROP TABLE webhook_deliveries;
 CREATE TABLE webhook_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     endpoint_id     INTEGER NOT NULL REFERENCES webhook_endpoints (id),
@@ -133,3 +142,28 @@ INSERT INTO webhook_deliveries (id, endpoint_id, event_id, body, created_at, att
 SELECT id, endpoint_id, event_id, body, created_at, attempts, next_attempt_at, delivered_at, failed_at, last_error FROM webhook_deliveries_kept;
 DROP TABLE webhook_deliveries_kept;
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+
+-- webhook attempts and sessions come back as they were (their IDs are not shown)
+CREATE TABLE webhook_attempts (
+    id           INTEGER PRIMARY KEY,
+    delivery_id  INTEGER NOT NULL REFERENCES webhook_deliveries (id),
+    attempted_at INTEGER NOT NULL,
+    status       INTEGER,                 -- HTTP status, if any
+    error        TEXT
+);
+INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status, error)
+SELECT id, delivery_id, attempted_at, status, error FROM webhook_attempts_kept;
+DROP TABLE webhook_attempts_kept;
+
+CREATE TABLE sessions (
+    token_hash   TEXT    PRIMARY KEY,           -- SHA-256 of the cookie's token
+    user_id      INTEGER NOT NULL REFERENCES users (id),
+    expires_at   INTEGER NOT NULL,
+    last_used_at INTEGER NOT NULL               -- Unix ms; idle sessions end
+);
+INSERT INTO sessions (token_hash, user_id, expires_at, last_used_at)
+SELECT token_hash, user_id, expires_at, last_used_at FROM sessions_kept;
+DROP TABLE sessions_kept;
+CREATE INDEX sessions_by_user ON sessions (user_id, expires_at);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+CREATE INDEX sessions_by_last_use ON sessions (last_used_at);
