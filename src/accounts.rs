@@ -105,12 +105,15 @@ pub fn principal_of(user: &UserRecord) -> Option<Principal> {
 }
 
 /// The user and principal of a live session token hash: not expired, used within the
-/// idle timeout, and of a user who may act. The one rule for session validity, used by
+/// idle timeout, and of a user who may act (known role, not disabled). The one rule for session validity, used by
 /// requests and by open subscriptions' re-checks alike.
 pub async fn live_session(store: &dyn Store, token_hash: &str, now: i64) -> StoreResult<Option<(SessionRecord, Principal)>> {
     let Some(session) = store.session_user(token_hash, now, now - SESSION_IDLE_TIMEOUT_MS).await? else {
         return Ok(None);
     };
+    if session.user.disabled_at.is_some() {
+        return Ok(None);
+    }
     Ok(principal_of(&session.user).map(|principal| (session, principal)))
 }
 
@@ -132,9 +135,7 @@ impl Accounts {
         if !email.contains('@') || email.len() < 3 {
             return Err(AccountError::Invalid(format!("{email:?} is not an e-mail address")));
         }
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(AccountError::Invalid(format!("the password must have at least {MIN_PASSWORD_CHARS} characters")));
-        }
+        check_password_strength(password)?;
         let (seller_id, role) = match kind {
             NewUserKind::Operator(role) => (None, Some(role.as_str().to_owned())),
             NewUserKind::Seller(seller_id) => {
@@ -146,7 +147,7 @@ impl Accounts {
         };
         let password_hash = self.hasher.hash(password.to_owned()).await?;
         let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&email).to_owned();
-        let user = UserRecord { id: 0, email: email.clone(), name, password_hash, seller_id, role };
+        let user = UserRecord { id: 0, email: email.clone(), name, password_hash, seller_id, role, disabled_at: None };
         self.store
             .create_user(&user, now_ms())
             .await?
@@ -167,7 +168,7 @@ impl Accounts {
         let Some(user) = user.filter(|_| verified) else {
             return Err(AccountError::BadCredentials);
         };
-        if principal_of(&user).is_none() {
+        if user.disabled_at.is_some() || principal_of(&user).is_none() {
             return Err(AccountError::BadCredentials);
         }
         self.lockout.succeeded(key);
@@ -192,6 +193,14 @@ impl Accounts {
         Ok(Some((session.user, principal)))
     }
 
+    /// Gives a user a new password and ends their sessions; false when there is no such user.
+    pub async fn set_password(&self, user_id: i64, password: &str) -> Result<bool, AccountError> {
+        check_lengths("", password)?;
+        check_password_strength(password)?;
+        let password_hash = self.hasher.hash(password.to_owned()).await?;
+        Ok(self.store.set_user_password(user_id, &password_hash).await?)
+    }
+
     /// Ends a session.
     pub async fn logout(&self, token: &str) -> Result<(), AccountError> {
         Ok(self.store.delete_session(&hash_key(token)).await?)
@@ -207,6 +216,14 @@ impl Accounts {
     pub fn tracked_failures(&self) -> usize {
         self.lockout.len()
     }
+}
+
+/// Refuses a password shorter than [`MIN_PASSWORD_CHARS`].
+fn check_password_strength(password: &str) -> Result<(), AccountError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AccountError::Invalid(format!("the password must have at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    Ok(())
 }
 
 /// Refuses an e-mail address or password longer than any account can have.
@@ -232,6 +249,7 @@ mod tests {
             password_hash: String::new(),
             seller_id,
             role: role.map(str::to_owned),
+            disabled_at: None,
         }
     }
 

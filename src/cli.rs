@@ -4,7 +4,7 @@ use crate::accounts::{Accounts, NewUserKind};
 use crate::app::{self, AppState};
 use crate::config::ServerConfig;
 use crate::demo;
-use crate::domain::ids::{seller_gid, GlobalId, IdKind};
+use crate::domain::ids::{seller_gid, user_gid, GlobalId, IdKind};
 use crate::domain::keys::generate_key;
 use crate::webhooks;
 use crate::service::{system_clock, ChatService};
@@ -18,47 +18,133 @@ use std::sync::Arc;
 #[derive(Debug, Parser)]
 #[command(name = "marketchat", version, about)]
 pub struct Cli {
-    /// Database: sqlite://PATH (embedded) or postgres://… (scale-out).
-    #[arg(long, global = true, env = "MARKETCHAT_DATABASE_URL", default_value = "sqlite://marketchat.db")]
-    pub database_url: String,
-    /// Database connection settings.
-    #[command(flatten)]
-    pub database: DatabaseSettings,
+    /// Log lines as plain text or as JSON objects (one a line, for log shippers).
+    #[arg(long, global = true, env = "MARKETCHAT_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// The database, given before the command (as older releases took it); overrides the
+    /// command's own `--database-url` and `MARKETCHAT_DATABASE_URL`.
+    #[arg(long = "database-url", id = "database_url_before_command", value_name = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colour only when stderr is a terminal).
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Which database a command uses (every command but `demo`, which makes its own).
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database: sqlite://PATH (embedded) or postgres://… (scale-out).
+    #[arg(long, global = true, env = "MARKETCHAT_DATABASE_URL", default_value = "sqlite://marketchat.db")]
+    pub database_url: String,
+    /// Database connection settings.
+    #[command(flatten)]
+    pub settings: DatabaseSettings,
+}
+
+impl DatabaseArgs {
+    /// Opens an existing database (a missing SQLite file is an error).
+    async fn open_existing(&self) -> Result<Arc<dyn Store>> {
+        let settings = DatabaseSettings { create_if_missing: false, exclusive: false, ..self.settings.clone() };
+        open(self.database_url.clone(), settings).await
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server.
-    Serve(ServerConfig),
+    /// Run the server (one server per SQLite file).
+    Serve {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Server settings.
+        #[command(flatten)]
+        config: ServerConfig,
+    },
     /// Run the server on a temporary database with demo data, keys printed.
     Demo(ServerConfig),
-    /// Apply database migrations.
-    Migrate,
+    /// Apply database migrations (creating a SQLite database if there is none).
+    Migrate(DatabaseArgs),
     /// Manage sellers.
-    #[command(subcommand)]
-    Seller(SellerCommand),
+    Seller {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: SellerCommand,
+    },
     /// Manage API keys.
-    #[command(subcommand)]
-    Key(KeyCommand),
+    Key {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Manage webhook endpoints.
-    #[command(subcommand)]
-    Webhook(WebhookCommand),
+    Webhook {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Manage portal users.
-    #[command(subcommand)]
-    User(UserCommand),
+    User {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Change settings.
-    #[command(subcommand)]
-    Settings(SettingsCommand),
+    Settings {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
     /// Print one seller's thread as JSON Lines, oldest first.
     Export {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// The seller's ID.
         #[arg(long)]
         seller: String,
     },
+}
+
+impl Command {
+    /// The database the command uses (`None` for `demo`).
+    fn database_mut(&mut self) -> Option<&mut DatabaseArgs> {
+        match self {
+            Command::Demo(_) => None,
+            Command::Serve { database, .. }
+            | Command::Migrate(database)
+            | Command::Seller { database, .. }
+            | Command::Key { database, .. }
+            | Command::Webhook { database, .. }
+            | Command::User { database, .. }
+            | Command::Settings { database, .. }
+            | Command::Export { database, .. } => Some(database),
+        }
+    }
 }
 
 /// `marketchat seller …`
@@ -67,6 +153,17 @@ pub enum SellerCommand {
     /// Create a seller (and its empty chat); prints its ID.
     Create {
         /// The business name.
+        #[arg(long)]
+        name: String,
+        /// The marketplace's own ID for this seller (unique).
+        #[arg(long)]
+        external_id: Option<String>,
+    },
+    /// Rename a seller.
+    Update {
+        /// The seller's ID.
+        id: String,
+        /// The new business name.
         #[arg(long)]
         name: String,
     },
@@ -98,7 +195,7 @@ pub enum KeyCommand {
         #[arg(long)]
         label: Option<String>,
     },
-    /// List keys (never their secrets).
+    /// List keys (never their secrets): `ID<TAB>OWNER<TAB>LABEL<TAB>CREATED<TAB>LAST USED<TAB>STATUS` a line.
     List,
     /// Revoke a key by its ID.
     Revoke {
@@ -121,7 +218,7 @@ pub enum WebhookCommand {
         #[arg(long, env = "MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
         webhook_allow_private: bool,
     },
-    /// List endpoints (never their secrets).
+    /// List endpoints (never their secrets): `ID<TAB>URL<TAB>EVENTS<TAB>STATUS` a line.
     List,
     /// Remove an endpoint.
     Remove {
@@ -145,7 +242,8 @@ pub struct UserOwner {
 /// `marketchat user …`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a portal user; the password is read from stdin (first line). Prints the ID.
+    /// Create a portal user; the password is read without echo from a terminal, else the
+    /// first line of stdin. Prints the ID.
     Create {
         /// Operator or seller.
         #[command(flatten)]
@@ -159,6 +257,24 @@ pub enum UserCommand {
         /// Display name (operator users: shown as `sentBy` to the operator side).
         #[arg(long)]
         name: Option<String>,
+    },
+    /// List users: `ID<TAB>EMAIL<TAB>NAME<TAB>OWNER<TAB>ROLE<TAB>STATUS` a line.
+    List,
+    /// Disable a user: they cannot log in, and their sessions end at once (open
+    /// subscriptions close at their next re-check).
+    Disable {
+        /// The user's ID, as `user list` prints it.
+        id: String,
+    },
+    /// Let a disabled user log in again.
+    Enable {
+        /// The user's ID.
+        id: String,
+    },
+    /// Give a user a new password (read like `user create`'s); their sessions end.
+    SetPassword {
+        /// The user's ID.
+        id: String,
     },
 }
 
@@ -184,43 +300,82 @@ pub enum SettingName {
 }
 
 /// Runs the parsed command.
-pub async fn run(cli: Cli) -> Result<()> {
-    let open = |url: &str| open(url.to_owned(), cli.database.clone());
+pub async fn run(mut cli: Cli) -> Result<()> {
+    if let Some(url) = cli.database_url.take() {
+        match cli.command.database_mut() {
+            Some(database) => database.database_url = url,
+            None => bail!("demo uses a temporary database of its own; --database-url does not apply"),
+        }
+    }
     match cli.command {
-        Command::Serve(config) => {
-            let store = open(&cli.database_url).await?;
+        Command::Serve { database, config } => {
+            let settings = DatabaseSettings { create_if_missing: true, exclusive: true, ..database.settings };
+            let store = open(database.database_url, settings).await?;
             serve(store, config, |_| Ok(())).await
         }
         Command::Demo(config) => demo::run(config).await,
-        Command::Migrate => open(&cli.database_url).await.map(drop),
-        Command::Seller(command) => seller(&*open(&cli.database_url).await?, command).await,
-        Command::Key(command) => key(&*open(&cli.database_url).await?, command).await,
-        Command::Webhook(command) => webhook(&*open(&cli.database_url).await?, command).await,
-        Command::User(UserCommand::Create { owner, role, email, name }) => {
-            let kind = match (owner.seller, role) {
-                (Some(raw), _) => NewUserKind::Seller(seller_argument(&raw)?),
-                (None, Some(role)) => NewUserKind::Operator(role.parse().map_err(|e: String| anyhow::anyhow!(e))?),
-                (None, None) => bail!("--operator needs --role"),
-            };
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            let accounts = Accounts::new(open(&cli.database_url).await?);
-            let user = accounts.create_user(&email, name.as_deref(), password, kind).await?;
-            println!("{}", user.id);
-            Ok(())
+        Command::Migrate(database) => {
+            let settings = DatabaseSettings { create_if_missing: true, exclusive: false, ..database.settings };
+            open(database.database_url, settings).await.map(drop)
         }
-        Command::Settings(SettingsCommand::Set { name: SettingName::ChatEnabled, value }) => {
-            let service = ChatService::new(open(&cli.database_url).await?, Default::default(), system_clock());
+        Command::Seller { database, command } => seller(&*database.open_existing().await?, command).await,
+        Command::Key { database, command } => key(&*database.open_existing().await?, command).await,
+        Command::Webhook { database, command } => webhook(&*database.open_existing().await?, command).await,
+        Command::User { database, command } => user(database.open_existing().await?, command).await,
+        Command::Settings { database, command: SettingsCommand::Set { name: SettingName::ChatEnabled, value } } => {
+            let service = ChatService::new(database.open_existing().await?, Default::default(), system_clock());
             Ok(service.set_chat_enabled(value).await?)
         }
-        Command::Export { seller } => export(&*open(&cli.database_url).await?, &seller).await,
+        Command::Export { database, seller } => export(&*database.open_existing().await?, &seller).await,
     }
 }
 
 /// Opens the store and applies migrations.
 pub async fn open(database_url: String, settings: DatabaseSettings) -> Result<Arc<dyn Store>> {
     store::connect(&database_url, &settings).await.with_context(|| "could not open the database".to_owned())
+}
+
+/// An error as one line: its causes joined with `: `, leaving out any cause whose text
+/// the line already holds (sqlx and our own errors repeat their source in their message),
+/// and line breaks turned into spaces.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A clap error as one line (`error: …` without the usage block and hints), for
+/// exit status 2; help and version requests are not errors and are returned as `None`.
+pub fn usage_error_line(error: &clap::Error) -> Option<String> {
+    use clap::error::ErrorKind;
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        return None;
+    }
+    let rendered = error.render().to_string();
+    let message = rendered.split("\n\n").next().unwrap_or_default();
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(if message.starts_with("error:") { message } else { format!("error: {message}") })
+}
+
+/// Reads a password: without echo when stdin is a terminal, else its first line.
+fn read_password() -> Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password: ").context("could not read the password");
+    }
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password).context("could not read the password from stdin")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Binds, prints `listening on http://ADDR`, lets `announce` print more, and serves
@@ -253,6 +408,12 @@ fn seller_argument(raw: &str) -> Result<i64> {
     parse_id(raw, IdKind::Seller)
 }
 
+/// Decodes a portal user ID argument: an `OperatorUser-…` or `SellerUser-…` global ID, or
+/// a plain row number.
+fn user_argument(raw: &str) -> Result<i64> {
+    parse_id(raw, IdKind::OperatorUser).or_else(|_| parse_id(raw, IdKind::SellerUser)).map_err(|_| anyhow::anyhow!("{raw:?} is not a user ID"))
+}
+
 fn parse_id(raw: &str, kind: IdKind) -> Result<i64> {
     if let Ok(number) = raw.parse::<i64>() {
         if number > 0 {
@@ -262,15 +423,81 @@ fn parse_id(raw: &str, kind: IdKind) -> Result<i64> {
     GlobalId::decode_as(raw, kind).map_err(|e| anyhow::anyhow!("{raw:?} {e}"))
 }
 
+fn business_name(raw: &str) -> Result<&str> {
+    let name = raw.trim();
+    if name.is_empty() {
+        bail!("--name can't be blank");
+    }
+    Ok(name)
+}
+
+async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
+    match command {
+        UserCommand::Create { owner, role, email, name } => {
+            let kind = match (owner.seller, role) {
+                (Some(raw), _) => NewUserKind::Seller(seller_argument(&raw)?),
+                (None, Some(role)) => NewUserKind::Operator(role.parse().map_err(|e: String| anyhow::anyhow!(e))?),
+                (None, None) => bail!("--operator needs --role"),
+            };
+            let password = read_password()?;
+            let user = Accounts::new(store).create_user(&email, name.as_deref(), &password, kind).await?;
+            println!("{}", user_gid(user.id, user.seller_id.is_some()));
+        }
+        UserCommand::List => {
+            let mut out = std::io::stdout().lock();
+            for user in store.list_users().await? {
+                let owner = user.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", seller_gid(id)));
+                let status = if user.disabled_at.is_some() { "disabled" } else { "active" };
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{owner}\t{}\t{status}",
+                    user_gid(user.id, user.seller_id.is_some()),
+                    user.email,
+                    user.name,
+                    user.role.as_deref().unwrap_or("-"),
+                )?;
+            }
+        }
+        UserCommand::Disable { id } => {
+            if !store.set_user_disabled(user_argument(&id)?, Some(now())).await? {
+                bail!("no user with ID {id}");
+            }
+        }
+        UserCommand::Enable { id } => {
+            if !store.set_user_disabled(user_argument(&id)?, None).await? {
+                bail!("no user with ID {id}");
+            }
+        }
+        UserCommand::SetPassword { id } => {
+            let user_id = user_argument(&id)?;
+            let password = read_password()?;
+            if !Accounts::new(store).set_password(user_id, &password).await? {
+                bail!("no user with ID {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn seller(store: &dyn Store, command: SellerCommand) -> Result<()> {
     match command {
-        SellerCommand::Create { name } => {
-            let name = name.trim();
-            if name.is_empty() {
-                bail!("--name can't be blank");
-            }
-            let seller = store.create_seller(name, now()).await?;
+        SellerCommand::Create { name, external_id } => {
+            let name = business_name(&name)?;
+            let seller = match external_id.as_deref().map(str::trim) {
+                None => store.create_seller(name, now()).await?,
+                Some("") => bail!("--external-id can't be blank"),
+                Some(external_id) => match store.create_seller_with_external_id(name, external_id, now()).await? {
+                    Some(seller) => seller,
+                    None => bail!("a seller with external ID {external_id:?} exists already"),
+                },
+            };
             println!("{}", seller_gid(seller.id));
+        }
+        SellerCommand::Update { id, name } => {
+            let name = business_name(&name)?;
+            if store.rename_seller(seller_argument(&id)?, name).await?.is_none() {
+                bail!("no seller with ID {id}");
+            }
         }
         SellerCommand::List => {
             let mut query = store::SellerListQuery { limit: 500, ..Default::default() };
@@ -314,7 +541,6 @@ async fn key(store: &dyn Store, command: KeyCommand) -> Result<()> {
         }
         KeyCommand::List => {
             let mut out = std::io::stdout().lock();
-            writeln!(out, "ID\tOWNER\tLABEL\tCREATED\tLAST USED\tSTATUS")?;
             for key in store.list_api_keys().await? {
                 let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", seller_gid(id)));
                 let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), crate::api::types::format_time);
@@ -384,4 +610,46 @@ async fn webhook(store: &dyn Store, command: WebhookCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_database_error_reads_as_one_line_with_each_cause_once() {
+        let io = std::io::Error::other("disk on fire\nreally");
+        let error = anyhow::Error::from(StoreError::Database(sqlx::Error::Io(io))).context("could not open the database");
+        assert_eq!(format!("{error:#}").matches("disk on fire").count(), 3, "the chain repeats its cause");
+        assert_eq!(one_line(&error), "could not open the database: database error: error communicating with database: disk on fire really");
+    }
+
+    #[test]
+    fn usage_errors_become_one_line_and_help_is_left_alone() {
+        let missing = Cli::try_parse_from(["marketchat", "seller", "create"]).unwrap_err();
+        assert_eq!(usage_error_line(&missing).as_deref(), Some("error: the following required arguments were not provided: --name <NAME>"));
+        let range = Cli::try_parse_from(["marketchat", "serve", "--event-buffer", "0"]).unwrap_err();
+        assert!(usage_error_line(&range).unwrap().starts_with("error: invalid value '0' for '--event-buffer <EVENT_BUFFER>'"));
+        let help = Cli::try_parse_from(["marketchat", "--help"]).unwrap_err();
+        assert_eq!(usage_error_line(&help), None);
+    }
+
+    #[test]
+    fn the_database_url_may_come_before_the_command_as_before() {
+        let mut cli = Cli::try_parse_from(["marketchat", "--database-url", "sqlite://before.db", "seller", "list"]).unwrap();
+        let url = cli.database_url.take().unwrap();
+        cli.command.database_mut().unwrap().database_url = url;
+        let Command::Seller { database, .. } = cli.command else { panic!("seller") };
+        assert_eq!(database.database_url, "sqlite://before.db");
+        let after = Cli::try_parse_from(["marketchat", "seller", "list", "--database-url", "sqlite://after.db"]).unwrap();
+        let Command::Seller { database, .. } = after.command else { panic!("seller") };
+        assert_eq!(database.database_url, "sqlite://after.db");
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 }

@@ -35,16 +35,16 @@ pub struct ServerConfig {
     #[arg(long, env = "MARKETCHAT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
     /// Longest message, in characters.
-    #[arg(long, env = "MARKETCHAT_MAX_MESSAGE_CHARS", default_value_t = DEFAULT_MAX_MESSAGE_CHARS)]
+    #[arg(long, env = "MARKETCHAT_MAX_MESSAGE_CHARS", default_value_t = DEFAULT_MAX_MESSAGE_CHARS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_message_chars: usize,
     /// What to do with messages containing card numbers or IBANs.
     #[arg(long, env = "MARKETCHAT_SENSITIVE_DATA", value_enum, default_value = "reject")]
     pub sensitive_data: SensitivePolicy,
     /// Live events buffered per subscriber before it counts as too slow and is cut off.
-    #[arg(long, env = "MARKETCHAT_EVENT_BUFFER", default_value_t = 1024)]
+    #[arg(long, env = "MARKETCHAT_EVENT_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub event_buffer: usize,
     /// Seconds a subscriber's socket may stay unwritable before it is disconnected.
-    #[arg(long, env = "MARKETCHAT_WS_WRITE_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "MARKETCHAT_WS_WRITE_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_write_timeout_secs: u64,
     /// Seconds between re-checks of a subscription's credential (a revoked key or ended
     /// session closes the socket with 4403 within this time).
@@ -62,13 +62,13 @@ pub struct ServerConfig {
     #[arg(long, env = "MARKETCHAT_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
     /// Seconds an HTTP request may take before it is answered 408.
-    #[arg(long, env = "MARKETCHAT_REQUEST_TIMEOUT", default_value_t = 30)]
+    #[arg(long, env = "MARKETCHAT_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
     /// First webhook retry delay in milliseconds; each later one doubles (at most 1 h).
-    #[arg(long, env = "MARKETCHAT_WEBHOOK_RETRY_BASE_MS", default_value_t = 10_000)]
+    #[arg(long, env = "MARKETCHAT_WEBHOOK_RETRY_BASE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub webhook_retry_base_ms: u64,
     /// Milliseconds a webhook endpoint may take to answer.
-    #[arg(long, env = "MARKETCHAT_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "MARKETCHAT_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub webhook_timeout_ms: u64,
     /// Let webhooks reach loopback, private, link-local and other non-public addresses
     /// (refused by default, at registration and on every resolved address).
@@ -76,7 +76,7 @@ pub struct ServerConfig {
     pub webhook_allow_private: bool,
     /// Remove messages (and their events) older than this many days, in small batches;
     /// off when not given.
-    #[arg(long, env = "MARKETCHAT_RETENTION_DAYS")]
+    #[arg(long, env = "MARKETCHAT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub retention_days: Option<u32>,
     /// Most TCP connections open at once; more wait to be accepted. Default: what the
     /// process's open-file limit allows (raised to its hard limit at start), less a reserve.
@@ -87,7 +87,7 @@ pub struct ServerConfig {
     #[arg(long, env = "MARKETCHAT_HEADER_READ_TIMEOUT", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_secs: u64,
     /// Most subscription WebSockets open at once; more are refused with 503.
-    #[arg(long, env = "MARKETCHAT_MAX_SUBSCRIPTIONS", default_value_t = 50_000)]
+    #[arg(long, env = "MARKETCHAT_MAX_SUBSCRIPTIONS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_subscriptions: usize,
     /// Most subscription WebSockets one API key or portal user may hold open at once.
     #[arg(long, env = "MARKETCHAT_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]

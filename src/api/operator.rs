@@ -259,7 +259,7 @@ impl OperatorQuery {
             IdKind::ChatMessage => store.message(id.number).await.map_err(internal)?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
             IdKind::Chat => store.chat(id.number).await.map_err(internal)?.map(|c| OperatorNode::Chat(ChatObject(c))),
             IdKind::Seller => store.seller(id.number).await.map_err(internal)?.map(|s| OperatorNode::Seller(SellerObject(s))),
-            IdKind::ApiKey | IdKind::WebhookEndpoint => None,
+            IdKind::ApiKey | IdKind::WebhookEndpoint | IdKind::OperatorUser | IdKind::SellerUser => None,
         };
         Ok(node)
     }

@@ -17,6 +17,10 @@ pub enum IdKind {
     ApiKey,
     /// A webhook endpoint.
     WebhookEndpoint,
+    /// A portal user of the operator.
+    OperatorUser,
+    /// A portal user of a seller.
+    SellerUser,
 }
 
 impl IdKind {
@@ -28,12 +32,22 @@ impl IdKind {
             IdKind::ChatMessage => "ChatMessage",
             IdKind::ApiKey => "ApiKey",
             IdKind::WebhookEndpoint => "WebhookEndpoint",
+            IdKind::OperatorUser => "OperatorUser",
+            IdKind::SellerUser => "SellerUser",
         }
     }
 
     fn from_type_name(name: &str) -> Option<Self> {
-        [IdKind::Seller, IdKind::Chat, IdKind::ChatMessage, IdKind::ApiKey, IdKind::WebhookEndpoint]
-            .into_iter()
+        [
+            IdKind::Seller,
+            IdKind::Chat,
+            IdKind::ChatMessage,
+            IdKind::ApiKey,
+            IdKind::WebhookEndpoint,
+            IdKind::OperatorUser,
+            IdKind::SellerUser,
+        ]
+        .into_iter()
             .find(|kind| kind.type_name() == name)
     }
 }
@@ -98,6 +112,13 @@ impl GlobalId {
     }
 }
 
+/// Encodes a portal user's ID: `SellerUser-<n>` for a seller's user, `OperatorUser-<n>`
+/// for the operator's (both number the same `users` table).
+pub fn user_gid(user_id: i64, is_seller_user: bool) -> String {
+    let kind = if is_seller_user { IdKind::SellerUser } else { IdKind::OperatorUser };
+    GlobalId::new(kind, user_id).encode()
+}
+
 /// Encodes a seller's ID.
 pub fn seller_gid(seller_id: i64) -> String {
     GlobalId::new(IdKind::Seller, seller_id).encode()
@@ -126,6 +147,13 @@ mod tests {
     }
 
     #[test]
+    fn user_ids_name_their_side() {
+        assert_eq!(GlobalId::decode(&user_gid(3, false)).unwrap(), GlobalId::new(IdKind::OperatorUser, 3));
+        assert_eq!(GlobalId::decode(&user_gid(5, true)).unwrap(), GlobalId::new(IdKind::SellerUser, 5));
+        assert_eq!(user_gid(3, false), "T3BlcmF0b3JVc2VyLTM=");
+    }
+
+    #[test]
     fn wrong_type_is_reported_as_such() {
         assert_eq!(
             GlobalId::decode_as(&seller_gid(7), IdKind::ChatMessage),
@@ -143,7 +171,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips(number in 1i64..=i64::MAX, kind in prop::sample::select(vec![IdKind::Seller, IdKind::Chat, IdKind::ChatMessage, IdKind::ApiKey])) {
+        fn round_trips(number in 1i64..=i64::MAX, kind in prop::sample::select(vec![IdKind::Seller, IdKind::Chat, IdKind::ChatMessage, IdKind::ApiKey, IdKind::WebhookEndpoint, IdKind::OperatorUser, IdKind::SellerUser])) {
             let id = GlobalId::new(kind, number);
             prop_assert_eq!(GlobalId::decode(&id.encode()), Ok(id));
         }

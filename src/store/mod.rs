@@ -40,6 +40,12 @@ pub enum StoreError {
     /// The database URL names no backend we support.
     #[error("unsupported database URL (use sqlite://PATH or postgres://…)")]
     UnsupportedUrl,
+    /// A `sqlite://` path that names no database this command may open.
+    #[error("{0}")]
+    NoDatabase(String),
+    /// Another server holds the SQLite database's lock file.
+    #[error("another marketchat server uses {0} (its lock file {0}.lock is held)")]
+    InUse(String),
 }
 
 /// Shorthand for store results.
@@ -52,7 +58,7 @@ pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseSettings {
     /// Most connections this node opens to the database.
-    #[arg(long = "db-pool-size", env = "MARKETCHAT_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    #[arg(long = "db-pool-size", env = "MARKETCHAT_DB_POOL_SIZE", default_value_t = 10, global = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub pool_size: u32,
     /// Longest a statement may run before the database cancels it.
     #[arg(long = "db-statement-timeout-ms", env = "MARKETCHAT_DB_STATEMENT_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis, global = true)]
@@ -60,16 +66,35 @@ pub struct DatabaseSettings {
     /// Longest to wait for a connection (connecting, or from a busy pool) before failing.
     #[arg(long = "db-connect-timeout-ms", env = "MARKETCHAT_DB_CONNECT_TIMEOUT_MS", default_value = "3000", value_parser = parse_millis, global = true)]
     pub connect_timeout: Duration,
+    /// Whether a missing SQLite file is created (only `serve`, `demo` and `migrate` do;
+    /// other commands refuse a path with no database, so a typo cannot make an empty one).
+    #[arg(skip = true)]
+    pub create_if_missing: bool,
+    /// Whether to hold the SQLite file's exclusive lock file (`PATH.lock`) for the store's
+    /// life, so a second server on the same file refuses to start.
+    #[arg(skip = false)]
+    pub exclusive: bool,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { pool_size: 10, statement_timeout: Duration::from_secs(5), connect_timeout: Duration::from_secs(3) }
+        Self {
+            pool_size: 10,
+            statement_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            create_if_missing: true,
+            exclusive: false,
+        }
     }
 }
 
-fn parse_millis(raw: &str) -> Result<Duration, std::num::ParseIntError> {
-    raw.parse().map(Duration::from_millis)
+/// A positive number of milliseconds (0 would mean "no time at all", never meant).
+fn parse_millis(raw: &str) -> Result<Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(millis) => Ok(Duration::from_millis(millis)),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// A seller account.
@@ -161,6 +186,8 @@ pub struct UserRecord {
     pub seller_id: Option<i64>,
     /// For an operator user, the role's name.
     pub role: Option<String>,
+    /// Unix milliseconds, while the user is disabled (cannot log in).
+    pub disabled_at: Option<i64>,
 }
 
 /// A live portal session.
@@ -358,6 +385,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates a seller and its empty chat.
     async fn create_seller(&self, business_name: &str, now: i64) -> StoreResult<SellerRecord>;
+    /// Creates a seller carrying the marketplace's own ID; `None` when a seller has that
+    /// external ID already.
+    async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: i64) -> StoreResult<Option<SellerRecord>>;
+    /// Renames a seller; `None` when there is no such seller.
+    async fn rename_seller(&self, seller_id: i64, business_name: &str) -> StoreResult<Option<SellerRecord>>;
     /// One seller.
     async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>>;
     /// Sellers by folded name.
@@ -380,6 +412,13 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>>;
     /// The user with this (lower-cased) e-mail address.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    /// Every portal user, by ID.
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Disables a user (`Some(now)`: ends all their sessions in the same transaction) or
+    /// enables one (`None`); false when there is no such user.
+    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool>;
+    /// Replaces a user's password hash and ends their sessions; false when there is no such user.
+    async fn set_user_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool>;
     /// Stores a login session, last used `now`, in one transaction with ending the user's
     /// sessions that expired or were unused since before `idle_since` and, beyond the
     /// newest `keep_per_user`, the oldest ones.
@@ -473,7 +512,7 @@ const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.
      FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
 
 /// Columns of a user row.
-const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role";
+const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role, u.disabled_at";
 
 /// Columns of a webhook endpoint row.
 const WEBHOOK_COLUMNS: &str = "id, url, secret, events, created_at, removed_at, cursor_tx, cursor_seq";
@@ -524,14 +563,26 @@ impl<T> ListPage<T> {
 /// Opens the store a database URL names and applies migrations.
 pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> StoreResult<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::open(database_url).await?)
+        Arc::new(SqliteStore::open_with(database_url, settings).await?)
     } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
         Arc::new(PostgresStore::open(database_url, settings).await?)
     } else {
         return Err(StoreError::UnsupportedUrl);
     };
+    tracing::debug!(database = %without_password(database_url), "opened the database");
     store.migrate().await?;
     Ok(store)
+}
+
+/// A database URL fit for logs: any password replaced by `***`.
+pub fn without_password(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => database_url.to_owned(),
+    }
 }
 
 /// The row mappers both backends share, for their row type (dialects differ in SQL, not
@@ -574,6 +625,7 @@ macro_rules! row_mappers {
                 password_hash: row.try_get(3)?,
                 seller_id: row.try_get(4)?,
                 role: row.try_get(5)?,
+                disabled_at: row.try_get(6)?,
             })
         }
 

@@ -173,6 +173,34 @@ impl Store for PostgresStore {
         Ok(SellerRecord { id, business_name: business_name.to_owned(), created_at: now })
     }
 
+    async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: i64) -> StoreResult<Option<SellerRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO sellers (business_name, name_key, created_at, external_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(business_name)
+        .bind(business_name.to_lowercase())
+        .bind(now)
+        .bind(external_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else { return Ok(None) };
+        sqlx::query("INSERT INTO chats (seller_id) VALUES ($1)").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(SellerRecord { id, business_name: business_name.to_owned(), created_at: now }))
+    }
+
+    async fn rename_seller(&self, seller_id: i64, business_name: &str) -> StoreResult<Option<SellerRecord>> {
+        let row = sqlx::query("UPDATE sellers SET business_name = $1, name_key = $2 WHERE id = $3 RETURNING id, business_name, created_at")
+            .bind(business_name)
+            .bind(business_name.to_lowercase())
+            .bind(seller_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(seller_from_row).transpose()?)
+    }
+
     async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>> {
         let row = sqlx::query("SELECT id, business_name, created_at FROM sellers WHERE id = $1")
             .bind(seller_id)
@@ -273,6 +301,39 @@ impl Store for PostgresStore {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id")).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled_at)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if disabled_at.is_some() {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    async fn set_user_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
     async fn create_session(&self, token_hash: &str, user_id: i64, now: i64, expires_at: i64, idle_since: i64, keep_per_user: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // Concurrent logins of one user take turns, so the cap holds exactly.
@@ -316,7 +377,7 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(SessionRecord { user: user_from_row(&row)?, last_used_at: row.try_get(6)? }))
+        Ok(Some(SessionRecord { user: user_from_row(&row)?, last_used_at: row.try_get(7)? }))
     }
 
     async fn touch_session(&self, token_hash: &str, now: i64) -> StoreResult<()> {

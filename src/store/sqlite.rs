@@ -17,19 +17,33 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Batches concurrent message writes into shared transactions on `writer`.
     committer: GroupCommitter,
+    /// `PATH.lock`, locked while a server uses the file.
+    _server_lock: Option<std::fs::File>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, &DatabaseSettings::default()).await
+    }
+
+    /// Opens the database at a `sqlite://PATH` URL: creating it only if
+    /// `settings.create_if_missing`, and holding `PATH.lock` if `settings.exclusive`.
+    pub async fn open_with(url: &str, settings: &DatabaseSettings) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(settings.create_if_missing)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit is on disk before we acknowledge it, even across power loss.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        create_private(options.get_filename())?;
+        let path = options.get_filename().to_owned();
+        check_path(&path, settings.create_if_missing)?;
+        let server_lock = if settings.exclusive { Some(lock_for_server(&path)?) } else { None };
+        if settings.create_if_missing {
+            create_private(&path)?;
+        }
+        tracing::debug!(path = %path.display(), "opening the SQLite database");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -39,7 +53,55 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         let committer = GroupCommitter::start(writer.clone());
-        Ok(Self { readers, writer, committer })
+        Ok(Self { readers, writer, committer, _server_lock: server_lock })
+    }
+}
+
+fn is_in_memory(path: &std::path::Path) -> bool {
+    path.as_os_str().is_empty() || path == std::path::Path::new(":memory:")
+}
+
+/// Refuses a path whose directory does not exist and, unless this command may create
+/// the database, a path with no database: a typo must not make an empty one.
+fn check_path(path: &std::path::Path, create_if_missing: bool) -> StoreResult<()> {
+    if is_in_memory(path) || path.exists() {
+        return Ok(());
+    }
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    if !directory.is_dir() {
+        return Err(StoreError::NoDatabase(format!("no database at {}: directory {} does not exist", path.display(), directory.display())));
+    }
+    if !create_if_missing {
+        return Err(StoreError::NoDatabase(format!(
+            "no database at {} (only serve, demo and migrate create one)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Takes the exclusive advisory lock on `PATH.lock` (created 0600 if needed), held until
+/// the returned file is closed, i.e. for the server's life; the kernel releases it if
+/// the process dies. Only servers take it: CLI commands keep writing beside a server,
+/// and SQLite's own locking serialises them.
+fn lock_for_server(path: &std::path::Path) -> StoreResult<std::fs::File> {
+    if is_in_memory(path) {
+        return Err(StoreError::NoDatabase("an in-memory database cannot be served".to_owned()));
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(path.display().to_string())),
+        Err(std::fs::TryLockError::Error(error)) => Err(StoreError::Database(sqlx::Error::Io(error))),
     }
 }
 
@@ -47,7 +109,7 @@ impl SqliteStore {
 /// does not exist yet; SQLite gives the WAL and shared-memory files it creates beside it
 /// the same permissions. An existing file keeps the permissions it has.
 fn create_private(path: &std::path::Path) -> StoreResult<()> {
-    if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+    if is_in_memory(path) {
         return Ok(());
     }
     let mut options = std::fs::OpenOptions::new();
@@ -104,6 +166,34 @@ impl Store for SqliteStore {
         sqlx::query("INSERT INTO chats (seller_id) VALUES (?)").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(SellerRecord { id, business_name: business_name.to_owned(), created_at: now })
+    }
+
+    async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: i64) -> StoreResult<Option<SellerRecord>> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO sellers (business_name, name_key, created_at, external_id) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(business_name)
+        .bind(business_name.to_lowercase())
+        .bind(now)
+        .bind(external_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else { return Ok(None) };
+        sqlx::query("INSERT INTO chats (seller_id) VALUES (?1)").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(SellerRecord { id, business_name: business_name.to_owned(), created_at: now }))
+    }
+
+    async fn rename_seller(&self, seller_id: i64, business_name: &str) -> StoreResult<Option<SellerRecord>> {
+        let row = sqlx::query("UPDATE sellers SET business_name = ?1, name_key = ?2 WHERE id = ?3 RETURNING id, business_name, created_at")
+            .bind(business_name)
+            .bind(business_name.to_lowercase())
+            .bind(seller_id)
+            .fetch_optional(&self.writer)
+            .await?;
+        Ok(row.as_ref().map(seller_from_row).transpose()?)
     }
 
     async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>> {
@@ -213,6 +303,39 @@ impl Store for SqliteStore {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id")).fetch_all(&self.readers).await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let changed = sqlx::query("UPDATE users SET disabled_at = ?1 WHERE id = ?2")
+            .bind(disabled_at)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if disabled_at.is_some() {
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?1").bind(user_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    async fn set_user_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let changed = sqlx::query("UPDATE users SET password_hash = ?1 WHERE id = ?2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?1").bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
     async fn create_session(&self, token_hash: &str, user_id: i64, now: i64, expires_at: i64, idle_since: i64, keep_per_user: i64) -> StoreResult<()> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = ? AND (expires_at <= ? OR last_used_at < ?)")
@@ -254,7 +377,7 @@ impl Store for SqliteStore {
         .fetch_optional(&self.readers)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(SessionRecord { user: user_from_row(&row)?, last_used_at: row.try_get(6)? }))
+        Ok(Some(SessionRecord { user: user_from_row(&row)?, last_used_at: row.try_get(7)? }))
     }
 
     async fn touch_session(&self, token_hash: &str, now: i64) -> StoreResult<()> {

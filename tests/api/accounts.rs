@@ -54,7 +54,8 @@ async fn users_log_in_with_a_session_cookie_that_needs_the_csrf_header_and_logou
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
     let (ok, id) = create_user(&app.database_url, &["--seller", &seller.gid, "--email", "Staff@Acme.test", "--name", "Acme Staff"], "correct horse");
-    assert!(ok && id.trim().parse::<i64>().is_ok(), "{id}");
+    let id = marketchat::domain::ids::GlobalId::decode(id.trim()).unwrap_or_else(|e| panic!("{id:?} {e}"));
+    assert!(ok && id.kind == marketchat::domain::ids::IdKind::SellerUser, "{id:?}");
     let (status, body, cookie) = login(&app, "staff@acme.test", "correct horse").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user"]["kind"], "seller");
@@ -471,4 +472,71 @@ async fn a_user_holds_at_most_the_capped_number_of_sessions_and_the_oldest_ends_
     for cookie in [&cookies[1], cookies.last().unwrap()] {
         assert_eq!(as_user(&app, "/graphql/seller", cookie, BRIEF_LIST, json!({})).await.0, StatusCode::OK);
     }
+}
+
+/// `marketchat user ARGS…` with `stdin`; panics unless it succeeds; returns stdout.
+fn user_command(app: &TestApp, args: &[&str], stdin: Option<&str>) -> String {
+    let output = run_marketchat(&app.database_url, &[&["user"], args].concat(), &[], stdin);
+    assert!(output.status.success(), "user {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn users_can_be_listed_disabled_which_ends_their_sessions_enabled_and_given_a_new_password() {
+    use marketchat::domain::ids::{GlobalId, IdKind};
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let staff = user_command(&app, &["create", "--seller", &seller.gid, "--email", "staff@acme.test"], Some("first password")).trim().to_owned();
+    let admin = user_command(&app, &["create", "--operator", "--role", "viewer", "--email", "v@op.test", "--name", "Vera"], Some("admin password"))
+        .trim()
+        .to_owned();
+    assert_eq!(GlobalId::decode(&staff).unwrap().kind, IdKind::SellerUser);
+    assert_eq!(GlobalId::decode(&admin).unwrap().kind, IdKind::OperatorUser);
+    assert_eq!(
+        user_command(&app, &["list"], None),
+        format!("{staff}\tstaff@acme.test\tstaff@acme.test\tseller {}\t-\tactive\n{admin}\tv@op.test\tVera\toperator\tviewer\tactive\n", seller.gid)
+    );
+
+    let (status, _, cookie) = login(&app, "staff@acme.test", "first password").await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = cookie.unwrap();
+    assert_eq!(as_user(&app, "/graphql/seller", &cookie, BRIEF_LIST, json!({})).await.0, StatusCode::OK);
+
+    user_command(&app, &["disable", &staff], None);
+    assert_eq!(as_user(&app, "/graphql/seller", &cookie, BRIEF_LIST, json!({})).await.0, StatusCode::UNAUTHORIZED, "the session ended at once");
+    assert_eq!(login(&app, "staff@acme.test", "first password").await.0, StatusCode::UNAUTHORIZED, "a disabled user cannot log in");
+    assert!(user_command(&app, &["list"], None).lines().next().unwrap().ends_with("\tdisabled"));
+
+    user_command(&app, &["enable", &staff], None);
+    let (status, _, cookie) = login(&app, "staff@acme.test", "first password").await;
+    assert_eq!(status, StatusCode::OK, "enabled again");
+    let cookie = cookie.unwrap();
+
+    // A plain row number is accepted too; the new password replaces the old one and ends sessions.
+    let row = GlobalId::decode(&staff).unwrap().number.to_string();
+    user_command(&app, &["set-password", &row], Some("second password"));
+    assert_eq!(as_user(&app, "/graphql/seller", &cookie, BRIEF_LIST, json!({})).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(&app, "staff@acme.test", "first password").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(&app, "staff@acme.test", "second password").await.0, StatusCode::OK);
+
+    for args in [&["disable", "T3BlcmF0b3JVc2VyLTk5"][..], &["enable", "99"], &["disable", &seller.gid]] {
+        let output = run_marketchat(&app.database_url, &[&["user"], args].concat(), &[], None);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+    }
+    let short = run_marketchat(&app.database_url, &["user", "set-password", &admin], &[], Some("short"));
+    assert_eq!(short.status.code(), Some(1), "too short a password is refused");
+    assert_eq!(login(&app, "v@op.test", "admin password").await.0, StatusCode::OK, "and the old one still works");
+}
+
+#[tokio::test]
+async fn a_disabled_users_open_subscription_closes_at_its_next_recheck() {
+    let app = TestApp::spawn_with(ServerConfig { ws_recheck_secs: 1, ..test_config() }).await;
+    let seller = app.seller("Acme").await;
+    let staff = user_command(&app, &["create", "--seller", &seller.gid, "--email", "staff@acme.test"], Some("first password")).trim().to_owned();
+    let (_, _, cookie) = login(&app, "staff@acme.test", "first password").await;
+    let cookie = cookie.unwrap();
+    let mut socket = cookie_subscription(&app, &cookie, &app.base).await;
+    assert_eq!(socket.next_message().await.unwrap()["type"], "connection_ack");
+    user_command(&app, &["disable", &staff], None);
+    assert_eq!(socket.ended().await, Ended::Closed(4403), "a disabled user's subscription is closed as forbidden");
 }

@@ -1,6 +1,7 @@
 //! SPEC §8: the command line, run as a real process.
 
 use crate::helpers::*;
+use marketchat::domain::ids::{GlobalId, IdKind};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -76,6 +77,7 @@ async fn settings_set_chat_enabled_switches_seller_writes() {
 async fn errors_exit_non_zero_with_one_line_on_stderr() {
     let database = TestDatabase::create().await;
     let url = database.url.clone();
+    stdout(&marketchat(&url, &["migrate"]));
     for args in [
         vec!["key", "create", "--seller", "U2VsbGVyLTk5"],
         vec!["key", "revoke", "12345"],
@@ -106,6 +108,7 @@ fn migrate_creates_the_database() {
 async fn serve_prints_its_address_first_and_stops_gracefully_on_sigterm() {
     let database = TestDatabase::create().await;
     let url = database.url.clone();
+    stdout(&marketchat(&url, &["migrate"]));
     let seller = stdout(&marketchat(&url, &["seller", "create", "--name", "Acme"])).trim().to_owned();
     let key = stdout(&marketchat(&url, &["key", "create", "--seller", &seller])).trim().to_owned();
     let mut child = Command::new(env!("CARGO_BIN_EXE_marketchat"))
@@ -164,4 +167,211 @@ async fn demo_serves_working_keys() {
     assert!(chats["data"]["chats"]["totalCount"].as_i64().unwrap() >= 2, "{chats}");
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+fn stderr_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line on stderr: {stderr:?}");
+    stderr.trim_end().to_owned()
+}
+
+#[tokio::test]
+async fn settings_that_make_no_sense_are_refused_at_start_with_one_line_naming_the_flag() {
+    let database = TestDatabase::create().await;
+    for flag in [
+        "--retention-days",
+        "--request-timeout-secs",
+        "--max-message-chars",
+        "--event-buffer",
+        "--ws-write-timeout-secs",
+        "--webhook-timeout-ms",
+        "--webhook-retry-base-ms",
+        "--max-subscriptions",
+        "--db-pool-size",
+        "--db-connect-timeout-ms",
+        "--db-statement-timeout-ms",
+    ] {
+        let output = run_marketchat(&database.url, &["serve", "--bind", "127.0.0.1:0", flag, "0"], &[], None);
+        assert_eq!(output.status.code(), Some(2), "{flag} 0 is refused as a usage error: {output:?}");
+        let line = stderr_line(&output);
+        assert!(line.starts_with("error: ") && line.contains(flag), "{line}");
+        assert!(output.stdout.is_empty(), "nothing was served");
+    }
+}
+
+#[tokio::test]
+async fn usage_errors_are_one_line_and_exit_2_while_help_still_prints_in_full() {
+    let database = TestDatabase::create().await;
+    for args in [vec!["frobnicate"], vec!["seller", "create"], vec!["key", "list", "--no-such-flag"], vec!["user", "create", "--operator", "--email", "a@b.c"]] {
+        let output = run_marketchat(&database.url, &args, &[], None);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let line = stderr_line(&output);
+        assert!(line.starts_with("error: ") && !line.contains("Usage:"), "{args:?}: {line}");
+    }
+    let missing = run_marketchat(&database.url, &["seller", "create"], &[], None);
+    assert!(stderr_line(&missing).contains("--name"), "the line names what is missing");
+    let help = run_marketchat(&database.url, &["seller", "create", "--help"], &[], None);
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--external-id"));
+}
+
+#[tokio::test]
+async fn lists_are_tab_separated_rows_of_global_ids_without_headers() {
+    let app = TestApp::spawn().await;
+    let url = app.database_url.clone();
+    let seller = app.seller("Acme").await;
+    app.operator_key("ops").await;
+    stdout(&run_marketchat(&url, &["user", "create", "--seller", &seller.gid, "--email", "s@acme.test"], &[], Some("long enough")));
+    stdout(&run_marketchat(&url, &["webhook", "add", "https://hooks.example.test/x"], &[], None));
+    for (list, kind, columns) in [
+        ("seller", IdKind::Seller, 2),
+        ("key", IdKind::ApiKey, 6),
+        ("user", IdKind::SellerUser, 6),
+        ("webhook", IdKind::WebhookEndpoint, 4),
+    ] {
+        let out = stdout(&run_marketchat(&url, &[list, "list"], &[], None));
+        assert!(!out.is_empty(), "{list} list");
+        for line in out.lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            assert_eq!(fields.len(), columns, "{list} list: {line:?}");
+            assert_eq!(GlobalId::decode(fields[0]).map(|id| id.kind), Ok(kind), "{list} list starts each row with an ID, no header: {line:?}");
+        }
+    }
+}
+
+#[test]
+fn demo_help_lists_only_what_demo_uses() {
+    let demo = run_marketchat("sqlite://unused.db", &["demo", "--help"], &[], None);
+    let demo = String::from_utf8_lossy(&demo.stdout).into_owned();
+    assert!(demo.contains("--bind"), "{demo}");
+    for ignored in ["--database-url", "--db-pool-size", "--db-statement-timeout-ms", "--db-connect-timeout-ms"] {
+        assert!(!demo.contains(ignored), "demo --help offers {ignored}, which demo ignores");
+    }
+    for command in [&["serve", "--help"][..], &["seller", "list", "--help"], &["migrate", "--help"]] {
+        let help = run_marketchat("sqlite://unused.db", command, &[], None);
+        assert!(String::from_utf8_lossy(&help.stdout).contains("--database-url"), "{command:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_second_server_on_one_sqlite_file_is_refused_while_cli_writes_still_work() {
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    stdout(&run_marketchat(&url, &["migrate"], &[], None));
+    let first = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || NodeProcess::start(&url)
+    })
+    .await
+    .unwrap();
+    let second = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || run_marketchat(&url, &["serve", "--bind", "127.0.0.1:0"], &[], None)
+    })
+    .await
+    .unwrap();
+    match crate::BACKEND {
+        Backend::Sqlite => {
+            assert_eq!(second.status.code(), Some(1), "{second:?}");
+            assert!(stderr_line(&second).contains("another marketchat server uses"), "{second:?}");
+            assert!(second.stdout.is_empty(), "the second server never listened");
+        }
+        // PostgreSQL is made for several nodes: the second one serves.
+        Backend::Postgres => assert!(String::from_utf8_lossy(&second.stdout).starts_with("listening on "), "{second:?}"),
+    }
+    // Commands that write keep working beside the running server.
+    let seller = stdout(&run_marketchat(&url, &["seller", "create", "--name", "Acme"], &[], None)).trim().to_owned();
+    let key = stdout(&run_marketchat(&url, &["key", "create", "--seller", &seller], &[], None)).trim().to_owned();
+    let health = reqwest::Client::new()
+        .post(format!("{}/graphql/seller", first.base))
+        .header("MARKETPLACER-API-KEY", key)
+        .json(&json!({ "query": BRIEF_LIST }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "the server sees what the CLI wrote");
+    let mut first = first;
+    assert!(first.terminate().success());
+    // Once the first server has stopped, the file is free again.
+    let third = tokio::task::spawn_blocking(move || NodeProcess::start(&url)).await.unwrap();
+    assert!(third.base.starts_with("http://127.0.0.1:"));
+}
+
+#[test]
+fn only_serve_demo_and_migrate_create_a_database_and_a_missing_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("marketchta.db");
+    let url = format!("sqlite://{}", typo.display());
+    for args in [&["seller", "list"][..], &["key", "create", "--operator"], &["user", "list"], &["settings", "set", "chat-enabled", "true"]] {
+        let output = run_marketchat(&url, args, &[], None);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let line = stderr_line(&output);
+        assert!(line.contains("no database at") && line.contains("marketchta.db"), "{line}");
+        assert!(!typo.exists(), "{args:?} created an empty database");
+    }
+    let nowhere = format!("sqlite://{}", dir.path().join("missing-dir/x.db").display());
+    let output = run_marketchat(&nowhere, &["migrate"], &[], None);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr_line(&output).contains("does not exist"), "{output:?}");
+
+    let opened = run_marketchat(&url, &["migrate"], &[("RUST_LOG", "marketchat=debug")], None);
+    assert!(opened.status.success() && typo.exists());
+    let log = String::from_utf8_lossy(&opened.stderr);
+    assert!(log.contains("opened the database") && log.contains("marketchta.db"), "debug logs name the database: {log}");
+}
+
+#[test]
+fn database_urls_in_logs_hide_the_password() {
+    assert_eq!(marketchat::store::without_password("postgres://app:s3cret@db:5432/chat"), "postgres://app:***@db:5432/chat");
+    assert_eq!(marketchat::store::without_password("sqlite:///var/lib/m.db"), "sqlite:///var/lib/m.db");
+}
+
+#[tokio::test]
+async fn sellers_can_be_renamed_and_carry_a_unique_external_id() {
+    let app = TestApp::spawn().await;
+    let url = app.database_url.clone();
+    let seller = stdout(&run_marketchat(&url, &["seller", "create", "--name", "Acme", "--external-id", "mp-42"], &[], None)).trim().to_owned();
+    let again = run_marketchat(&url, &["seller", "create", "--name", "Other", "--external-id", "mp-42"], &[], None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr_line(&again).contains("mp-42"));
+    stdout(&run_marketchat(&url, &["seller", "create", "--name", "Other", "--external-id", "mp-43"], &[], None));
+    stdout(&run_marketchat(&url, &["seller", "update", &seller, "--name", "Acme Outdoor"], &[], None));
+    let listed = stdout(&run_marketchat(&url, &["seller", "list"], &[], None));
+    assert_eq!(listed.lines().next(), Some(format!("{seller}\tAcme Outdoor").as_str()), "{listed}");
+    let missing = run_marketchat(&url, &["seller", "update", "U2VsbGVyLTk5", "--name", "X"], &[], None);
+    assert_eq!(missing.status.code(), Some(1));
+    stderr_line(&missing);
+}
+
+#[tokio::test]
+async fn logs_have_no_colour_codes_off_a_terminal_and_can_be_json() {
+    let database = TestDatabase::create().await;
+    stdout(&run_marketchat(&database.url, &["migrate"], &[], None));
+    let debug = [("RUST_LOG", "marketchat=debug")];
+    let text = run_marketchat(&database.url, &["seller", "list"], &debug, None);
+    let log = String::from_utf8_lossy(&text.stderr);
+    assert!(log.contains("opened the database"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escapes into a pipe: {log:?}");
+    for json in [
+        run_marketchat(&database.url, &["seller", "list", "--log-format", "json"], &debug, None),
+        run_marketchat(&database.url, &["seller", "list"], &[("RUST_LOG", "marketchat=debug"), ("MARKETCHAT_LOG_FORMAT", "json")], None),
+    ] {
+        let log = String::from_utf8_lossy(&json.stderr);
+        assert!(!log.trim().is_empty());
+        for line in log.lines() {
+            let record: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert!(record["level"].is_string() && record["fields"].is_object(), "{record}");
+        }
+    }
+}
+
+#[test]
+fn a_database_error_is_one_line_with_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-database.db");
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    let output = run_marketchat(&format!("sqlite://{}", path.display()), &["seller", "list"], &[], None);
+    assert_eq!(output.status.code(), Some(1));
+    let line = stderr_line(&output);
+    assert!(line.starts_with("error: could not open the database: "), "{line}");
+    assert_eq!(line.matches("file is not a database").count(), 1, "the cause appears once: {line}");
 }

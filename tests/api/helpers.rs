@@ -793,3 +793,33 @@ impl Receiver {
         panic!("the receiver never got what was expected: {:?}", self.received.lock().unwrap());
     }
 }
+
+/// Runs the `marketchat` binary on `database_url` with `args` (`RUST_LOG=warn` unless
+/// `env` sets it), `stdin` written to its standard input, and waits at most 20 s (a
+/// process still running then is killed, and its output returned as it is).
+pub fn run_marketchat(database_url: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marketchat"))
+        .args(args)
+        .env("MARKETCHAT_DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run marketchat");
+    if let Some(input) = stdin {
+        let _ = writeln!(child.stdin.take().expect("stdin"), "{input}");
+    }
+    drop(child.stdin.take());
+    for _ in 0..200 {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("output")
+}

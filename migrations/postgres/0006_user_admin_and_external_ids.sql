@@ -1,0 +1,6 @@
+-- Portal users can be disabled (they cannot log in and their sessions end); sellers can
+-- carry the marketplace's own ID (`externalId`, unique when given). IDs are BIGSERIAL:
+-- sequences never hand a value out twice, so no change is needed for ID reuse.
+ALTER TABLE users ADD COLUMN disabled_at BIGINT;
+ALTER TABLE sellers ADD COLUMN external_id TEXT;
+CREATE UNIQUE INDEX sellers_by_external_id ON sellers (external_id) WHERE external_id IS NOT NULL;
