@@ -59,12 +59,11 @@ pub fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a
         if let Some(tls) = error.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(inner) = error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-                return Some(tls);
-            }
-        }
-        current = error.source();
+        // An I/O error's `source` is its inner error's source: step into the inner error.
+        current = match error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
     None
 }
@@ -89,5 +88,8 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::NoCertificatesPresented);
         assert_eq!(tls_error(&io), Some(&rustls::Error::NoCertificatesPresented));
         assert_eq!(tls_error(&std::io::Error::other("plain")), None);
+        // As the HTTP client wraps it: an I/O error inside an I/O error.
+        let nested = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::NoCertificatesPresented));
+        assert_eq!(tls_error(&nested), Some(&rustls::Error::NoCertificatesPresented));
     }
 }
