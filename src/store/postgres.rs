@@ -22,6 +22,10 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to the database at a `postgres://` URL.
     pub async fn open(url: &str, settings: &DatabaseSettings) -> StoreResult<Self> {
+        // `sslmode=verify-ca` asks rustls for the process's crypto provider, which it
+        // cannot pick itself when a program links more than one; ring is ours. Installing
+        // it again (or after the program chose one) changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis());
         let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", statement_timeout.as_str())]);
         let pool = PgPoolOptions::new()
