@@ -239,6 +239,9 @@ pub async fn serve(
     config: ServerConfig,
     announce: impl FnOnce(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
+    if let Some(path) = &config.webhook_ca_file {
+        crate::webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
+    }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {}", config.bind))?;

@@ -303,14 +303,17 @@ async fn https_endpoints_are_delivered_to_when_their_ca_is_trusted_and_fail_visi
 }
 
 #[tokio::test]
-async fn endpoint_deliveries_are_for_admins_only() {
+async fn endpoint_deliveries_are_bounded_and_absent_from_the_seller_api() {
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
     let (status, body) = app.graphql("/graphql/seller", &seller.key, "{ webhookEndpoints { deliveries { status } } }", json!({})).await;
     assert!(status.is_client_error() || !body["errors"].is_null(), "the seller API has no webhooks: {body}");
+    app.store.create_webhook("https://hooks.example.com/in", "whsec_test", &["chat_message.created".to_owned()], now()).await.unwrap();
     let op = app.operator_key("ops").await;
-    let data = app.as_operator(&op, "{ webhookEndpoints { deliveries(first: 0) { status } } }", json!({})).await;
-    assert_eq!(data["webhookEndpoints"], json!([]), "no endpoints, nothing to check");
+    let (_, body) = app.graphql("/graphql/operator", &op, "{ webhookEndpoints { deliveries(first: 0) { status } } }", json!({})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    let data = app.as_operator(&op, "{ webhookEndpoints { deliveries { status } } }", json!({})).await;
+    assert_eq!(data["webhookEndpoints"], json!([{ "deliveries": [] }]), "no attempt yet");
 }
 
 #[tokio::test]
@@ -384,4 +387,52 @@ async fn a_delivery_in_flight_at_a_stop_is_retried_within_a_minute_of_the_restar
             assert_eq!(received.iter().map(|r| r.answered).collect::<Vec<_>>(), vec![503, 200], "the in-flight attempt was answered, then retried once");
         }
     }
+}
+
+#[tokio::test]
+async fn a_webhook_ca_file_that_cannot_be_read_is_refused_at_start_in_one_line() {
+    let database = TestDatabase::create().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_marketchat"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--webhook-ca-file", "/nonexistent/private-ca.pem"])
+        .env("MARKETCHAT_DATABASE_URL", &database.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot read CA file /nonexistent/private-ca.pem"), "{stderr}");
+}
+
+#[tokio::test]
+async fn each_failed_attempt_is_logged_with_host_and_status_never_secret_or_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("node.log");
+    let database = TestDatabase::create().await;
+    let receiver = Receiver::serve(ReceiverBehaviour { failures: 2, failure_status: 503, ..Default::default() }).await;
+    let (id, secret) = add_webhook(&database.url, &receiver.url, Some("chat_message.created"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _node = NodeProcess::start_logging(&database.url, &[("MARKETCHAT_WEBHOOK_RETRY_BASE_MS", "50")], log);
+    let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
+    let app = TestApp::remote(_node.base.clone(), store, database.url.clone());
+    let seller = app.seller("Acme").await;
+    app.seller_sends(&seller.key, "confidential body text").await;
+    receiver.wait_until(|r| r.iter().any(|d| d.answered == 200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Colour codes (if any) stripped: `key=value` as written.
+    let raw = std::fs::read_to_string(&log_path).unwrap();
+    let mut logged = String::new();
+    let mut rest = raw.as_str();
+    while let Some(start) = rest.find('\u{1b}') {
+        logged.push_str(&rest[..start]);
+        rest = rest[start..].find('m').map_or("", |end| &rest[start + end + 1..]);
+    }
+    logged.push_str(rest);
+    let failures: Vec<&str> = logged.lines().filter(|l| l.contains("webhook delivery failed")).collect();
+    assert_eq!(failures.len(), 2, "one warning per failed attempt: {logged}");
+    for line in &failures {
+        assert!(line.contains("WARN") && line.contains("host=127.0.0.1") && line.contains("status=503"), "{line}");
+        assert!(line.contains(&id), "the endpoint is named by its ID: {line}");
+    }
+    assert!(!logged.contains(&secret) && !logged.contains("confidential body text") && !logged.contains("/hook"), "{logged}");
 }
