@@ -237,8 +237,8 @@ pub struct AttemptRecord {
 /// delivery id, whether the delivery is pending, its next attempt time.
 type AttemptRow = (i64, Option<i64>, Option<String>, String, i64, bool, i64);
 
-/// The SQL listing an endpoint's latest attempts, newest first; `{0}`/`{1}` are the
-/// endpoint ID and limit placeholders.
+/// The SQL listing an endpoint's latest attempts, newest first, with the back end's
+/// placeholders for the endpoint ID and the limit.
 fn latest_attempts_sql(endpoint: &str, limit: &str) -> String {
     format!(
         "SELECT a.attempted_at, a.status, a.error, d.event_id, d.id, \
