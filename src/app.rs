@@ -220,7 +220,7 @@ pub async fn serve(
     let tailer = state.broker.spawn_tailer(store.clone(), stop.clone());
     let broker = state.broker.clone();
     let listener_task = store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop.clone());
-    let webhook_worker = crate::webhooks::spawn_worker(store.clone(), state.webhooks, stop.clone());
+    let webhook_worker = crate::webhooks::spawn_worker(store.clone(), state.metrics.clone(), state.webhooks.clone(), stop.clone());
     let retention = state.retention.map(|keep| spawn_retention(store.clone(), keep, stop.clone()));
     let session_purge = spawn_session_purge(state.accounts.clone(), stop.clone());
     let signal = {

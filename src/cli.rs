@@ -225,6 +225,15 @@ pub enum WebhookCommand {
         /// The endpoint's ID.
         id: String,
     },
+    /// The endpoint's latest delivery attempts, newest first, one a line:
+    /// `TIME<TAB>STATUS<TAB>ERROR<TAB>NEXT_RETRY<TAB>EVENT_ID` (`-` where there is none).
+    Deliveries {
+        /// The endpoint's ID, as `webhook list` prints it.
+        id: String,
+        /// How many attempts to show.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: i64,
+    },
 }
 
 /// Who a new portal user belongs to.
@@ -385,6 +394,9 @@ pub async fn serve(
     config: ServerConfig,
     announce: impl FnOnce(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
+    if let Some(path) = &config.webhook_ca_file {
+        crate::webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
+    }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {}", config.bind))?;
@@ -606,6 +618,22 @@ async fn webhook(store: &dyn Store, command: WebhookCommand) -> Result<()> {
         WebhookCommand::Remove { id } => {
             if !store.remove_webhook(parse_id(&id, IdKind::WebhookEndpoint)?, now()).await? {
                 bail!("no active webhook endpoint with ID {id}");
+            }
+        }
+        WebhookCommand::Deliveries { id, limit } => {
+            let endpoint_id = parse_id(&id, IdKind::WebhookEndpoint)?;
+            if !store.list_webhooks().await?.iter().any(|e| e.id == endpoint_id) {
+                bail!("no webhook endpoint with ID {id}");
+            }
+            let dash = || "-".to_owned();
+            let mut out = std::io::stdout().lock();
+            for attempt in store.webhook_attempts(endpoint_id, limit).await? {
+                let status = attempt.status.map_or_else(dash, |s| s.to_string());
+                // One line per attempt, whatever the error says.
+                let error = attempt.error.map_or_else(dash, |e| e.replace(['\t', '\n', '\r'], " "));
+                let next_retry = attempt.next_retry_at.map_or_else(dash, crate::api::types::format_time);
+                let time = crate::api::types::format_time(attempt.attempted_at);
+                writeln!(out, "{time}\t{status}\t{error}\t{next_retry}\t{}", attempt.event_id)?;
             }
         }
     }

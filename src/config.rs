@@ -74,6 +74,10 @@ pub struct ServerConfig {
     /// (refused by default, at registration and on every resolved address).
     #[arg(long, env = "MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private: bool,
+    /// A PEM bundle of extra CA certificates HTTPS webhook endpoints may chain to, on top
+    /// of the system's trust store and the bundle named by `SSL_CERT_FILE`.
+    #[arg(long, env = "MARKETCHAT_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<std::path::PathBuf>,
     /// Remove messages (and their events) older than this many days, in small batches;
     /// off when not given.
     #[arg(long, env = "MARKETCHAT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
@@ -102,6 +106,7 @@ impl ServerConfig {
             timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
             poll: std::time::Duration::from_millis(200),
             destinations: self.webhook_destinations(),
+            ca_file: self.webhook_ca_file.clone(),
         }
     }
 
@@ -142,6 +147,7 @@ impl Default for ServerConfig {
             webhook_retry_base_ms: 10_000,
             webhook_timeout_ms: 10_000,
             webhook_allow_private: false,
+            webhook_ca_file: None,
             retention_days: None,
         }
     }

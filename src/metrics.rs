@@ -31,6 +31,13 @@ pub struct SideLabels {
     pub sent_by: String,
 }
 
+/// Labels of a webhook delivery attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// `delivered`, `failed` (retried later) or `gave_up`.
+    pub outcome: String,
+}
+
 /// The service's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -44,6 +51,10 @@ pub struct Metrics {
     pub live_connections: Gauge,
     /// Events delivered to subscribers (replayed or live).
     pub events_delivered: Counter,
+    /// Webhook delivery attempts, by outcome.
+    pub webhook_deliveries: Family<DeliveryLabels, Counter>,
+    /// Active webhook endpoints whose latest attempt failed.
+    pub webhook_failing_endpoints: Gauge,
 }
 
 impl Default for Metrics {
@@ -61,7 +72,11 @@ impl Default for Metrics {
         let events_delivered = Counter::default();
         registry.register("live_connections", "Open subscription connections", live_connections.clone());
         registry.register("events_delivered", "Chat events delivered to subscribers", events_delivered.clone());
-        Self { registry, http_requests, http_latency, messages_created, live_connections, events_delivered }
+        let webhook_deliveries = Family::<DeliveryLabels, Counter>::default();
+        let webhook_failing_endpoints = Gauge::default();
+        registry.register("webhook_deliveries", "Webhook delivery attempts by outcome (delivered, failed, gave_up)", webhook_deliveries.clone());
+        registry.register("webhook_failing_endpoints", "Webhook endpoints whose latest attempt failed", webhook_failing_endpoints.clone());
+        Self { registry, http_requests, http_latency, messages_created, live_connections, events_delivered, webhook_deliveries, webhook_failing_endpoints }
     }
 }
 

@@ -4,22 +4,29 @@
 //! endpoint, then sends due deliveries, retrying with exponential back-off and jitter
 //! for at least 24 hours. Every attempt is recorded; nothing is lost across restarts.
 //! Deliveries reach public addresses only unless private ones are allowed ([`destination`])
-//! and never follow redirects.
+//! and never follow redirects. HTTPS endpoints are verified against the system's trust
+//! store, the PEM bundle named by `SSL_CERT_FILE` and `--webhook-ca-file` ([`tls`]).
+//! Every failed attempt is logged, counted and listed by `webhook deliveries ID`; a stop
+//! waits for attempts in flight, and a claim lapses soon after its attempt's timeout.
 
 pub mod destination;
+pub mod tls;
 
 use crate::api::types::format_time;
 use crate::domain::ids::{message_gid, seller_gid};
+use crate::metrics::{DeliveryLabels, Metrics};
 use crate::store::{AttemptOutcome, DeliveryRecord, EventKind, NewDelivery, Store, StoredEvent, WebhookRecord};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde_json::json;
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 pub use destination::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A message was sent.
 pub const MESSAGE_CREATED: &str = "chat_message.created";
@@ -29,8 +36,11 @@ pub const MESSAGES_READ: &str = "chat_message.read";
 pub const RETRY_FOR_MS: i64 = 48 * 60 * 60 * 1000;
 /// The longest wait between two attempts.
 const MAX_BACKOFF_MS: i64 = 60 * 60 * 1000;
-/// How long a claimed delivery is reserved for the worker that claimed it.
-const LEASE_MS: i64 = 5 * 60 * 1000;
+/// How much longer than an attempt's timeout a claim lasts (time to record the attempt);
+/// a delivery whose worker died is tried again this long after its timeout.
+const LEASE_MARGIN: Duration = Duration::from_secs(15);
+/// The longest a stop waits, beyond the webhook timeout, for attempts in flight.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Parses `--events`: a comma-separated list of event types (default: all).
 pub fn parse_event_types(raw: Option<&str>) -> Result<Vec<String>, String> {
@@ -99,7 +109,7 @@ pub fn backoff_ms(base_ms: i64, attempts: i64) -> i64 {
 }
 
 /// Worker settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WebhookSettings {
     /// First retry delay; later ones double.
     pub retry_base: Duration,
@@ -109,37 +119,108 @@ pub struct WebhookSettings {
     pub poll: Duration,
     /// Which destinations deliveries may reach.
     pub destinations: DestinationPolicy,
+    /// A PEM bundle of extra root certificates HTTPS endpoints may chain to (besides the
+    /// system's trust store and `SSL_CERT_FILE`).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl WebhookSettings {
+    /// How long a claimed delivery is reserved for the worker that claimed it: the
+    /// attempt's timeout and a small margin.
+    pub fn lease(&self) -> Duration {
+        self.timeout + LEASE_MARGIN
+    }
 }
 
 /// The delivery client: the destination policy on every resolved address, no redirects,
 /// no proxy (a proxy would resolve, and reach, the destination out of the policy's sight).
-fn delivery_client(settings: WebhookSettings) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+fn delivery_client(settings: &WebhookSettings) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+    for root in tls::trusted_roots(settings.ca_file.as_deref())? {
+        match reqwest::Certificate::from_der(&root) {
+            Ok(certificate) => builder = builder.add_root_certificate(certificate),
+            Err(error) => tracing::debug!(%error, "skipping an unusable root certificate"),
+        }
+    }
+    builder
         .timeout(settings.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(destination::PublicResolver { policy: settings.destinations }))
         .build()
+        .map_err(|error| error.to_string())
 }
 
-/// Starts the delivery worker; it stops when `stop` is cancelled.
-pub fn spawn_worker(store: Arc<dyn Store>, settings: WebhookSettings, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+/// What the worker shares with its attempts: where to record them and how they went.
+struct Reporting {
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    /// Whether each active endpoint's latest attempt failed.
+    failing: Mutex<HashMap<i64, bool>>,
+}
+
+impl Reporting {
+    /// Records that `endpoint_id`'s latest attempt failed (or not) and updates the gauge.
+    fn set_failing(&self, endpoint_id: i64, failed: bool) {
+        let mut failing = self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        failing.insert(endpoint_id, failed);
+        self.publish(&failing);
+    }
+
+    /// Forgets endpoints that are no longer active.
+    fn keep_only(&self, active: &HashMap<i64, WebhookRecord>) {
+        let mut failing = self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        failing.retain(|id, _| active.contains_key(id));
+        self.publish(&failing);
+    }
+
+    fn publish(&self, failing: &HashMap<i64, bool>) {
+        let count = failing.values().filter(|failed| **failed).count();
+        self.metrics.webhook_failing_endpoints.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Reads each active endpoint's latest attempt, so the gauge is right from the start.
+    async fn load(&self) -> Result<(), crate::store::StoreError> {
+        for endpoint in self.store.list_webhooks().await?.into_iter().filter(|e| e.removed_at.is_none()) {
+            if let Some(latest) = self.store.webhook_attempts(endpoint.id, 1).await?.first() {
+                self.set_failing(endpoint.id, latest.error.is_some());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts the delivery worker; it stops when `stop` is cancelled, after the attempts in
+/// flight have finished (each is bounded by the webhook timeout).
+pub fn spawn_worker(store: Arc<dyn Store>, metrics: Arc<Metrics>, settings: WebhookSettings, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match delivery_client(settings) {
+        let client = match delivery_client(&settings) {
             Ok(client) => client,
             Err(error) => {
                 tracing::error!(%error, "webhook deliveries are off: the HTTP client could not be built");
                 return;
             }
         };
+        let reporting = Arc::new(Reporting { store, metrics, failing: Mutex::default() });
+        if let Err(error) = reporting.load().await {
+            tracing::warn!(%error, "could not read the latest webhook attempts");
+        }
+        let in_flight = TaskTracker::new();
         loop {
-            if let Err(error) = run_once(&store, &client, settings).await {
+            if let Err(error) = run_once(&reporting, &client, &settings, &in_flight).await {
                 tracing::warn!(%error, "webhook worker round failed");
             }
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(settings.poll) => {}
             }
+        }
+        in_flight.close();
+        if !in_flight.is_empty() {
+            tracing::info!(attempts = in_flight.len(), "waiting for webhook attempts in flight");
+        }
+        if tokio::time::timeout(settings.timeout + STOP_GRACE, in_flight.wait()).await.is_err() {
+            tracing::warn!(attempts = in_flight.len(), lease_secs = settings.lease().as_secs(), "webhook attempts still in flight at stop; they are retried when their claims lapse");
         }
     })
 }
@@ -149,9 +230,11 @@ fn now_ms() -> i64 {
 }
 
 /// Queues new events for every active endpoint, then starts the due deliveries.
-async fn run_once(store: &Arc<dyn Store>, client: &reqwest::Client, settings: WebhookSettings) -> Result<(), crate::store::StoreError> {
+async fn run_once(reporting: &Arc<Reporting>, client: &reqwest::Client, settings: &WebhookSettings, in_flight: &TaskTracker) -> Result<(), crate::store::StoreError> {
+    let store = &reporting.store;
     let endpoints: HashMap<i64, WebhookRecord> =
         store.list_webhooks().await?.into_iter().filter(|e| e.removed_at.is_none()).map(|e| (e.id, e)).collect();
+    reporting.keep_only(&endpoints);
     if endpoints.is_empty() {
         return Ok(());
     }
@@ -167,16 +250,17 @@ async fn run_once(store: &Arc<dyn Store>, client: &reqwest::Client, settings: We
         store.enqueue_deliveries(endpoint.id, &deliveries, last, now_ms()).await?;
     }
     let now = now_ms();
-    for delivery in store.claim_deliveries(now, now + LEASE_MS, 32).await? {
+    let lease_ms = i64::try_from(settings.lease().as_millis()).unwrap_or(i64::MAX);
+    for delivery in store.claim_deliveries(now, now.saturating_add(lease_ms), 32).await? {
         let Some(endpoint) = endpoints.get(&delivery.endpoint_id).cloned() else { continue };
         // Each attempt runs on its own: a slow endpoint delays nobody else.
-        let (store, client) = (store.clone(), client.clone());
-        tokio::spawn(async move { attempt(&store, &client, &endpoint, delivery, settings).await });
+        let (reporting, client, settings) = (reporting.clone(), client.clone(), settings.clone());
+        in_flight.spawn(async move { attempt(&reporting, &client, &endpoint, delivery, &settings).await });
     }
     Ok(())
 }
 
-async fn attempt(store: &Arc<dyn Store>, client: &reqwest::Client, endpoint: &WebhookRecord, delivery: DeliveryRecord, settings: WebhookSettings) {
+async fn attempt(reporting: &Reporting, client: &reqwest::Client, endpoint: &WebhookRecord, delivery: DeliveryRecord, settings: &WebhookSettings) {
     let (status, error) = match send(client, endpoint, &delivery, settings.destinations).await {
         Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None),
         // Redirects are not followed: a 3xx is a failed attempt like any other status.
@@ -189,9 +273,30 @@ async fn attempt(store: &Arc<dyn Store>, client: &reqwest::Client, endpoint: &We
         Some(_) if now - delivery.created_at >= RETRY_FOR_MS => AttemptOutcome::GiveUp,
         Some(_) => AttemptOutcome::Retry(now + backoff_ms(settings.retry_base.as_millis() as i64, delivery.attempts)),
     };
-    if let Err(error) = store.record_attempt(delivery.id, now, status, error.as_deref(), outcome).await {
+    report(reporting, endpoint, &delivery, status, error.as_deref(), outcome);
+    if let Err(error) = reporting.store.record_attempt(delivery.id, now, status, error.as_deref(), outcome).await {
         tracing::warn!(%error, "could not record a webhook attempt");
     }
+}
+
+/// Logs a failed attempt (the endpoint's host, the status or error: never the secret,
+/// the body or the rest of the URL), counts the attempt and updates the failing gauge.
+fn report(reporting: &Reporting, endpoint: &WebhookRecord, delivery: &DeliveryRecord, status: Option<u16>, error: Option<&str>, outcome: AttemptOutcome) {
+    let label = match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::Retry(_) => "failed",
+        AttemptOutcome::GiveUp => "gave_up",
+    };
+    reporting.metrics.webhook_deliveries.get_or_create(&DeliveryLabels { outcome: label.to_owned() }).inc();
+    reporting.set_failing(endpoint.id, error.is_some());
+    let Some(error) = error else { return };
+    let host = url::Url::parse(&endpoint.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    let endpoint_id = crate::domain::ids::GlobalId::new(crate::domain::ids::IdKind::WebhookEndpoint, endpoint.id).encode();
+    let next_retry_in_ms = match outcome {
+        AttemptOutcome::Retry(at) => Some(at - now_ms()),
+        _ => None,
+    };
+    tracing::warn!(endpoint = %endpoint_id, %host, status, %error, attempt = delivery.attempts + 1, event_id = %delivery.event_id, next_retry_in_ms, gave_up = matches!(outcome, AttemptOutcome::GiveUp), "webhook delivery failed");
 }
 
 /// Why an attempt got no HTTP answer.
@@ -203,6 +308,10 @@ enum SendFailure {
     NotPublic(#[from] destination::NotPublic),
     #[error("timed out")]
     TimedOut,
+    #[error("TLS certificate problem: {0}")]
+    Certificate(String),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
     #[error("could not connect")]
     CouldNotConnect,
 }
@@ -227,6 +336,11 @@ async fn send(client: &reqwest::Client, endpoint: &WebhookRecord, delivery: &Del
                 SendFailure::NotPublic(destination::NotPublic)
             } else if error.is_timeout() {
                 SendFailure::TimedOut
+            } else if let Some(tls) = tls::tls_error(&error) {
+                match tls {
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => SendFailure::Certificate(tls.to_string()),
+                    other => SendFailure::Tls(other.to_string()),
+                }
             } else {
                 SendFailure::CouldNotConnect
             }

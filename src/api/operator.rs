@@ -12,7 +12,7 @@ use crate::domain::{Principal, Side};
 use crate::service::ChatService;
 use crate::store::{ChatListQuery, ChatRecord, MessageRecord, SellerListQuery, SellerRecord};
 use super::events::{chat_events, ChatMessageCreated, ChatMessagesRead};
-use async_graphql::{Context, InputObject, Interface, MergedObject, Object, Result, Schema, SimpleObject, Subscription, Union, ID};
+use async_graphql::{ComplexObject, Context, InputObject, Interface, MergedObject, Object, Result, Schema, SimpleObject, Subscription, Union, ID};
 use futures_util::Stream;
 use std::sync::Arc;
 
@@ -293,9 +293,13 @@ pub struct OperatorMessageReadInput {
 
 /// A webhook endpoint (never its secret).
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct WebhookEndpoint {
     /// Global ID.
     id: ID,
+    /// Row number.
+    #[graphql(skip)]
+    number: i64,
     /// Where deliveries are POSTed.
     url: String,
     /// The event types it receives.
@@ -308,9 +312,50 @@ impl From<crate::store::WebhookRecord> for WebhookEndpoint {
     fn from(record: crate::store::WebhookRecord) -> Self {
         Self {
             id: ID(GlobalId::new(IdKind::WebhookEndpoint, record.id).encode()),
+            number: record.id,
             url: record.url,
             events: record.events,
             created_at: format_time(record.created_at),
+        }
+    }
+}
+
+#[ComplexObject]
+impl WebhookEndpoint {
+    /// The latest delivery attempts, newest first (at most 100).
+    async fn deliveries(&self, ctx: &Context<'_>, #[graphql(default = 20)] first: i32) -> Result<Vec<WebhookDeliveryAttempt>> {
+        ensure_settings_permission(ctx)?;
+        if !(1..=100).contains(&first) {
+            return Err(bad_argument("first", "must be between 1 and 100"));
+        }
+        let attempts = service(ctx).store().webhook_attempts(self.number, i64::from(first)).await.map_err(internal)?;
+        Ok(attempts.into_iter().map(WebhookDeliveryAttempt::from).collect())
+    }
+}
+
+/// One attempt at delivering an event to a webhook endpoint.
+#[derive(SimpleObject)]
+pub struct WebhookDeliveryAttempt {
+    /// When it was made.
+    attempted_at: String,
+    /// The HTTP status the endpoint answered, if it answered.
+    status: Option<i32>,
+    /// Why it failed (`HTTP 503`, `timed out`, `TLS certificate problem: …`), if it did.
+    error: Option<String>,
+    /// When the delivery is tried next, for its latest attempt while it is pending.
+    next_retry_at: Option<String>,
+    /// The event's ID (the same on every attempt of one delivery).
+    event_id: String,
+}
+
+impl From<crate::store::AttemptRecord> for WebhookDeliveryAttempt {
+    fn from(record: crate::store::AttemptRecord) -> Self {
+        Self {
+            attempted_at: format_time(record.attempted_at),
+            status: record.status.map(i32::from),
+            error: record.error,
+            next_retry_at: record.next_retry_at.map(format_time),
+            event_id: record.event_id,
         }
     }
 }

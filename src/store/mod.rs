@@ -244,6 +244,52 @@ pub struct DeliveryRecord {
     pub created_at: i64,
 }
 
+/// One recorded delivery attempt, as `webhook deliveries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// When it was made (Unix ms).
+    pub attempted_at: i64,
+    /// The HTTP status answered, if any.
+    pub status: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// When the delivery is tried next (Unix ms), for a delivery's latest attempt while
+    /// it is still pending.
+    pub next_retry_at: Option<i64>,
+    /// The event delivered.
+    pub event_id: String,
+}
+
+/// An attempt row as both stores read it: attempted_at, status, error, event_id,
+/// delivery id, whether the delivery is pending, its next attempt time.
+type AttemptRow = (i64, Option<i64>, Option<String>, String, i64, bool, i64);
+
+/// The SQL listing an endpoint's latest attempts, newest first, with the back end's
+/// placeholders for the endpoint ID and the limit.
+fn latest_attempts_sql(endpoint: &str, limit: &str) -> String {
+    format!(
+        "SELECT a.attempted_at, a.status, a.error, d.event_id, d.id, \
+         (d.delivered_at IS NULL AND d.failed_at IS NULL), d.next_attempt_at \
+         FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+         WHERE d.endpoint_id = {endpoint} ORDER BY a.id DESC LIMIT {limit}"
+    )
+}
+
+/// Attempt rows, newest first, to records: the first (newest) row of a pending delivery
+/// carries its next attempt time.
+fn attempts_from_rows(rows: Vec<AttemptRow>) -> Vec<AttemptRecord> {
+    let mut seen = std::collections::HashSet::new();
+    rows.into_iter()
+        .map(|(attempted_at, status, error, event_id, delivery_id, pending, next_attempt_at)| AttemptRecord {
+            attempted_at,
+            status: status.and_then(|s| u16::try_from(s).ok()),
+            error,
+            next_retry_at: (seen.insert(delivery_id) && pending).then_some(next_attempt_at),
+            event_id,
+        })
+        .collect()
+}
+
 /// What one delivery attempt decided.
 #[derive(Debug, Clone, Copy)]
 pub enum AttemptOutcome {
@@ -445,6 +491,8 @@ pub trait Store: Send + Sync + 'static {
     /// Claims up to `limit` due deliveries of active endpoints until `lease_until`, so
     /// each attempt is made by one worker (row locks with SKIP LOCKED on PostgreSQL).
     async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<DeliveryRecord>>;
+    /// The latest `limit` attempts at delivering to an endpoint, newest first.
+    async fn webhook_attempts(&self, endpoint_id: i64, limit: i64) -> StoreResult<Vec<AttemptRecord>>;
     /// Records an attempt and what follows from it.
     async fn record_attempt(&self, delivery_id: i64, now: i64, status: Option<u16>, error: Option<&str>, outcome: AttemptOutcome) -> StoreResult<()>;
 

@@ -22,6 +22,10 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to the database at a `postgres://` URL.
     pub async fn open(url: &str, settings: &DatabaseSettings) -> StoreResult<Self> {
+        // `sslmode=verify-ca` asks rustls for the process's crypto provider, which it
+        // cannot pick itself when a program links more than one; ring is ours. Installing
+        // it again (or after the program chose one) changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis());
         let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", statement_timeout.as_str())]);
         let pool = PgPoolOptions::new()
@@ -476,6 +480,12 @@ impl Store for PostgresStore {
             .into_iter()
             .map(|(id, endpoint_id, event_id, body, attempts, created_at)| DeliveryRecord { id, endpoint_id, event_id, body, attempts, created_at })
             .collect())
+    }
+
+    async fn webhook_attempts(&self, endpoint_id: i64, limit: i64) -> StoreResult<Vec<AttemptRecord>> {
+        let rows: Vec<AttemptRow> =
+            sqlx::query_as(&latest_attempts_sql("$1", "$2")).bind(endpoint_id).bind(limit).fetch_all(&self.pool).await?;
+        Ok(attempts_from_rows(rows))
     }
 
     async fn record_attempt(&self, delivery_id: i64, now: i64, status: Option<u16>, error: Option<&str>, outcome: AttemptOutcome) -> StoreResult<()> {

@@ -479,6 +479,12 @@ impl Store for SqliteStore {
             .collect())
     }
 
+    async fn webhook_attempts(&self, endpoint_id: i64, limit: i64) -> StoreResult<Vec<AttemptRecord>> {
+        let rows: Vec<AttemptRow> =
+            sqlx::query_as(&latest_attempts_sql("?1", "?2")).bind(endpoint_id).bind(limit).fetch_all(&self.readers).await?;
+        Ok(attempts_from_rows(rows))
+    }
+
     async fn record_attempt(&self, delivery_id: i64, now: i64, status: Option<u16>, error: Option<&str>, outcome: AttemptOutcome) -> StoreResult<()> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("INSERT INTO webhook_attempts (delivery_id, attempted_at, status, error) VALUES (?1, ?2, ?3, ?4)")

@@ -718,44 +718,112 @@ pub struct WebhookAttempt {
     pub error: Option<String>,
 }
 
-/// A local HTTP receiver for webhook deliveries.
+/// A local HTTP(S) receiver for webhook deliveries.
 pub struct Receiver {
     /// Its URL.
     pub url: String,
-    /// Every request, in arrival order.
+    /// Every request answered, in arrival order.
     pub received: Arc<std::sync::Mutex<Vec<Received>>>,
+    /// Requests that arrived (counted before any delay, so a test sees one in flight).
+    pub arrived: Arc<std::sync::atomic::AtomicUsize>,
     _task: tokio::task::JoinHandle<()>,
+}
+
+/// How a [`Receiver`] answers.
+#[derive(Clone, Default)]
+pub struct ReceiverBehaviour {
+    /// The first this many requests get `failure_status` (500 when 0), the rest 200.
+    pub failures: usize,
+    /// The status of a failure.
+    pub failure_status: u16,
+    /// Never answer.
+    pub hang: bool,
+    /// Wait this long before answering the first request.
+    pub delay_first: Option<std::time::Duration>,
+    /// Answer every request `307` to this location.
+    pub redirect: Option<String>,
+    /// Serve HTTPS with this certificate chain and PKCS#8 key (DER).
+    pub tls: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+}
+
+/// A certificate authority made for one test (rcgen), and the certificates it issues.
+pub struct TestCa {
+    /// The CA certificate, PEM (what a trust store or `SSL_CERT_FILE` holds).
+    pub pem: String,
+    certificate: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    /// A new CA called `name`.
+    pub fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let certificate = params.self_signed(&key).expect("CA certificate");
+        Self { pem: certificate.pem(), certificate, key }
+    }
+
+    /// A server certificate for `localhost` and 127.0.0.1: (chain, PKCS#8 key), DER.
+    pub fn issue_localhost(&self) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("server params");
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let certificate = params.signed_by(&key, &self.certificate, &self.key).expect("server certificate");
+        (vec![certificate.der().to_vec()], key.serialize_der())
+    }
+
+    /// Writes the CA certificate as a PEM file in `dir`; returns its path.
+    pub fn write_pem(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("test-ca.pem");
+        std::fs::write(&path, &self.pem).expect("write CA file");
+        path
+    }
 }
 
 impl Receiver {
     /// Answers 500 to the first `failures` requests, then 200; with `hang`, never answers.
     pub async fn start(failures: usize, hang: bool) -> Self {
-        Self::serve(failures, hang, None).await
+        Self::serve(ReceiverBehaviour { failures, hang, ..Default::default() }).await
     }
 
     /// Answers every request `307 Temporary Redirect` to `location`.
     pub async fn redirecting_to(location: &str) -> Self {
-        Self::serve(0, false, Some(location.to_owned())).await
+        Self::serve(ReceiverBehaviour { redirect: Some(location.to_owned()), ..Default::default() }).await
     }
 
-    async fn serve(failures: usize, hang: bool, redirect: Option<String>) -> Self {
+    /// An HTTPS receiver (`https://127.0.0.1:PORT/hook`) whose certificate `ca` issued;
+    /// answers 200.
+    pub async fn start_https(ca: &TestCa) -> Self {
+        Self::serve(ReceiverBehaviour { tls: Some(ca.issue_localhost()), ..Default::default() }).await
+    }
+
+    /// A receiver that behaves as told.
+    pub async fn serve(behaviour: ReceiverBehaviour) -> Self {
         use axum::http::{header::LOCATION, HeaderMap, StatusCode};
         use axum::response::IntoResponse;
         let received: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
-        let log = received.clone();
+        let arrived: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let (log, count) = (received.clone(), arrived.clone());
+        let answers = behaviour.clone();
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: String| {
-                let (log, redirect) = (log.clone(), redirect.clone());
+                let (log, count, behaviour) = (log.clone(), count.clone(), answers.clone());
                 async move {
-                    if hang {
+                    let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if behaviour.hang {
                         tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+                    }
+                    if let (0, Some(delay)) = (n, behaviour.delay_first) {
+                        tokio::time::sleep(delay).await;
                     }
                     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                     let mut log = log.lock().unwrap();
-                    let answered = match &redirect {
+                    let answered = match &behaviour.redirect {
                         Some(_) => 307,
-                        None if log.len() < failures => 500,
+                        None if log.len() < behaviour.failures => if behaviour.failure_status == 0 { 500 } else { behaviour.failure_status },
                         None => 200,
                     };
                     log.push(Received {
@@ -766,7 +834,7 @@ impl Receiver {
                         answered,
                     });
                     let status = StatusCode::from_u16(answered).unwrap();
-                    match redirect {
+                    match behaviour.redirect {
                         Some(location) => (status, [(LOCATION, location)]).into_response(),
                         None => status.into_response(),
                     }
@@ -774,11 +842,14 @@ impl Receiver {
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { url, received, _task: task }
+        let addr = listener.local_addr().unwrap();
+        let (url, task) = match behaviour.tls {
+            None => (format!("http://{addr}/hook"), tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            })),
+            Some((chain, key)) => (format!("https://{addr}/hook"), tokio::spawn(serve_tls(listener, app, chain, key))),
+        };
+        Self { url, received, arrived, _task: task }
     }
 
     /// Waits (at most 15 s) until `done` holds for what was received; returns it.
@@ -822,4 +893,29 @@ pub fn run_marketchat(database_url: &str, args: &[&str], env: &[(&str, &str)], s
     }
     let _ = child.kill();
     child.wait_with_output().expect("output")
+}
+
+/// Serves `app` over TLS with the given certificate chain and PKCS#8 key (DER).
+async fn serve_tls(listener: tokio::net::TcpListener, app: axum::Router, chain: Vec<Vec<u8>>, key: Vec<u8>) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio_rustls::rustls;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = chain.into_iter().map(rustls::pki_types::CertificateDer::from).collect();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    while let Ok((tcp, _)) = listener.accept().await {
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            // A client that rejects the certificate ends the handshake: nothing to serve.
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await;
+        });
+    }
 }

@@ -228,3 +228,211 @@ async fn redirects_are_not_followed_and_count_as_failed_attempts() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(elsewhere.received.lock().unwrap().is_empty(), "the redirect target never got the POST");
 }
+
+/// `marketchat webhook deliveries ID` on `database_url`: (exit success, stdout lines, stderr).
+fn cli_deliveries(database_url: &str, id: &str) -> (bool, Vec<String>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_marketchat"))
+        .args(["webhook", "deliveries", id])
+        .env("MARKETCHAT_DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect();
+    (output.status.success(), lines, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The value of a metric line starting with `prefix` on `/metrics` (0 when absent).
+async fn metric(app: &TestApp, prefix: &str) -> f64 {
+    let (_, text) = app.get("/metrics").await;
+    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn https_endpoints_are_delivered_to_when_their_ca_is_trusted_and_fail_visibly_when_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = TestCa::new("marketchat test CA");
+    let unknown = TestCa::new("somebody else's CA");
+    let config = ServerConfig { webhook_ca_file: Some(trusted.write_pem(dir.path())), ..fast_retries() };
+    let app = TestApp::spawn_with(config).await;
+    let seller = app.seller("Acme").await;
+    let good = Receiver::start_https(&trusted).await;
+    let bad = Receiver::start_https(&unknown).await;
+    assert!(good.url.starts_with("https://127.0.0.1:"), "{}", good.url);
+    let (_, secret) = add_webhook(&app.database_url, &good.url, Some("chat_message.created"));
+    let (bad_id, _) = add_webhook(&app.database_url, &bad.url, Some("chat_message.created"));
+    app.seller_sends(&seller.key, "over TLS").await;
+
+    let received = good.wait_until(|r| !r.is_empty()).await;
+    assert!(verify(&secret, &received[0]), "a signed delivery over HTTPS");
+    let attempts = app.wait_for_webhook_attempts(|a| a.iter().filter(|a| a.url == bad.url).count() >= 2).await;
+    for attempt in attempts.iter().filter(|a| a.url == bad.url) {
+        assert_eq!(attempt.status, None);
+        let error = attempt.error.as_deref().unwrap_or_default();
+        assert!(error.starts_with("TLS certificate problem") && error.contains("UnknownIssuer"), "{attempt:?}");
+    }
+    assert_eq!(bad.arrived.load(std::sync::atomic::Ordering::SeqCst), 0, "no request passed the handshake");
+
+    // Visible: the command line, the Operator API and the metrics say what happens.
+    let (ok, lines, stderr) = cli_deliveries(&app.database_url, &bad_id);
+    assert!(ok, "{stderr}");
+    assert!(lines.len() >= 2, "{lines:?}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(fields.len(), 5, "TIME STATUS ERROR NEXT_RETRY EVENT_ID: {:?}", lines[0]);
+    assert!(fields[0].ends_with('Z') && fields[1] == "-" && fields[2].starts_with("TLS certificate problem"), "{fields:?}");
+    assert!(fields[3].ends_with('Z') && fields[4].starts_with("evt_"), "the newest attempt names its next retry: {fields:?}");
+    assert_eq!(lines[1].split('\t').nth(3), Some("-"), "older attempts of the same delivery have no next retry: {lines:?}");
+    let (ok, _, stderr) = cli_deliveries(&app.database_url, "WebhookEndpoint-999");
+    assert!(!ok && stderr.trim().lines().count() == 1, "an unknown endpoint is one line: {stderr}");
+
+    let op = app.operator_key("ops").await;
+    let data = app
+        .as_operator(&op, "{ webhookEndpoints { url deliveries(first: 1) { attemptedAt status error nextRetryAt eventId } } }", json!({}))
+        .await;
+    let endpoints = data["webhookEndpoints"].as_array().unwrap();
+    let by_url = |url: &str| endpoints.iter().find(|e| e["url"] == url).unwrap()["deliveries"].clone();
+    let good_attempts = by_url(&good.url);
+    assert_eq!(good_attempts.as_array().unwrap().len(), 1);
+    assert_eq!((good_attempts[0]["status"].clone(), good_attempts[0]["error"].clone(), good_attempts[0]["nextRetryAt"].clone()), (json!(200), Value::Null, Value::Null));
+    let bad_attempts = by_url(&bad.url);
+    assert!(bad_attempts[0]["error"].as_str().unwrap().contains("certificate"), "{bad_attempts}");
+    assert!(bad_attempts[0]["nextRetryAt"].is_string() && bad_attempts[0]["eventId"].as_str().unwrap().starts_with("evt_"), "{bad_attempts}");
+
+    assert!(metric(&app, "marketchat_webhook_deliveries_total{outcome=\"delivered\"}").await >= 1.0);
+    assert!(metric(&app, "marketchat_webhook_deliveries_total{outcome=\"failed\"}").await >= 2.0);
+    assert_eq!(metric(&app, "marketchat_webhook_failing_endpoints ").await, 1.0, "the unknown-CA endpoint is failing, the other is not");
+}
+
+#[tokio::test]
+async fn endpoint_deliveries_are_bounded_and_absent_from_the_seller_api() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let (status, body) = app.graphql("/graphql/seller", &seller.key, "{ webhookEndpoints { deliveries { status } } }", json!({})).await;
+    assert!(status.is_client_error() || !body["errors"].is_null(), "the seller API has no webhooks: {body}");
+    app.store.create_webhook("https://hooks.example.com/in", "whsec_test", &["chat_message.created".to_owned()], now()).await.unwrap();
+    let op = app.operator_key("ops").await;
+    let (_, body) = app.graphql("/graphql/operator", &op, "{ webhookEndpoints { deliveries(first: 0) { status } } }", json!({})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    let data = app.as_operator(&op, "{ webhookEndpoints { deliveries { status } } }", json!({})).await;
+    assert_eq!(data["webhookEndpoints"], json!([{ "deliveries": [] }]), "no attempt yet");
+}
+
+#[tokio::test]
+async fn ssl_cert_file_adds_a_trusted_ca_for_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("private CA via SSL_CERT_FILE");
+    let ca_file = ca.write_pem(dir.path());
+    let database = TestDatabase::create().await;
+    let receiver = Receiver::start_https(&ca).await;
+    let (id, _) = add_webhook(&database.url, &receiver.url, Some("chat_message.created"));
+    let node = NodeProcess::start_with(&database.url, &[("SSL_CERT_FILE", ca_file.to_str().unwrap()), ("MARKETCHAT_WEBHOOK_RETRY_BASE_MS", "50")]);
+    let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
+    let app = TestApp::remote(node.base.clone(), store, database.url.clone());
+    let seller = app.seller("Acme").await;
+    app.seller_sends(&seller.key, "trusted through SSL_CERT_FILE").await;
+    let received = receiver.wait_until(|r| !r.is_empty()).await;
+    assert_eq!(received[0].answered, 200);
+    let (_, lines, _) = cli_deliveries(&database.url, &id);
+    assert_eq!(lines[0].split('\t').nth(1), Some("200"), "{lines:?}");
+}
+
+/// A delivery in flight when a node stops is retried soon after the next start: with
+/// SIGTERM the stop waits for the attempt (503, retried after the short back-off); with
+/// SIGKILL its claim lapses shortly after the attempt's timeout (2 s + margin), never 5 min.
+#[tokio::test]
+async fn a_delivery_in_flight_at_a_stop_is_retried_within_a_minute_of_the_restart() {
+    for graceful in [true, false] {
+        let database = TestDatabase::create().await;
+        let receiver = Receiver::serve(ReceiverBehaviour {
+            failures: 1,
+            failure_status: 503,
+            delay_first: Some(std::time::Duration::from_millis(1_500)),
+            ..Default::default()
+        })
+        .await;
+        add_webhook(&database.url, &receiver.url, Some("chat_message.created"));
+        let env = [("MARKETCHAT_WEBHOOK_RETRY_BASE_MS", "200"), ("MARKETCHAT_WEBHOOK_TIMEOUT_MS", "2000")];
+        let mut node = NodeProcess::start_with(&database.url, &env);
+        let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
+        let app = TestApp::remote(node.base.clone(), store, database.url.clone());
+        let seller = app.seller("Acme").await;
+        app.seller_sends(&seller.key, "in flight at the stop").await;
+        for _ in 0..300 {
+            if receiver.arrived.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(receiver.arrived.load(std::sync::atomic::Ordering::SeqCst), 1, "the first attempt is in flight");
+        if graceful {
+            assert!(node.terminate().success());
+        } else {
+            node.kill();
+        }
+        let stopped = std::time::Instant::now();
+        let _restarted = NodeProcess::start_with(&database.url, &env);
+        let mut delivered = false;
+        for _ in 0..600 {
+            if receiver.received.lock().unwrap().iter().any(|r| r.answered == 200) {
+                delivered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let waited = stopped.elapsed();
+        assert!(delivered, "graceful={graceful}: the retry never came within {waited:?}");
+        assert!(waited < std::time::Duration::from_secs(30), "graceful={graceful}: the retry took {waited:?}");
+        if graceful {
+            assert!(waited < std::time::Duration::from_secs(10), "a graceful stop recorded the attempt: the retry follows the back-off, took {waited:?}");
+            let received = receiver.received.lock().unwrap().clone();
+            assert_eq!(received.iter().map(|r| r.answered).collect::<Vec<_>>(), vec![503, 200], "the in-flight attempt was answered, then retried once");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_ca_file_that_cannot_be_read_is_refused_at_start_in_one_line() {
+    let database = TestDatabase::create().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_marketchat"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--webhook-ca-file", "/nonexistent/private-ca.pem"])
+        .env("MARKETCHAT_DATABASE_URL", &database.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot read CA file /nonexistent/private-ca.pem"), "{stderr}");
+}
+
+#[tokio::test]
+async fn each_failed_attempt_is_logged_with_host_and_status_never_secret_or_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("node.log");
+    let database = TestDatabase::create().await;
+    let receiver = Receiver::serve(ReceiverBehaviour { failures: 2, failure_status: 503, ..Default::default() }).await;
+    let (id, secret) = add_webhook(&database.url, &receiver.url, Some("chat_message.created"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _node = NodeProcess::start_logging(&database.url, &[("MARKETCHAT_WEBHOOK_RETRY_BASE_MS", "50")], log);
+    let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
+    let app = TestApp::remote(_node.base.clone(), store, database.url.clone());
+    let seller = app.seller("Acme").await;
+    app.seller_sends(&seller.key, "confidential body text").await;
+    receiver.wait_until(|r| r.iter().any(|d| d.answered == 200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Colour codes (if any) stripped: `key=value` as written.
+    let raw = std::fs::read_to_string(&log_path).unwrap();
+    let mut logged = String::new();
+    let mut rest = raw.as_str();
+    while let Some(start) = rest.find('\u{1b}') {
+        logged.push_str(&rest[..start]);
+        rest = rest[start..].find('m').map_or("", |end| &rest[start + end + 1..]);
+    }
+    logged.push_str(rest);
+    let failures: Vec<&str> = logged.lines().filter(|l| l.contains("webhook delivery failed")).collect();
+    assert_eq!(failures.len(), 2, "one warning per failed attempt: {logged}");
+    for line in &failures {
+        assert!(line.contains("WARN") && line.contains("host=127.0.0.1") && line.contains("status=503"), "{line}");
+        assert!(line.contains(&id), "the endpoint is named by its ID: {line}");
+    }
+    assert!(!logged.contains(&secret) && !logged.contains("confidential body text") && !logged.contains("/hook"), "{logged}");
+}

@@ -37,5 +37,6 @@ mod retention;
 mod seller_api;
 #[path = "../api/storage.rs"]
 mod storage;
+mod tls;
 #[path = "../api/webhooks.rs"]
 mod webhooks;
