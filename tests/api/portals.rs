@@ -19,6 +19,8 @@ struct Driver {
 impl Driver {
     async fn start() -> Self {
         crate::helpers::require_chromium();
+        // fantoccini's TLS stack and ours bring two rustls providers: pick one for the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))

@@ -322,6 +322,8 @@ async fn ssl_cert_file_adds_a_trusted_ca_for_deliveries() {
     let ca = TestCa::new("private CA via SSL_CERT_FILE");
     let ca_file = ca.write_pem(dir.path());
     let database = TestDatabase::create().await;
+    // The CLI opens only an existing database: create it as a server would.
+    marketchat::store::connect(&database.url, &Default::default()).await.expect("create the database");
     let receiver = Receiver::start_https(&ca).await;
     let (id, _) = add_webhook(&database.url, &receiver.url, Some("chat_message.created"));
     let node = NodeProcess::start_with(&database.url, &[("SSL_CERT_FILE", ca_file.to_str().unwrap()), ("MARKETCHAT_WEBHOOK_RETRY_BASE_MS", "50")]);
@@ -349,10 +351,10 @@ async fn a_delivery_in_flight_at_a_stop_is_retried_within_a_minute_of_the_restar
             ..Default::default()
         })
         .await;
+        let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
         add_webhook(&database.url, &receiver.url, Some("chat_message.created"));
         let env = [("MARKETCHAT_WEBHOOK_RETRY_BASE_MS", "200"), ("MARKETCHAT_WEBHOOK_TIMEOUT_MS", "2000")];
         let mut node = NodeProcess::start_with(&database.url, &env);
-        let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
         let app = TestApp::remote(node.base.clone(), store, database.url.clone());
         let seller = app.seller("Acme").await;
         app.seller_sends(&seller.key, "in flight at the stop").await;
@@ -409,6 +411,8 @@ async fn each_failed_attempt_is_logged_with_host_and_status_never_secret_or_body
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("node.log");
     let database = TestDatabase::create().await;
+    // The CLI opens only an existing database: create it as a server would.
+    marketchat::store::connect(&database.url, &Default::default()).await.expect("create the database");
     let receiver = Receiver::serve(ReceiverBehaviour { failures: 2, failure_status: 503, ..Default::default() }).await;
     let (id, secret) = add_webhook(&database.url, &receiver.url, Some("chat_message.created"));
     let log = std::fs::File::create(&log_path).unwrap();
