@@ -397,6 +397,8 @@ pub async fn serve(
     if let Some(path) = &config.webhook_ca_file {
         crate::webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
     }
+    // Installed before the address is announced: whoever starts us may stop us at once.
+    let shutdown = app::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {}", config.bind))?;
@@ -407,7 +409,7 @@ pub async fn serve(
     let open_files = crate::config::raise_open_file_limit();
     tracing::info!(%addr, open_files, max_connections = config.connection_cap(), "serving");
     let state = Arc::new(AppState::new(store, &config));
-    app::serve(state, listener, app::shutdown_signal()).await?;
+    app::serve(state, listener, shutdown).await?;
     Ok(())
 }
 
