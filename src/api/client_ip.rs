@@ -28,13 +28,7 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(|entry| entry.trim().parse::<IpAddr>().ok())
-            .collect::<Vec<_>>();
+        let forwarded = list_entries(headers, "x-forwarded-for").map(|entry| entry.parse::<IpAddr>().ok()).collect::<Vec<_>>();
         let mut client = peer;
         for entry in forwarded.into_iter().rev() {
             match entry {
@@ -54,14 +48,13 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return false;
         }
-        let last = headers
-            .get_all("x-forwarded-proto")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .next_back();
-        last.is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+        list_entries(headers, "x-forwarded-proto").next_back().is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
     }
+}
+
+/// The comma-separated entries of every `name` header, in order, trimmed.
+fn list_entries<'a>(headers: &'a HeaderMap, name: &'static str) -> impl DoubleEndedIterator<Item = &'a str> {
+    headers.get_all(name).iter().filter_map(|value| value.to_str().ok()).flat_map(|value| value.split(',')).map(str::trim)
 }
 
 impl FromStr for TrustedProxies {
