@@ -177,7 +177,7 @@ impl OperationGate {
             return None;
         }
         let Some(id) = subscribe_id(&frame) else { return Some(frame) };
-        match self.check.holds(self.state.service.store(), self.state.service.now()).await {
+        match self.credential_holds().await {
             Ok(true) => {}
             Ok(false) => {
                 self.end(4403, "Forbidden: the key was revoked or the session ended");
@@ -205,6 +205,11 @@ impl OperationGate {
             in_flight.insert(id);
         }
         Some(frame)
+    }
+
+    /// Whether the socket's key is still unrevoked, or its session still live.
+    async fn credential_holds(&self) -> Result<bool, crate::store::StoreError> {
+        self.check.holds(self.state.service.store(), self.state.service.now()).await
     }
 
     /// The server completed operation `id`: it no longer counts against the cap.
@@ -384,7 +389,7 @@ async fn pump(
             }
             _ = state.shutdown.cancelled() => return close(sink, 1001, "server shutting down").await,
             _ = recheck.tick() => {
-                match gate.check.holds(state.service.store(), state.service.now()).await {
+                match gate.credential_holds().await {
                     Ok(true) => {}
                     Ok(false) => return close(sink, 4403, "Forbidden: the key was revoked or the session ended").await,
                     Err(error) => tracing::warn!(%error, "could not re-check a subscriber's credential; will retry"),

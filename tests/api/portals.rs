@@ -130,6 +130,12 @@ async fn chat_list_item(client: &Client, seller: &TestSeller, name: &str) -> Str
     item
 }
 
+/// Waits for the seller's chat in the list, then opens it.
+async fn open_chat(client: &Client, seller: &TestSeller, name: &str) {
+    let item = chat_list_item(client, seller, name).await;
+    client.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+}
+
 async fn type_and_enter(client: &Client, text: &str) {
     let input = client.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
     input.send_keys(text).await.unwrap();
@@ -203,8 +209,7 @@ async fn a_viewer_cannot_send_and_message_text_is_never_html() {
     let driver = Driver::start().await;
     let viewer = driver.browser().await;
     log_in(&viewer, &app.base, "operator", "ops@market.test").await;
-    let item = chat_list_item(&viewer, &seller, "Acme Outdoor").await;
-    viewer.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    open_chat(&viewer, &seller, "Acme Outdoor").await;
     let shown = wait_for(&viewer, "[data-testid=message]", |t| t.contains("alert")).await;
     assert!(shown.starts_with("<script>alert(1)</script><b>bold?</b>"), "shown as text: {shown:?}");
     let bold = viewer.find_all(Locator::Css("[data-testid=message-list] b")).await.unwrap();
@@ -305,8 +310,7 @@ async fn a_long_thread_loads_older_messages_as_the_reader_scrolls_up() {
     let driver = Driver::start().await;
     let operator = driver.browser().await;
     log_in(&operator, &app.base, "operator", "ops@market.test").await;
-    let item = chat_list_item(&operator, &seller, "Acme Outdoor").await;
-    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    open_chat(&operator, &seller, "Acme Outdoor").await;
     wait_for(&operator, "[data-testid=message]", |t| t.contains("question 120")).await;
     assert_eq!(shown_messages(&operator).await, 50, "the newest page first");
 
@@ -420,14 +424,12 @@ async fn the_operator_pages_chats_searches_the_server_and_starts_a_chat_with_any
     // Search asks the server: the oldest chat is found straight away.
     search_for(&operator, "oldest").await;
     wait_js(&operator, "return document.querySelectorAll('[data-testid=chat-list-item]').length === 1", 10).await;
-    let item = chat_list_item(&operator, &oldest, "Oldest Outfitters").await;
-    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    open_chat(&operator, &oldest, "Oldest Outfitters").await;
     wait_for(&operator, "[data-testid=message]", |t| t.contains("long ago")).await;
 
     // A seller who never wrote is found, opens as an empty conversation and can be written to.
     search_for(&operator, "quiet").await;
-    let item = chat_list_item(&operator, &quiet, "Quiet Quarry").await;
-    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    open_chat(&operator, &quiet, "Quiet Quarry").await;
     wait_for(&operator, "[data-testid=message-list]", |t| t.contains("No messages yet")).await;
     type_and_enter(&operator, "Welcome aboard! Anything we can help with?").await;
     wait_for(&operator, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Welcome aboard")).await;
@@ -449,8 +451,7 @@ async fn long_words_old_dates_senders_and_links_show_well_in_the_operator_conver
     let driver = Driver::start().await;
     let operator = driver.browser().await;
     log_in(&operator, &app.base, "operator", "ops@market.test").await;
-    let item = chat_list_item(&operator, &seller, "Acme Outdoor").await;
-    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    open_chat(&operator, &seller, "Acme Outdoor").await;
     wait_for(&operator, "[data-testid=message]", |t| t.contains(&word)).await;
 
     // The long word wraps: the page keeps the window's width and Send stays on screen.
