@@ -1,0 +1,50 @@
+//! The benchmark harness runs end to end (`--quick`), so it cannot rot. No timings are
+//! asserted here: speed is reported by the harness, not judged by tests. The bench picks
+//! its back ends itself (SQLite, then PostgreSQL in its last scenario), so this runs once.
+
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn the_quick_benchmark_runs_every_scenario_and_writes_json() {
+    // Its last scenario runs on PostgreSQL.
+    require_postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_marketchat-bench"))
+        .args(["--quick", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run marketchat-bench");
+    assert!(output.status.success(), "bench failed: {}", String::from_utf8_lossy(&output.stderr));
+    let table = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    for scenario in ["floor", "send", "history", "read", "chats", "fanout", "postgres"] {
+        let rows: Vec<&Value> = results.iter().filter(|r| r["scenario"] == scenario).collect();
+        assert!(!rows.is_empty(), "no {scenario} results");
+        for row in rows {
+            let value = row["value"].as_f64().unwrap();
+            assert!(value.is_finite() && value > 0.0, "{row}");
+            assert!(table.contains(row["metric"].as_str().unwrap()), "the table shows {row}");
+        }
+    }
+    let send = results.iter().find(|r| r["scenario"] == "send" && r["floor"].is_number()).unwrap();
+    assert!(send["ratio"].as_f64().unwrap() > 0.0, "results carry their ratio to the floor");
+}
+
+/// Ends the run with one line when the PostgreSQL server of the bench's last scenario
+/// does not answer, instead of a failed run's whole output.
+fn require_postgres() {
+    use sqlx::Connection;
+    let admin = std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let connect = sqlx::PgConnection::connect(&format!("{admin}/postgres"));
+    let reachable = runtime.block_on(tokio::time::timeout(std::time::Duration::from_secs(5), connect)).is_ok_and(|connected| connected.is_ok());
+    if !reachable {
+        use std::io::Write;
+        // Straight to the process's stderr: the harness captures `eprintln!` of a test.
+        let _ = writeln!(std::io::stderr(), "error: the bench test needs PostgreSQL at {admin} (start it, or set MARKETCHAT_BENCH_POSTGRES)");
+        std::process::exit(2);
+    }
+}

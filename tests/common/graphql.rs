@@ -1,0 +1,159 @@
+//! Speaking GraphQL over HTTP as an integration does: the brief's operations verbatim, the
+//! requests tests send most, and readers of what comes back.
+
+use crate::common::app::TestApp;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// The brief's send mutation, verbatim.
+pub const BRIEF_SEND: &str = r#"mutation SendMessgaeToOperator {
+chatMessageCreate(
+input: {
+message: "Can you check to see when my remittance will be paid?"
+}
+) {
+chatMessage {
+id
+}
+errors {
+field
+messages
+}
+}
+}"#;
+
+/// The brief's list query, verbatim.
+pub const BRIEF_LIST: &str = r#"query GetChatMessages {
+chatMessages(first: 10, after: null) {
+totalCount
+pageInfo {
+hasNextPage
+endCursor
+}
+nodes {
+id
+createdAt
+message
+readAt
+sentByType
+}
+}
+}"#;
+
+/// The brief's read mutation, verbatim.
+pub const BRIEF_READ: &str = r#"mutation ConfirmReadOfChatMessage {
+chatMessageRead(input: { sentBy: "Admin" }) {
+errors {
+messages
+field
+}
+}
+}"#;
+
+/// Seller send with variables.
+pub const SELLER_SEND: &str = "mutation($message: String!, $cmid: String) {
+  chatMessageCreate(input: { message: $message, clientMutationId: $cmid }) {
+    chatMessage { id message sentByType createdAt readAt sentBy }
+    errors { field messages }
+    clientMutationId
+  }
+}";
+
+/// Operator send with variables.
+pub const OPERATOR_SEND: &str = "mutation($sellerId: ID!, $message: String!, $cmid: String) {
+  chatMessageCreate(input: { sellerId: $sellerId, message: $message, clientMutationId: $cmid }) {
+    chatMessage { id message sentByType createdAt readAt sentBy seller { id businessName } }
+    errors { field messages }
+    clientMutationId
+  }
+}";
+
+/// Seller page query with all four Relay arguments as variables.
+pub const SELLER_PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: String) {
+  chatMessages(first: $first, after: $after, last: $last, before: $before) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    nodes { id message sentByType readAt sentBy }
+    edges { cursor node { id } }
+  }
+}";
+
+impl TestApp {
+    /// POSTs a GraphQL request with `MARKETPLACER-API-KEY: key` to `path`.
+    pub async fn graphql(&self, path: &str, key: &str, query: &str, variables: Value) -> (StatusCode, Value) {
+        let body = json!({ "query": query, "variables": variables });
+        let request = self.client.post(format!("{}{path}", self.base)).header("MARKETPLACER-API-KEY", key).json(&body);
+        Self::read(request).await
+    }
+
+    /// Sends a prepared request and returns its status and JSON body.
+    pub async fn read(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, body)
+    }
+
+    /// A request builder for `path` (for header and body experiments).
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}{path}", self.base))
+    }
+
+    /// A GET of `path`.
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        (response.status(), response.text().await.expect("body"))
+    }
+
+    /// Seller API request that must succeed at the HTTP level; returns `data`.
+    pub async fn as_seller(&self, key: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql("/graphql/seller", key, query, variables).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Operator API request that must succeed at the HTTP level; returns `data`.
+    pub async fn as_operator(&self, key: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql("/graphql/operator", key, query, variables).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Sends `text` as the seller; returns the payload.
+    pub async fn seller_sends(&self, key: &str, text: &str) -> Value {
+        let data = self.as_seller(key, SELLER_SEND, json!({ "message": text })).await;
+        data["chatMessageCreate"].clone()
+    }
+
+    /// Sends `text` into `seller_gid`'s thread as the operator; returns the payload.
+    pub async fn operator_sends(&self, key: &str, seller_gid: &str, text: &str) -> Value {
+        let data = self.as_operator(key, OPERATOR_SEND, json!({ "sellerId": seller_gid, "message": text })).await;
+        data["chatMessageCreate"].clone()
+    }
+}
+
+/// The `errors` of a payload as (field, first message) pairs.
+pub fn payload_errors(payload: &Value) -> Vec<(String, String)> {
+    payload["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["messages"][0].as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `extensions.code` of the first GraphQL error.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
+
+/// The messages of a page, as their texts.
+pub fn texts(connection: &Value) -> Vec<String> {
+    connection["nodes"].as_array().expect("nodes").iter().map(|n| n["message"].as_str().expect("text").to_owned()).collect()
+}

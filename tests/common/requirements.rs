@@ -1,0 +1,51 @@
+//! What the suite needs from the machine (a PostgreSQL server, Chromium): when something is
+//! missing the run ends at once with one line saying what to start or install, instead of
+//! every test that needs it failing with its own wall of errors.
+
+use crate::common::db::postgres_admin_url;
+use std::io::Write;
+use std::sync::Once;
+use std::time::Duration;
+
+/// Ends the whole test run with `line` on stderr, exit status 2.
+pub fn stop_run(line: &str) -> ! {
+    // Straight to the process's stderr: the harness captures `eprintln!` of a test.
+    let _ = writeln!(std::io::stderr(), "error: {line}");
+    std::process::exit(2);
+}
+
+/// Ends the run when `available` is false: "the test suite needs `what`".
+fn require(available: bool, what: &str) {
+    if !available {
+        stop_run(&format!("the test suite needs {what}"));
+    }
+}
+
+/// Checks once per test binary that PostgreSQL answers (the PostgreSQL run needs it).
+pub fn require_postgres() {
+    static CHECKED: Once = Once::new();
+    CHECKED.call_once(|| {
+        let admin = postgres_admin_url();
+        // Off the test's runtime: this may be called from inside one.
+        let reachable = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let connect = sqlx::PgConnection::connect(&format!("{admin}/postgres"));
+            runtime.block_on(tokio::time::timeout(Duration::from_secs(5), connect)).is_ok_and(|connected| connected.is_ok())
+        })
+        .join()
+        .unwrap_or(false);
+        require(reachable, &format!("PostgreSQL at {} (start it, or set MARKETCHAT_TEST_POSTGRES)", postgres_admin_url()));
+    });
+}
+
+/// Checks that Debian's `chromium` and `chromedriver` are installed (the portal tests).
+pub fn require_chromium() {
+    let installed = |program: &str| {
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    require(
+        installed("chromium") && installed("chromedriver"),
+        "Chromium and chromedriver (apt-get install chromium chromium-driver)",
+    );
+}

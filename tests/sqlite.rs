@@ -1,0 +1,4 @@
+//! The integration suite (tests/suite) on SQLite: a file in a temporary directory per test.
+
+mod common;
+mod suite;

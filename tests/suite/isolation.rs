@@ -1,0 +1,127 @@
+//! SPEC §1: sellers never see or write each other's chats, through any door.
+
+use crate::common::app::TestApp;
+use crate::common::graphql::{SELLER_PAGE, error_code, payload_errors};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn seller_b_sees_nothing_of_a_through_chat_messages_node_or_cursors() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    let mut a_ids = Vec::new();
+    for i in 0..3 {
+        let sent = app.seller_sends(&a.key, &format!("secret {i}")).await;
+        a_ids.push(sent["chatMessage"]["id"].as_str().unwrap().to_owned());
+    }
+    let b_page = app.as_seller(&b.key, SELLER_PAGE, json!({})).await;
+    assert_eq!(b_page["chatMessages"]["totalCount"], 0);
+
+    for id in &a_ids {
+        let node = app.as_seller(&b.key, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id })).await;
+        assert_eq!(node["node"], Value::Null, "B cannot fetch A's message by ID");
+    }
+
+    let a_page = app.as_seller(&a.key, SELLER_PAGE, json!({ "first": 1 })).await;
+    let a_cursor = a_page["chatMessages"]["pageInfo"]["endCursor"].clone();
+    for args in [json!({ "after": a_cursor }), json!({ "last": 2, "before": a_cursor })] {
+        let (status, body) = app.graphql("/graphql/seller", &b.key, SELLER_PAGE, args).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "A's cursor is refused for B: {body}");
+        assert!(!body.to_string().contains("secret"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn seller_b_cannot_mark_a_read_or_pass_a_seller_id() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    let op = app.operator_key("ops").await;
+    let to_a = app.operator_sends(&op, &a.gid, "for A only").await;
+    let to_a_id = to_a["chatMessage"]["id"].as_str().unwrap();
+
+    let query = r#"mutation($upTo: ID) { chatMessageRead(input: { sentBy: "Admin", upTo: $upTo }) { readCount errors { field messages } } }"#;
+    let data = app.as_seller(&b.key, query, json!({ "upTo": to_a_id })).await;
+    assert_eq!(payload_errors(&data["chatMessageRead"])[0].0, "upTo");
+    assert_eq!(app.as_seller(&a.key, "{ chatUnreadCount }", json!({})).await["chatUnreadCount"], 1);
+
+    // The Seller API has no sellerId argument: passing one is a GraphQL validation error.
+    let with_seller_id = r#"mutation($s: ID!) { chatMessageCreate(input: { sellerId: $s, message: "x" }) { errors { field } } }"#;
+    let (_, body) = app.graphql("/graphql/seller", &b.key, with_seller_id, json!({ "s": a.gid })).await;
+    assert!(body["errors"].is_array(), "{body}");
+    assert_eq!(app.stored_messages(a.id).await, 1);
+}
+
+#[tokio::test]
+async fn a_seller_key_cannot_use_operator_operations() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let (status, body) = app.graphql("/graphql/operator", &a.key, "{ chats { nodes { id } } }", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    // On /graphql the seller key gets the Seller API, which has no operator fields.
+    let (status, body) = app.graphql("/graphql", &a.key, "{ chats { nodes { id } } }", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("chats"), "{body}");
+    assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+}
+
+#[tokio::test]
+async fn a_seller_credential_is_refused_every_operator_operation_on_every_path() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    app.seller_sends(&a.key, "A's message").await;
+    let operations = [
+        "{ chats { nodes { id } } }".to_owned(),
+        format!(r#"{{ chat(sellerId: "{}") {{ id }} }}"#, a.gid),
+        format!(r#"{{ chatMessages(sellerId: "{}") {{ totalCount }} }}"#, a.gid),
+        "{ sellers { nodes { businessName } } }".to_owned(),
+        format!(r#"mutation {{ chatMessageCreate(input: {{ sellerId: "{}", message: "x" }}) {{ errors {{ field }} }} }}"#, a.gid),
+        format!(r#"mutation {{ chatMessageRead(input: {{ sellerId: "{}", sentBy: "Seller" }}) {{ readCount }} }}"#, a.gid),
+    ];
+    for operation in &operations {
+        let (status, body) = app.graphql("/graphql/operator", &b.key, operation, json!({})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{operation}");
+        assert_eq!(error_code(&body), "UNAUTHENTICATED");
+        // On /graphql a seller key gets the Seller API, which has none of these.
+        let (_, body) = app.graphql("/graphql", &b.key, operation, json!({})).await;
+        assert!(body["errors"].is_array(), "{operation}: {body}");
+        assert!(body.get("data").is_none_or(Value::is_null), "{operation}: {body}");
+        assert!(!body.to_string().contains("A's message"), "{body}");
+    }
+    assert_eq!(app.stored_messages(a.id).await, 1, "nothing written into A's thread");
+    let a_chat = app.store.chat(a.id).await.unwrap().unwrap();
+    assert_eq!(a_chat.unread_by_operator, 1, "nothing of A's marked read");
+}
+
+#[tokio::test]
+async fn node_ids_of_other_types_and_other_sellers_resolve_to_nothing() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    let key_id = marketchat::domain::ids::GlobalId::new(marketchat::domain::ids::IdKind::ApiKey, 1).encode();
+    for id in [a.gid.clone(), marketchat::domain::ids::chat_gid(a.id), b.gid.clone(), marketchat::domain::ids::chat_gid(b.id), key_id] {
+        let data = app.as_seller(&b.key, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id })).await;
+        assert_eq!(data["node"], Value::Null, "{id}");
+    }
+    assert_eq!(app.as_seller(&b.key, "{ chatUnreadCount }", json!({})).await["chatUnreadCount"], 0);
+}
+
+#[tokio::test]
+async fn an_event_cursor_from_seller_a_replays_only_seller_bs_own_events() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    let op = app.operator_key("ops").await;
+    let mut a_events = app.subscribe("/graphql/seller", &a.key, Some(&marketchat::domain::cursor::EventCursor::START.encode())).await;
+    app.seller_sends(&a.key, "A one").await;
+    let a_cursor = a_events.next_event().await["cursor"].as_str().unwrap().to_owned();
+    app.operator_sends(&op, &a.gid, "to A").await;
+    app.seller_sends(&b.key, "B one").await;
+    let mut b_events = app.subscribe("/graphql/seller", &b.key, Some(&a_cursor)).await;
+    assert_eq!(b_events.next_event().await["chatMessage"]["message"], "B one");
+    b_events.expect_silence(200).await;
+}

@@ -1,0 +1,27 @@
+//! The integration suite: every test starts the real server on port 0 with a fresh
+//! database and talks to it over HTTP and WebSockets like a client would.
+//!
+//! Two test binaries run it, each on the back end it is named after: `tests/sqlite.rs` and
+//! `tests/postgres.rs` (`MARKETCHAT_TEST_BACKEND=sqlite|postgres` overrides the name), so
+//! `cargo test` runs every test on both. The few tests of one back end only (several nodes
+//! on one database, TLS to the database) say on the other why they do not apply.
+//! `TEST_LOG=1` makes the servers a test starts log (see `common::log`).
+
+mod abuse;
+mod accounts;
+mod cli;
+mod crash;
+mod errors;
+mod isolation;
+mod limits;
+mod multinode;
+mod operations;
+mod operator_api;
+mod paging;
+mod portals;
+mod realtime;
+mod retention;
+mod seller_api;
+mod storage;
+mod tls;
+mod webhooks;

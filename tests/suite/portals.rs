@@ -1,0 +1,601 @@
+//! SPEC §7: both portals in real headless Chromium (Debian's chromium + chromedriver),
+//! driven over WebDriver with fantoccini against the real server.
+
+use crate::common::app::{TestApp, TestSeller};
+use crate::common::requirements::require_chromium;
+use fantoccini::{Client, ClientBuilder, Locator};
+use marketchat::accounts::{Accounts, NewUserKind};
+use marketchat::domain::users::OperatorRole;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A chromedriver process; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    _profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        require_chromium();
+        // fantoccini's TLS stack and ours bring two rustls providers: pick one for the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (.ci/run installs Debian's chromium-driver)");
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, url, _profiles: tempfile::tempdir().unwrap() }
+    }
+
+    /// A fresh headless Chromium window.
+    async fn browser(&self) -> Client {
+        let profile = tempfile::tempdir_in(self._profiles.path()).unwrap().keep();
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--window-size=1200,800", format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let capabilities = capabilities.as_object().unwrap().clone();
+        ClientBuilder::rustls().expect("tls").capabilities(capabilities).connect(&self.url).await.expect("start Chromium")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Every Chromium process of our profiles, even when a test failed midway (they
+        // outlive chromedriver otherwise).
+        let _ = Command::new("pkill").arg("-9").arg("-f").arg(self._profiles.path()).status();
+    }
+}
+
+/// Waits (at most `seconds`) until `script` returns true in the page.
+async fn wait_js(client: &Client, script: &str, seconds: u64) {
+    for _ in 0..seconds * 10 {
+        if client.execute(script, vec![]).await.ok() == Some(json!(true)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never true: {script}");
+}
+
+/// `script`'s result in the page, as a boolean.
+async fn js_bool(client: &Client, script: &str) -> bool {
+    client.execute(script, vec![]).await.unwrap() == json!(true)
+}
+
+/// Waits (at most 10 s) until `css` matches an element whose text satisfies `check`.
+async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
+            for element in elements {
+                if let Ok(text) = element.text().await {
+                    if check(&text) {
+                        return text;
+                    }
+                    last = text;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never matched (last text {last:?})");
+}
+
+/// Waits until the attribute `name` of `css` equals `value`.
+async fn wait_for_attr(client: &Client, css: &str, name: &str, value: &str) {
+    for _ in 0..100 {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            if element.attr(name).await.ok().flatten().as_deref() == Some(value) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css}[{name}] never became {value:?}");
+}
+
+async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
+    client.goto(&format!("{base}/{portal}/")).await.unwrap();
+    client.wait().for_element(Locator::Css("[data-testid=login-email]")).await.unwrap();
+    client.find(Locator::Css("[data-testid=login-email]")).await.unwrap().send_keys(email).await.unwrap();
+    client.find(Locator::Css("[data-testid=login-password]")).await.unwrap().send_keys("password-123").await.unwrap();
+    client.find(Locator::Css("[data-testid=login-submit]")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("#app:not(.hidden)")).await.unwrap();
+}
+
+/// The operator portal's chat-list entry of `seller`, once it shows `name`.
+async fn chat_list_item(client: &Client, seller: &TestSeller, name: &str) -> String {
+    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
+    wait_for(client, &item, |t| t.contains(name)).await;
+    item
+}
+
+/// Waits for the seller's chat in the list, then opens it.
+async fn open_chat(client: &Client, seller: &TestSeller, name: &str) {
+    let item = chat_list_item(client, seller, name).await;
+    client.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+}
+
+async fn type_and_enter(client: &Client, text: &str) {
+    let input = client.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
+    input.send_keys(text).await.unwrap();
+    input.send_keys("\u{E007}").await.unwrap(); // Enter
+}
+
+async fn users(app: &TestApp, seller_id: i64, operator_role: OperatorRole) {
+    let accounts = Accounts::new(app.store.clone());
+    accounts.create_user("seller@acme.test", Some("Acme Staff"), "password-123", NewUserKind::Seller(seller_id)).await.unwrap();
+    accounts.create_user("ops@market.test", Some("Support"), "password-123", NewUserKind::Operator(operator_role)).await.unwrap();
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    // Set MARKETCHAT_SCREENSHOTS=docs/screenshots to refresh the README's pictures.
+    if let Ok(dir) = std::env::var("MARKETCHAT_SCREENSHOTS") {
+        tokio::time::sleep(Duration::from_millis(600)).await; // let the window finish sliding
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sellers_and_operators_chat_live_with_badges_and_read_ticks() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    let driver = Driver::start().await;
+    let (seller_browser, operator_browser) = (driver.browser().await, driver.browser().await);
+    log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
+    log_in(&operator_browser, &app.base, "operator", "ops@market.test").await;
+
+    // The seller sends; it appears live in the operator's chat list and conversation.
+    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    type_and_enter(&seller_browser, "When will my remittance be paid?").await;
+    wait_for(&seller_browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("remittance")).await;
+    let item = chat_list_item(&operator_browser, &seller, "Acme Outdoor").await;
+    wait_for(&operator_browser, &item, |t| t.contains("remittance")).await;
+    wait_for(&operator_browser, &format!("{item} [data-testid=chat-unread]"), |t| t == "1").await;
+    operator_browser.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    wait_for(&operator_browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("remittance")).await;
+    wait_for(&operator_browser, &format!("{item} [data-testid=chat-unread]"), str::is_empty).await;
+
+    // The operator replies; the seller's badge shows 1 while the window is closed.
+    seller_browser.find(Locator::Css("#close")).await.unwrap().click().await.unwrap();
+    type_and_enter(&operator_browser, "It is paid on Friday.").await;
+    wait_for_attr(&operator_browser, "[data-testid=message][data-sent-by=Admin]", "data-read", "false").await;
+    wait_for(&seller_browser, "[data-testid=unread-badge]", |t| t == "1").await;
+    screenshot(&operator_browser, "operator.png").await;
+    // Opening the window clears the badge, and the operator's tick turns green.
+    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    wait_for(&seller_browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Friday")).await;
+    wait_for(&seller_browser, "[data-testid=unread-badge]", str::is_empty).await;
+    wait_for_attr(&operator_browser, "[data-testid=message][data-sent-by=Admin]", "data-read", "true").await;
+    screenshot(&seller_browser, "seller.png").await;
+
+    // Shift+Enter adds a line instead of sending.
+    let input = seller_browser.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
+    input.send_keys("line one").await.unwrap();
+    seller_browser.execute("document.querySelector('[data-testid=message-input]').dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', shiftKey: true, bubbles: true}))", vec![]).await.unwrap();
+    assert_eq!(app.stored_messages(seller.id).await, 2, "Shift+Enter did not send");
+    seller_browser.close().await.unwrap();
+    operator_browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_send_and_message_text_is_never_html() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::Viewer).await;
+    app.seller_sends(&seller.key, "<script>alert(1)</script><b>bold?</b>").await;
+    let driver = Driver::start().await;
+    let viewer = driver.browser().await;
+    log_in(&viewer, &app.base, "operator", "ops@market.test").await;
+    open_chat(&viewer, &seller, "Acme Outdoor").await;
+    let shown = wait_for(&viewer, "[data-testid=message]", |t| t.contains("alert")).await;
+    assert!(shown.starts_with("<script>alert(1)</script><b>bold?</b>"), "shown as text: {shown:?}");
+    let bold = viewer.find_all(Locator::Css("[data-testid=message-list] b")).await.unwrap();
+    assert!(bold.is_empty(), "no HTML from a message reaches the page");
+    assert!(viewer.get_alert_text().await.is_err(), "no script ran");
+    wait_for(&viewer, "[data-testid=error]", |t| t.contains("not permitted")).await;
+    type_and_enter(&viewer, "I should not be able to send this").await;
+    wait_for(&viewer, "[data-testid=error]", |t| t.contains("not permitted")).await;
+    assert_eq!(app.stored_messages(seller.id).await, 1, "the API refused the Viewer");
+    viewer.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_chat_disabled_the_seller_sees_why() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::FullAdmin).await;
+    let driver = Driver::start().await;
+    let (admin, seller_browser) = (driver.browser().await, driver.browser().await);
+    log_in(&admin, &app.base, "operator", "ops@market.test").await;
+    admin.goto(&format!("{}/operator/#settings", app.base)).await.unwrap();
+    for _ in 0..100 {
+        let loaded = admin.execute("const b = document.querySelector('[data-testid=settings-chat-enabled]'); return b.checked && !b.disabled;", vec![]).await.unwrap();
+        if loaded == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin.find(Locator::Css("[data-testid=settings-chat-enabled]")).await.unwrap().click().await.unwrap();
+    for _ in 0..100 {
+        if app.store.setting(marketchat::service::CHAT_ENABLED_SETTING).await.unwrap().as_deref() == Some("false") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
+    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    // Before typing: the window says chat is off and the composer is locked.
+    wait_for(&seller_browser, "[data-testid=chat-off]", |t| t.contains("In-app chat is not enabled")).await;
+    wait_js(&seller_browser, "return document.querySelector('[data-testid=message-input]').disabled", 10).await;
+    assert_eq!(app.stored_messages(seller.id).await, 0);
+    admin.close().await.unwrap();
+    seller_browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_message() {
+    let mut app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    log_in(&browser, &app.base, "seller", "seller@acme.test").await;
+    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    type_and_enter(&browser, "before the outage").await;
+    wait_for(&browser, "[data-testid=message]", |t| t.contains("before the outage")).await;
+
+    let store = app.store.clone();
+    let seller_id = seller.id;
+    let watching = browser.clone();
+    app.restart(async move {
+        // While the server is down the page says so.
+        wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
+        // Sent while the page is cut off from the server.
+        let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::system_clock());
+        let operator = marketchat::domain::Principal::Operator { label: None, role: None };
+        service.send_message(&operator, seller_id, "sent during the outage", None).await.unwrap();
+    })
+    .await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("during the outage")).await;
+    app.operator_sends(&app.operator_key("ops").await, &seller.gid, "after the outage").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("after the outage")).await;
+    let shown = browser.find_all(Locator::Css("[data-testid=message]")).await.unwrap();
+    assert_eq!(shown.len(), 3, "each message exactly once");
+    wait_js(&browser, "return document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
+    browser.close().await.unwrap();
+}
+
+/// How many messages the open chat shows.
+async fn shown_messages(client: &Client) -> usize {
+    client.find_all(Locator::Css("[data-testid=message-list] [data-testid=message]")).await.unwrap().len()
+}
+
+/// Scrolls the message list to its top, as a reader looking for older messages does.
+async fn scroll_to_top(client: &Client) {
+    let script = "const list = document.querySelector('[data-testid=message-list]'); list.scrollTop = 0; list.dispatchEvent(new Event('scroll'));";
+    client.execute(script, vec![]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_long_thread_loads_older_messages_as_the_reader_scrolls_up() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::FullAdmin).await;
+    for i in 1..=120 {
+        app.seller_sends(&seller.key, &format!("question {i}")).await;
+    }
+    let driver = Driver::start().await;
+    let operator = driver.browser().await;
+    log_in(&operator, &app.base, "operator", "ops@market.test").await;
+    open_chat(&operator, &seller, "Acme Outdoor").await;
+    wait_for(&operator, "[data-testid=message]", |t| t.contains("question 120")).await;
+    assert_eq!(shown_messages(&operator).await, 50, "the newest page first");
+
+    for expected in [100, 120] {
+        scroll_to_top(&operator).await;
+        for _ in 0..100 {
+            if shown_messages(&operator).await == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(shown_messages(&operator).await, expected, "scrolling up loads the next older page");
+    }
+    let texts = operator.find_all(Locator::Css("[data-testid=message-list] [data-testid=message]")).await.unwrap();
+    let (first, last) = (texts[0].text().await.unwrap(), texts[119].text().await.unwrap());
+    assert!(first.starts_with("question 1\n") || first.starts_with("question 1 "), "oldest at the top: {first:?}");
+    assert!(last.starts_with("question 120"), "newest at the bottom: {last:?}");
+    operator.close().await.unwrap();
+}
+
+/// Whether the page fits the window's width and `css` lies inside the window.
+async fn fits_the_window(client: &Client, css: &str) -> bool {
+    let script = "const box = document.querySelector(arguments[0]).getBoundingClientRect();
+        return document.documentElement.scrollWidth <= window.innerWidth
+            && box.left >= 0 && box.right <= window.innerWidth && box.top >= 0 && box.bottom <= window.innerHeight && box.width > 0;";
+    client.execute(script, vec![json!(css)]).await.unwrap().as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn both_portals_work_at_a_phones_width() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::FullAdmin).await;
+    app.seller_sends(&seller.key, "Sent from a phone-sized window? Let us see.").await;
+    let driver = Driver::start().await;
+    let (operator, seller_browser) = (driver.browser().await, driver.browser().await);
+    for client in [&operator, &seller_browser] {
+        client.set_window_size(390, 844).await.unwrap();
+    }
+
+    log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
+    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("phone-sized")).await;
+    tokio::time::sleep(Duration::from_millis(600)).await; // the window slides in
+    for part in ["[data-testid=message-input]", "[data-testid=message-send]", "[data-testid=message-list]", "#close"] {
+        assert!(fits_the_window(&seller_browser, part).await, "seller portal: {part} fits a phone");
+    }
+    type_and_enter(&seller_browser, "typed on a phone").await;
+    wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
+
+    log_in(&operator, &app.base, "operator", "ops@market.test").await;
+    let item = chat_list_item(&operator, &seller, "Acme Outdoor").await;
+    assert!(fits_the_window(&operator, &item).await, "operator portal: the chat list fits a phone");
+    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    wait_for(&operator, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
+    operator.execute("document.querySelector('[data-testid=message-input]').scrollIntoView()", vec![]).await.unwrap();
+    for part in ["[data-testid=message-input]", "[data-testid=message-send]"] {
+        assert!(fits_the_window(&operator, part).await, "operator portal: {part} fits a phone");
+    }
+    screenshot(&operator, "operator-phone.png").await;
+    type_and_enter(&operator, "answered on a phone").await;
+    wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("answered on a phone")).await;
+    operator.close().await.unwrap();
+    seller_browser.close().await.unwrap();
+}
+
+/// Scrolls the chat list to its bottom, as an agent looking for older chats does.
+async fn scroll_chat_list_down(client: &Client) {
+    let script = "const list = document.querySelector('[data-testid=chat-list]'); list.scrollTop = list.scrollHeight; list.dispatchEvent(new Event('scroll'));";
+    client.execute(script, vec![]).await.unwrap();
+}
+
+async fn search_for(client: &Client, text: &str) {
+    let search = client.find(Locator::Css("[data-testid=chat-search]")).await.unwrap();
+    search.clear().await.unwrap();
+    search.send_keys(text).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_operator_pages_chats_searches_the_server_and_starts_a_chat_with_any_seller() {
+    let app = TestApp::spawn().await;
+    let oldest = app.seller("Oldest Outfitters").await;
+    app.seller_sends(&oldest.key, "my first question, long ago").await;
+    for i in 1..250 {
+        let seller = app.seller(&format!("Seller {i:03}")).await;
+        app.seller_sends(&seller.key, &format!("question from seller {i}")).await;
+    }
+    let quiet = app.seller("Quiet Quarry").await; // never wrote
+    users(&app, quiet.id, OperatorRole::CustomerSupport).await;
+    let driver = Driver::start().await;
+    let operator = driver.browser().await;
+    log_in(&operator, &app.base, "operator", "ops@market.test").await;
+    wait_for(&operator, "[data-testid=chat-list-item]", |t| t.contains("Seller 249")).await;
+    // The tab title counts what the operator has not read.
+    wait_js(&operator, "return document.title === '(250) Chats — marketchat'", 10).await;
+
+    // The list pages as the agent scrolls down: more than one page, all the way to the oldest.
+    let count = "return document.querySelectorAll('[data-testid=chat-list-item]').length";
+    let first_page = operator.execute(count, vec![]).await.unwrap().as_u64().unwrap();
+    assert!(first_page < 250, "not everything at once ({first_page})");
+    for _ in 0..50 {
+        scroll_chat_list_down(&operator).await;
+        if operator.execute(count, vec![]).await.unwrap().as_u64() == Some(250) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(operator.execute(count, vec![]).await.unwrap().as_u64(), Some(250), "scrolling reaches every chat");
+    chat_list_item(&operator, &oldest, "Oldest Outfitters").await;
+
+    // Search asks the server: the oldest chat is found straight away.
+    search_for(&operator, "oldest").await;
+    wait_js(&operator, "return document.querySelectorAll('[data-testid=chat-list-item]').length === 1", 10).await;
+    open_chat(&operator, &oldest, "Oldest Outfitters").await;
+    wait_for(&operator, "[data-testid=message]", |t| t.contains("long ago")).await;
+
+    // A seller who never wrote is found, opens as an empty conversation and can be written to.
+    search_for(&operator, "quiet").await;
+    open_chat(&operator, &quiet, "Quiet Quarry").await;
+    wait_for(&operator, "[data-testid=message-list]", |t| t.contains("No messages yet")).await;
+    type_and_enter(&operator, "Welcome aboard! Anything we can help with?").await;
+    wait_for(&operator, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Welcome aboard")).await;
+    assert_eq!(app.stored_messages(quiet.id).await, 1, "the first message reached the seller's thread");
+    operator.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn long_words_old_dates_senders_and_links_show_well_in_the_operator_conversation() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    app.seller_sends(&seller.key, "Hello from last week").await;
+    app.execute_sql(&["UPDATE messages SET created_at = created_at - 5 * 86400000"]).await.unwrap();
+    let word = "x".repeat(100);
+    app.seller_sends(&seller.key, &format!("Look: {word}")).await;
+    app.seller_sends(&seller.key, "See https://example.com/help?topic=payouts. Not javascript:alert(1) though").await;
+    app.operator_sends(&app.operator_key("Night shift").await, &seller.gid, "Thanks, we are on it").await;
+    let driver = Driver::start().await;
+    let operator = driver.browser().await;
+    log_in(&operator, &app.base, "operator", "ops@market.test").await;
+    open_chat(&operator, &seller, "Acme Outdoor").await;
+    wait_for(&operator, "[data-testid=message]", |t| t.contains(&word)).await;
+
+    // The long word wraps: the page keeps the window's width and Send stays on screen.
+    for part in ["[data-testid=message-send]", "[data-testid=message-input]", "[data-testid=message-list]"] {
+        assert!(fits_the_window(&operator, part).await, "{part} stays inside the window");
+    }
+    screenshot(&operator, "operator-long-word.png").await;
+
+    // Five days ago shows its date, with a day separator above it.
+    let old = wait_for(&operator, "[data-testid=message]", |t| t.contains("last week")).await;
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    assert!(months.iter().any(|m| old.contains(m)), "a date, not just a time: {old:?}");
+    let days = operator.find_all(Locator::Css("[data-testid=message-list] .day")).await.unwrap();
+    assert_eq!(days.len(), 2, "one separator per day");
+    let first_day = days[0].text().await.unwrap();
+    assert!(months.iter().any(|m| first_day.contains(m)), "the older day is named by its date: {first_day:?}");
+    assert_eq!(days[1].text().await.unwrap(), "Today");
+
+    // The operator side sees who sent each operator message.
+    wait_for(&operator, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Night shift")).await;
+
+    // http(s) URLs are links that open safely; anything else stays text.
+    let link = operator.find(Locator::Css("[data-testid=message] a")).await.unwrap();
+    assert_eq!(link.attr("href").await.unwrap().as_deref(), Some("https://example.com/help?topic=payouts"));
+    assert_eq!(link.attr("rel").await.unwrap().as_deref(), Some("noopener noreferrer"));
+    assert_eq!(link.attr("target").await.unwrap().as_deref(), Some("_blank"));
+    assert_eq!(operator.find_all(Locator::Css("[data-testid=message] a")).await.unwrap().len(), 1, "javascript: is not a link");
+    operator.close().await.unwrap();
+}
+
+/// The chat window is closed: hidden, inert, and taking no room.
+const WINDOW_CLOSED: &str = "const w = document.querySelector('[data-testid=chat-window]'); \
+    return w.hidden && w.inert && w.getBoundingClientRect().width === 0;";
+
+/// Nothing lies over `css`: the element at its centre is it or inside it.
+async fn uncovered(client: &Client, css: &str) -> bool {
+    let script = "const el = document.querySelector(arguments[0]); const box = el.getBoundingClientRect(); \
+        const top = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2); return el.contains(top);";
+    client.execute(script, vec![json!(css)]).await.unwrap() == json!(true)
+}
+
+#[tokio::test]
+async fn the_seller_window_hides_when_closed_and_resumes_after_chat_is_switched_off_and_on() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    let op = app.operator_key("ops").await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    log_in(&browser, &app.base, "seller", "seller@acme.test").await;
+
+    // Closed: out of the tab order and the accessibility tree.
+    assert!(js_bool(&browser, WINDOW_CLOSED).await, "a closed window is hidden and inert");
+    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    wait_js(&browser, "return !document.querySelector('[data-testid=chat-window]').hidden", 10).await;
+    // Open: the header's message button and Log out stay reachable.
+    assert!(uncovered(&browser, "[data-testid=chat-toggle]").await, "the open window leaves the message button free");
+    assert!(uncovered(&browser, "[data-testid=logout]").await, "the open window leaves Log out free");
+    // Escape closes it and gives focus back to the button.
+    browser.find(Locator::Css("[data-testid=message-input]")).await.unwrap().send_keys("\u{E00C}").await.unwrap();
+    wait_js(&browser, WINDOW_CLOSED, 10).await;
+    assert!(js_bool(&browser, "return document.activeElement === document.querySelector('[data-testid=chat-toggle]')").await);
+    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+
+    // Chat switched off: the seller sees it before typing.
+    let switch = "mutation($on: Boolean!) { chatSettingsUpdate(input: { chatEnabled: $on }) { chatEnabled } }";
+    app.as_operator(&op, switch, json!({ "on": false })).await;
+    wait_for(&browser, "[data-testid=chat-off]", |t| t.contains("In-app chat is not enabled")).await;
+    assert!(js_bool(&browser, "return document.querySelector('[data-testid=message-input]').disabled").await, "the composer is locked");
+
+    // Switched on again: the page resubscribes by itself and is live once more.
+    app.as_operator(&op, switch, json!({ "on": true })).await;
+    wait_js(&browser, "return document.querySelector('[data-testid=chat-off]').hidden && !document.querySelector('[data-testid=message-input]').disabled", 20).await;
+    app.operator_sends(&op, &seller.gid, "Chat is back on").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Chat is back on")).await;
+    type_and_enter(&browser, "Great, thanks").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("Great, thanks")).await;
+    assert_eq!(app.stored_messages(seller.id).await, 2);
+    browser.close().await.unwrap();
+}
+
+/// Whether the operator's newest message has been read by the seller, per the API.
+async fn operator_message_read(app: &TestApp, op: &str, seller: &TestSeller) -> bool {
+    let data = app.as_operator(op, "query($s: ID!) { chatMessages(sellerId: $s, first: 1) { nodes { readAt } } }", json!({ "s": seller.gid })).await;
+    !data["chatMessages"]["nodes"][0]["readAt"].is_null()
+}
+
+async fn wait_until_read(app: &TestApp, op: &str, seller: &TestSeller) {
+    for _ in 0..100 {
+        if operator_message_read(app, op, seller).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the message was never marked read");
+}
+
+#[tokio::test]
+async fn an_open_seller_window_marks_reads_only_while_someone_looks() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme Outdoor").await;
+    users(&app, seller.id, OperatorRole::CustomerSupport).await;
+    let op = app.operator_key("ops").await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    log_in(&browser, &app.base, "seller", "seller@acme.test").await;
+    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    wait_js(&browser, "return !document.querySelector('[data-testid=chat-window]').hidden", 10).await;
+
+    // Headless Chromium cannot put a tab in the background, so the page is told so the way
+    // a browser tells it: visibilityState / hasFocus() change and their events fire.
+    let hide = "Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }); document.dispatchEvent(new Event('visibilitychange'));";
+    let show = "delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange'));";
+    let blur = "document.hasFocus = () => false; window.dispatchEvent(new Event('blur'));";
+    let focus = "delete document.hasFocus; window.dispatchEvent(new Event('focus'));";
+    for (away, back, text) in [(hide, show, "while the tab is hidden"), (blur, focus, "while another window has focus")] {
+        browser.execute(away, vec![]).await.unwrap();
+        app.operator_sends(&op, &seller.gid, text).await;
+        wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains(text)).await;
+        wait_for(&browser, "[data-testid=unread-badge]", |t| t == "1").await;
+        wait_js(&browser, "return document.title === '(1) Messages — marketchat'", 10).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(!operator_message_read(&app, &op, &seller).await, "not read {text}");
+        browser.execute(back, vec![]).await.unwrap();
+        wait_until_read(&app, &op, &seller).await;
+        wait_for(&browser, "[data-testid=unread-badge]", str::is_empty).await;
+        wait_js(&browser, "return document.title === 'Messages — marketchat'", 10).await;
+    }
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_root_is_a_landing_page_linking_portals_schemas_and_docs() {
+    let app = TestApp::spawn().await;
+    let (status, page) = app.get("/").await;
+    assert_eq!(status, 200);
+    for link in ["/seller/", "/operator/", "/graphql/seller/schema.graphql", "/graphql/operator/schema.graphql", "/docs/api"] {
+        assert!(page.contains(&format!("href=\"{link}\"")), "links {link}");
+        let (status, body) = app.get(link).await;
+        assert_eq!(status, 200, "{link} answers");
+        assert!(!body.is_empty(), "{link} has content");
+    }
+    assert!(!page.contains("style=") && !page.contains("<script>"), "nothing inline for the CSP to block");
+    let docs = reqwest::get(format!("{}/docs/api", app.base)).await.unwrap();
+    assert!(docs.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+}

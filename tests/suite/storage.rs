@@ -1,0 +1,196 @@
+//! The store under concurrency: group commit keeps every write atomic and ordered.
+
+use crate::common::app::{TestApp, now};
+use marketchat::domain::cursor::EventCursor;
+use marketchat::domain::Side;
+use marketchat::store::{CreateOutcome, EventKind, NewMessage};
+
+fn message(seller_id: i64, text: &str) -> NewMessage {
+    NewMessage {
+        seller_id,
+        sent_by: Side::Seller,
+        sender_label: None,
+        body: text.to_owned(),
+        client_mutation_id: None,
+        now: now(),
+        dedupe_since: 0,
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writes_share_transactions_without_losing_or_mixing_anything() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    let mut writes = Vec::new();
+    for i in 0..300 {
+        let store = app.store.clone();
+        // Every third write names a seller that does not exist: it fails alone.
+        let seller_id = match i % 3 { 0 => a.id, 1 => b.id, _ => 9_999 };
+        writes.push(tokio::spawn(async move { store.create_message(&message(seller_id, &format!("w{i}"))).await }));
+    }
+    let mut created = 0;
+    let mut failed = 0;
+    for write in writes {
+        match write.await.unwrap() {
+            Ok(CreateOutcome::Created(_)) => created += 1,
+            Ok(CreateOutcome::Replayed(_)) => panic!("no client mutation ids here"),
+            Err(_) => failed += 1,
+        }
+    }
+    assert_eq!((created, failed), (200, 100));
+    for seller in [&a, &b] {
+        let rows = app.store.messages_oldest_first(seller.id, 0, 1_000).await.unwrap();
+        let seqs: Vec<i64> = rows.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "contiguous per-chat sequence");
+        assert_eq!(app.store.chat(seller.id).await.unwrap().unwrap().message_count, 100);
+    }
+    // The feed only shows an event once no running transaction could sort before it
+    // (on PostgreSQL any transaction of the server counts), so wait until it caught up.
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = app.store.events_after(EventCursor::START, None, 1_000).await.unwrap();
+        if events.len() >= 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(events.windows(2).all(|pair| pair[0].position < pair[1].position), "feed order, no repeat");
+    let mut messages: Vec<i64> = events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::MessageCreated(m) => m.id,
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect();
+    messages.sort_unstable();
+    messages.dedup();
+    assert_eq!(messages.len(), 200, "one event per stored message, none missing");
+}
+
+#[tokio::test]
+async fn the_sqlite_database_and_its_wal_and_shm_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let store = marketchat::store::connect(&format!("sqlite://{}", path.display()), &Default::default()).await.unwrap();
+    // A write makes sure the WAL and shared-memory files exist.
+    let seller = store.create_seller("Acme", now()).await.unwrap();
+    store.create_message(&message(seller.id, "hello")).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let mode = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} is {:o}", file.display(), mode & 0o777);
+    }
+}
+
+#[tokio::test]
+async fn message_ids_are_never_reused_even_after_retention_removed_every_message() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let mut newest = 0;
+    for text in ["one", "two", "three"] {
+        newest = app.store.create_message(&message(seller.id, text)).await.unwrap().message().id;
+    }
+    let removed = app.store.remove_before(now() + 60_000, 100).await.unwrap();
+    assert_eq!(removed, 3, "retention removed every message");
+    let next = app.store.create_message(&message(seller.id, "after")).await.unwrap().message().id;
+    assert!(next > newest, "ChatMessage-{next} reuses an ID handed out before (newest was {newest})");
+}
+
+/// The SQLite schema before `0008_never_reuse_ids` (migrations 1–7), built from copies
+/// of those files; returns the pool.
+async fn sqlite_at_migration_7(url: &str, dir: &std::path::Path) -> sqlx::SqlitePool {
+    use std::str::FromStr;
+    let old = dir.join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() < "0008" {
+            std::fs::copy(&path, old.join(name)).unwrap();
+        }
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).unwrap().create_if_missing(true).foreign_keys(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+    pool
+}
+
+type SchemaObjects = Vec<(String, String, String)>;
+
+/// Indexes, triggers and foreign keys of every table, comparable across a rebuild.
+async fn schema_objects(pool: &sqlx::SqlitePool) -> (SchemaObjects, SchemaObjects) {
+    let objects: SchemaObjects = sqlx::query_as(
+        "SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name NOT LIKE '_sqlx%' ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let keys: SchemaObjects = sqlx::query_as(
+        "SELECT m.name, f.\"from\", f.\"table\" || '.' || f.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
+         WHERE m.type = 'table' ORDER BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (objects, keys)
+}
+
+#[tokio::test]
+async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_and_skips_removed_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("upgrade.db").display());
+    let pool = sqlite_at_migration_7(&url, dir.path()).await;
+    for statement in [
+        "INSERT INTO sellers (id, business_name, name_key, created_at) VALUES (1, 'Acme', 'acme', 1), (2, 'Blue', 'blue', 2)",
+        "INSERT INTO chats (seller_id) VALUES (1), (2)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (1, 1, 'Seller', 'a', 10)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (1, 2, 'Admin', 'b', 11)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (2, 1, 'Seller', 'c', 12)",
+        // Retention removed the newest message already, before AUTOINCREMENT existed.
+        "DELETE FROM events WHERE message_id = 3",
+        "DELETE FROM messages WHERE id = 3",
+        "INSERT INTO api_keys (key_hash, seller_id, label, created_at) VALUES ('h1', 1, NULL, 1), ('h2', NULL, 'ops', 1)",
+        "INSERT INTO users (email, name, password_hash, seller_id, role, created_at) VALUES ('a@b.c', 'A', 'x', 1, NULL, 1)",
+        "INSERT INTO sessions (token_hash, user_id, expires_at, last_used_at) VALUES ('t', 1, 99, 1)",
+        "INSERT INTO webhook_endpoints (url, secret, events, created_at) VALUES ('https://h.test', 's', 'chat_message.created', 1)",
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, body, created_at, next_attempt_at) VALUES (1, 'e1', '{}', 1, 1)",
+        "INSERT INTO webhook_attempts (delivery_id, attempted_at, status) VALUES (1, 1, 500)",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let (objects_before, keys_before) = schema_objects(&pool).await;
+    pool.close().await;
+
+    let store = marketchat::store::connect(&url, &Default::default()).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (objects_after, keys_after) = schema_objects(&pool).await;
+    let added: SchemaObjects = objects_after.iter().filter(|o| !objects_before.contains(o)).cloned().collect();
+    assert_eq!(added, [("index".to_owned(), "sellers_by_external_id".to_owned(), "sellers".to_owned())]);
+    assert!(objects_before.iter().all(|o| objects_after.contains(o)), "every index and trigger is back: {objects_after:?}");
+    assert_eq!(keys_after, keys_before, "foreign keys as before");
+    for table in ["sellers", "messages", "api_keys", "users", "webhook_endpoints", "webhook_deliveries"] {
+        let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").bind(table).fetch_one(&pool).await.unwrap();
+        assert!(sql.contains("AUTOINCREMENT"), "{table}: {sql}");
+    }
+    let violations: Vec<(String, i64, String, i64)> = sqlx::query_as("PRAGMA foreign_key_check").fetch_all(&pool).await.unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+    let counts: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM sellers), (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM api_keys), \
+         (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM sessions), (SELECT COUNT(*) FROM webhook_deliveries), \
+         (SELECT COUNT(*) FROM webhook_attempts)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, (2, 2, 2, 1, 1, 1, 1));
+    assert_eq!(store.message(2).await.unwrap().unwrap().body, "b");
+    assert_eq!(store.list_users().await.unwrap()[0].email, "a@b.c");
+
+    // The trigger still keeps the counters; the removed ID 3 is not handed out again.
+    let next = store.create_message(&message(2, "d")).await.unwrap().message().clone();
+    assert_eq!(next.id, 4);
+    assert_eq!(store.chat(2).await.unwrap().unwrap().last_message.map(|m| m.id), Some(4));
+    assert_eq!(store.create_seller("Copper", now()).await.unwrap().id, 3);
+}
