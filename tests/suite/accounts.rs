@@ -8,23 +8,10 @@ use crate::common::ws::{Ended, WsClient};
 use marketchat::config::ServerConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 /// `marketchat user create …` with `password` on stdin; returns the exit status and stdout.
 fn create_user(database_url: &str, args: &[&str], password: &str) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_marketchat"))
-        .args(["user", "create"])
-        .args(args)
-        .env("MARKETCHAT_DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run_marketchat(database_url, &[&["user", "create"], args].concat(), &[], Some(password));
     (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
 }
 

@@ -1,7 +1,7 @@
 //! SPEC §8: the command line, run as a real process.
 
 use crate::common::app::TestApp;
-use crate::common::cli::run_marketchat;
+use crate::common::cli::{marketchat_command, run_marketchat};
 use crate::common::db::{backend, Backend, TestDatabase};
 use crate::common::graphql::{payload_errors, BRIEF_LIST};
 use crate::common::nodes::NodeProcess;
@@ -13,12 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
 fn marketchat(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_marketchat"))
-        .args(args)
-        .env("MARKETCHAT_DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run marketchat")
+    marketchat_command(database_url).args(args).output().expect("run marketchat")
 }
 
 fn stdout(output: &Output) -> String {
@@ -116,9 +111,8 @@ async fn serve_prints_its_address_first_and_stops_gracefully_on_sigterm() {
     stdout(&marketchat(&url, &["migrate"]));
     let seller = stdout(&marketchat(&url, &["seller", "create", "--name", "Acme"])).trim().to_owned();
     let key = stdout(&marketchat(&url, &["key", "create", "--seller", &seller])).trim().to_owned();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_marketchat"))
+    let mut child = marketchat_command(&url)
         .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("MARKETCHAT_DATABASE_URL", &url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -4,6 +4,7 @@ use crate::common::app::TestApp;
 use crate::common::db::TestDatabase;
 use crate::common::graphql::{BRIEF_SEND, SELLER_SEND};
 use crate::common::nodes::NodeProcess;
+use crate::common::wait::poll_until;
 use marketchat::domain::cursor::EventCursor;
 use marketchat::store::{self, EventKind};
 use rand::Rng;
@@ -56,8 +57,9 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_message_and_leaves_no_p
                 }
             }));
         }
-        let delay = rand::thread_rng().gen_range(30..250);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        // The kill lands at a random moment of the sends.
+        let sending_for = Duration::from_millis(rand::thread_rng().gen_range(30..250));
+        tokio::time::sleep(sending_for).await;
         let mut node = node;
         node.kill();
         for sender in senders {
@@ -86,14 +88,8 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_message_and_leaves_no_p
     let chat = setup.chat(seller.id).await.unwrap().unwrap();
     assert_eq!(chat.message_count, stored.len() as i64, "counters match the rows");
 
-    let mut events = Vec::new();
-    for _ in 0..100 {
-        events = setup.events_after(EventCursor::START, None, 100_000).await.unwrap();
-        if events.len() >= stored.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let read_feed = || async { setup.events_after(EventCursor::START, None, 100_000).await.unwrap() };
+    let events = poll_until(Duration::from_secs(5), read_feed, |events| events.len() >= stored.len()).await;
     assert!(events.windows(2).all(|pair| pair[0].position < pair[1].position), "event feed without repeat");
     let event_ids: HashSet<String> = events
         .iter()
@@ -104,6 +100,9 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_message_and_leaves_no_p
         .collect();
     assert_eq!(event_ids, stored_ids, "exactly one event per stored message");
 }
+
+/// How long the sends get to be under way before the SIGTERM lands among them.
+const REQUESTS_UNDER_WAY: Duration = Duration::from_millis(5);
 
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
@@ -121,7 +120,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
             client.post("/graphql/seller").header("MARKETPLACER-API-KEY", &key).json(&body).send().await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    tokio::time::sleep(REQUESTS_UNDER_WAY).await;
     let status = tokio::task::spawn_blocking(move || node.terminate()).await.unwrap();
     assert!(status.success(), "exit status 0 after SIGTERM: {status}");
     let mut answered = 0;

@@ -1,14 +1,25 @@
 //! Several `marketchat serve` processes on one PostgreSQL database (SPEC §9).
 
 use crate::common::app::{TestApp, now};
-use crate::common::db::TestDatabase;
+use crate::common::db::{runs_on, Backend, TestDatabase};
 use crate::common::graphql::{BRIEF_SEND, SELLER_SEND};
 use crate::common::nodes::{Cluster, NodeProcess};
 use crate::common::webhook::Receiver;
 use crate::common::ws::Ended;
 use marketchat::domain::cursor::EventCursor;
+use crate::common::wait::wait_until;
 use serde_json::json;
 use std::collections::HashSet;
+use std::time::Duration;
+
+/// Why most of these tests apply to PostgreSQL only.
+const SEVERAL_NODES: &str = "several nodes share one database only on PostgreSQL (a SQLite file serves one node)";
+
+/// How long a duplicate delivery by the other node would take to show up at the latest.
+const LATE_DUPLICATE_WINDOW: Duration = Duration::from_millis(800);
+
+/// Why the outage test applies to PostgreSQL only.
+const DATABASE_OVER_THE_NETWORK: &str = "a database reached over the network, which can be cut off, is PostgreSQL's only";
 
 fn start() -> String {
     EventCursor::START.encode()
@@ -16,6 +27,9 @@ fn start() -> String {
 
 #[tokio::test]
 async fn a_subscriber_on_one_node_receives_a_message_sent_through_another() {
+    if !runs_on(Backend::Postgres, SEVERAL_NODES) {
+        return;
+    }
     let cluster = Cluster::start(2).await;
     let (node1, node2) = (cluster.app(0), cluster.app(1));
     let seller = node1.seller("Acme").await;
@@ -31,6 +45,9 @@ async fn a_subscriber_on_one_node_receives_a_message_sent_through_another() {
 
 #[tokio::test]
 async fn concurrent_sends_through_both_nodes_give_one_consistent_history() {
+    if !runs_on(Backend::Postgres, SEVERAL_NODES) {
+        return;
+    }
     let cluster = Cluster::start(2).await;
     let nodes = [cluster.app(0), cluster.app(1)];
     let seller = nodes[0].seller("Acme").await;
@@ -79,6 +96,9 @@ async fn concurrent_sends_through_both_nodes_give_one_consistent_history() {
 
 #[tokio::test]
 async fn read_marking_stays_exact_under_concurrent_reads_and_sends() {
+    if !runs_on(Backend::Postgres, SEVERAL_NODES) {
+        return;
+    }
     let cluster = Cluster::start(2).await;
     let nodes = [cluster.app(0), cluster.app(1)];
     let seller = nodes[0].seller("Acme").await;
@@ -111,6 +131,9 @@ async fn read_marking_stays_exact_under_concurrent_reads_and_sends() {
 
 #[tokio::test]
 async fn a_client_resuming_on_another_node_after_sigkill_misses_nothing() {
+    if !runs_on(Backend::Postgres, SEVERAL_NODES) {
+        return;
+    }
     let mut cluster = Cluster::start(2).await;
     let node2 = cluster.app(1);
     let seller = node2.seller("Acme").await;
@@ -136,6 +159,9 @@ async fn a_client_resuming_on_another_node_after_sigkill_misses_nothing() {
 
 #[tokio::test]
 async fn nodes_started_at_once_migrate_safely() {
+    if !runs_on(Backend::Postgres, SEVERAL_NODES) {
+        return;
+    }
     let database = TestDatabase::create().await;
     // Three nodes race to migrate a fresh database; all must come up and serve.
     let nodes: Vec<NodeProcess> = std::thread::scope(|scope| {
@@ -182,6 +208,9 @@ impl Proxy {
 
 #[tokio::test]
 async fn a_node_reports_not_ready_and_fails_fast_while_the_database_is_unreachable_then_recovers() {
+    if !runs_on(Backend::Postgres, DATABASE_OVER_THE_NETWORK) {
+        return;
+    }
     let database = TestDatabase::create().await;
     let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
     let proxy = Proxy::start(0).await;
@@ -205,7 +234,7 @@ async fn a_node_reports_not_ready_and_fails_fast_while_the_database_is_unreachab
     let (status, body) = app.graphql("/graphql/seller", &seller.key, BRIEF_SEND, serde_json::Value::Null).await;
     assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("unavailable"), "{body}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "fails fast, does not hang");
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast, does not hang");
     assert_eq!(app.get("/readyz").await.0, reqwest::StatusCode::SERVICE_UNAVAILABLE);
 
     // Written while the node is cut off (straight to the database): delivered after recovery.
@@ -214,14 +243,7 @@ async fn a_node_reports_not_ready_and_fails_fast_while_the_database_is_unreachab
     service.send_message(&principal, seller.id, "during the outage", None).await.unwrap();
 
     let _proxy = Proxy::start(port).await;
-    let mut ready = false;
-    for _ in 0..100 {
-        if app.get("/readyz").await.0 == reqwest::StatusCode::OK {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let ready = wait_until(Duration::from_secs(10), || async { app.get("/readyz").await.0 == reqwest::StatusCode::OK }).await;
     assert!(ready, "ready again once the database is back");
     assert_eq!(events.next_event().await["chatMessage"]["message"], "during the outage");
     app.seller_sends(&seller.key, "after the outage").await;
@@ -230,6 +252,9 @@ async fn a_node_reports_not_ready_and_fails_fast_while_the_database_is_unreachab
 
 #[tokio::test]
 async fn with_two_nodes_each_webhook_delivery_is_made_by_one_node() {
+    if !runs_on(Backend::Postgres, SEVERAL_NODES) {
+        return;
+    }
     let cluster = Cluster::start(2).await;
     let nodes = [cluster.app(0), cluster.app(1)];
     let seller = nodes[0].seller("Acme").await;
@@ -240,7 +265,7 @@ async fn with_two_nodes_each_webhook_delivery_is_made_by_one_node() {
         nodes[i % 2].seller_sends(&seller.key, &format!("m{i}")).await;
     }
     let received = receiver.wait_until(|r| r.len() >= 30).await;
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    tokio::time::sleep(LATE_DUPLICATE_WINDOW).await;
     let received_after = receiver.received.lock().unwrap().clone();
     assert_eq!(received_after.len(), received.len(), "no late duplicates");
     let ids: HashSet<&String> = received_after.iter().map(|d| &d.event_id).collect();

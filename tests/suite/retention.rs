@@ -2,12 +2,15 @@
 //! small batches; counters, lists and export stay right for what remains.
 
 use crate::common::app::{TestApp, now, test_config};
+use crate::common::cli::marketchat_command;
 use crate::common::graphql::{SELLER_PAGE, texts};
+use crate::common::wait::wait_until;
 use marketchat::config::ServerConfig;
 use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::Side;
 use marketchat::store::{EventKind, NewMessage};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -31,12 +34,8 @@ async fn retention_removes_old_messages_and_their_events_and_keeps_counts_right(
     app.store.create_message(&message(mixed.id, Side::Seller, "recent seller", now - 1_000)).await.unwrap();
 
     app.restart_with(ServerConfig { retention_days: Some(30), ..test_config() }).await;
-    for _ in 0..200 {
-        if app.stored_messages(mixed.id).await == 2 && app.stored_messages(old_thread.id).await == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let purged = || async { app.stored_messages(mixed.id).await == 2 && app.stored_messages(old_thread.id).await == 0 };
+    wait_until(Duration::from_secs(10), purged).await;
     assert_eq!(app.stored_messages(mixed.id).await, 2);
     assert_eq!(app.stored_messages(old_thread.id).await, 0);
 
@@ -60,11 +59,7 @@ async fn retention_removes_old_messages_and_their_events_and_keeps_counts_right(
         .collect();
     assert_eq!(bodies, ["recent admin", "recent seller"], "events of removed messages went with them");
 
-    let export = std::process::Command::new(env!("CARGO_BIN_EXE_marketchat"))
-        .args(["export", "--seller", &mixed.gid])
-        .env("MARKETCHAT_DATABASE_URL", &app.database_url)
-        .output()
-        .unwrap();
+    let export = marketchat_command(&app.database_url).args(["export", "--seller", &mixed.gid]).output().unwrap();
     let lines: Vec<Value> = String::from_utf8(export.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "export works for what remains");
     // New messages continue the thread's sequence.

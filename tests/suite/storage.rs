@@ -1,9 +1,11 @@
 //! The store under concurrency: group commit keeps every write atomic and ordered.
 
 use crate::common::app::{TestApp, now};
+use crate::common::wait::poll_until;
 use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::Side;
 use marketchat::store::{CreateOutcome, EventKind, NewMessage};
+use std::time::Duration;
 
 fn message(seller_id: i64, text: &str) -> NewMessage {
     NewMessage {
@@ -47,14 +49,8 @@ async fn concurrent_writes_share_transactions_without_losing_or_mixing_anything(
     }
     // The feed only shows an event once no running transaction could sort before it
     // (on PostgreSQL any transaction of the server counts), so wait until it caught up.
-    let mut events = Vec::new();
-    for _ in 0..100 {
-        events = app.store.events_after(EventCursor::START, None, 1_000).await.unwrap();
-        if events.len() >= 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let read_feed = || async { app.store.events_after(EventCursor::START, None, 1_000).await.unwrap() };
+    let events = poll_until(Duration::from_secs(5), read_feed, |events| events.len() >= 200).await;
     assert!(events.windows(2).all(|pair| pair[0].position < pair[1].position), "feed order, no repeat");
     let mut messages: Vec<i64> = events
         .iter()

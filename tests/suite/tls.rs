@@ -2,13 +2,15 @@
 //! and `sslrootcert` in the URL; the suite's server has SSL on (.ci/run makes sure).
 
 use crate::common::ca::TestCa;
-use crate::common::db::TestDatabase;
+use crate::common::cli::marketchat_command;
+use crate::common::db::{postgres_admin_url, runs_on, Backend, TestDatabase};
+use crate::common::wait::wait_until;
 use sqlx::Connection;
+use std::time::Duration;
 
 /// (connections of the store on `database`, whether all of them use TLS).
 async fn store_connections_ssl(database: &str) -> (i64, bool) {
-    let admin = std::env::var("MARKETCHAT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres")).await.expect("admin connection");
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url())).await.expect("admin connection");
     sqlx::query_as(
         "SELECT count(*), coalesce(bool_and(s.ssl), false) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid WHERE a.datname = $1",
     )
@@ -29,6 +31,9 @@ async fn server_certificate(url: &str) -> String {
 
 #[tokio::test]
 async fn the_store_connects_over_tls_with_every_sslmode_and_refuses_an_unknown_ca() {
+    if !runs_on(Backend::Postgres, "TLS to the database applies to PostgreSQL only (SQLite is a local file)") {
+        return;
+    }
     let database = TestDatabase::create().await;
     let name = database.url.rsplit('/').next().unwrap().to_owned();
     // The snake-oil certificate names `localhost`: verify-full needs that name (loopback).
@@ -49,12 +54,7 @@ async fn the_store_connects_over_tls_with_every_sslmode_and_refuses_an_unknown_c
         assert_eq!(ssl, tls, "{url}: pg_stat_ssl.ssl of every store connection");
         drop(store);
         // Let the pool's connections go before the next case counts them.
-        for _ in 0..100 {
-            if store_connections_ssl(&name).await.0 == 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        wait_until(Duration::from_secs(5), || async { store_connections_ssl(&name).await.0 == 0 }).await;
     }
 
     // A CA that did not issue the server's certificate: refused, in one clear line.
@@ -63,12 +63,7 @@ async fn the_store_connects_over_tls_with_every_sslmode_and_refuses_an_unknown_c
     let url = format!("{by_name}?sslmode=verify-full&sslrootcert={}", wrong.display());
     let refused = marketchat::store::connect(&url, &Default::default()).await.err().expect("an unknown CA is refused");
     assert!(refused.to_string().contains("invalid peer certificate"), "{refused}");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_marketchat"))
-        .args(["webhook", "list"])
-        .env("MARKETCHAT_DATABASE_URL", &url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let output = marketchat_command(&url).args(["webhook", "list"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");

@@ -2,15 +2,24 @@
 
 use crate::common::app::{TestApp, now, test_config};
 use crate::common::ca::TestCa;
+use crate::common::cli::marketchat_command;
 use crate::common::db::TestDatabase;
 use crate::common::graphql::{BRIEF_READ, error_code, payload_errors};
 use crate::common::nodes::NodeProcess;
+use crate::common::wait::wait_until;
 use crate::common::webhook::{Received, Receiver, ReceiverBehaviour};
 use hmac::{Hmac, Mac};
 use marketchat::config::ServerConfig;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long a test watches for a retry that must not follow a successful delivery.
+const RETRY_AFTER_SUCCESS_WINDOW: Duration = Duration::from_millis(500);
+
+/// How long a test watches for a POST that a followed redirect would have made.
+const FOLLOWED_REDIRECT_WINDOW: Duration = Duration::from_millis(300);
 
 fn fast_retries() -> ServerConfig {
     ServerConfig { webhook_retry_base_ms: 20, webhook_timeout_ms: 2_000, ..test_config() }
@@ -24,12 +33,8 @@ fn default_destinations() -> ServerConfig {
 /// `marketchat webhook add URL [--events …]` → (ID, secret); the test receivers are on
 /// loopback, so private destinations are allowed.
 fn add_webhook(database_url: &str, url: &str, events: Option<&str>) -> (String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_marketchat"));
-    command
-        .args(["webhook", "add", url])
-        .env("MARKETCHAT_DATABASE_URL", database_url)
-        .env("MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", "true")
-        .env("RUST_LOG", "warn");
+    let mut command = marketchat_command(database_url);
+    command.args(["webhook", "add", url]).env("MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", "true");
     if let Some(events) = events {
         command.args(["--events", events]);
     }
@@ -85,7 +90,7 @@ async fn a_receiver_failing_three_times_gets_the_event_once_with_one_event_id() 
     let received = receiver.wait_until(|r| r.iter().any(|d| d.answered == 200)).await;
     assert_eq!(received.len(), 4, "three failures, then one success");
     assert!(received.iter().all(|d| d.event_id == received[0].event_id), "one event id across attempts");
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tokio::time::sleep(RETRY_AFTER_SUCCESS_WINDOW).await;
     assert_eq!(receiver.received.lock().unwrap().len(), 4, "nothing after the success");
 }
 
@@ -137,7 +142,7 @@ async fn endpoints_are_managed_from_the_command_line_and_the_operator_api() {
     let bad = app.as_operator(&op, create, json!({ "url": "https://x.test", "events": ["nope"] })).await;
     assert_eq!(payload_errors(&bad["webhookEndpointCreate"])[0].0, "events");
 
-    let listed = Command::new(env!("CARGO_BIN_EXE_marketchat")).args(["webhook", "list"]).env("MARKETCHAT_DATABASE_URL", &app.database_url).output().unwrap();
+    let listed = marketchat_command(&app.database_url).args(["webhook", "list"]).output().unwrap();
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(listed.contains("https://hooks.example.test/in") && !listed.contains("whsec_"), "{listed}");
 
@@ -145,7 +150,7 @@ async fn endpoints_are_managed_from_the_command_line_and_the_operator_api() {
     let delete = "mutation($id: ID!) { webhookEndpointDelete(input: { id: $id }) { removed } }";
     assert_eq!(app.as_operator(&op, delete, json!({ "id": id })).await["webhookEndpointDelete"]["removed"], true);
     assert_eq!(app.as_operator(&op, "{ webhookEndpoints { id } }", json!({})).await["webhookEndpoints"], json!([]));
-    let removed = Command::new(env!("CARGO_BIN_EXE_marketchat")).args(["webhook", "remove", id]).env("MARKETCHAT_DATABASE_URL", &app.database_url).output().unwrap();
+    let removed = marketchat_command(&app.database_url).args(["webhook", "remove", id]).output().unwrap();
     assert!(!removed.status.success(), "removing twice fails with a clear line");
 }
 
@@ -180,8 +185,8 @@ async fn non_public_destinations_are_refused_at_registration_by_default() {
 
     // The command line follows the same rule, and the same switch lifts it.
     let add = |allow: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_marketchat"));
-        command.args(["webhook", "add", "http://127.1/hook"]).env("MARKETCHAT_DATABASE_URL", &app.database_url);
+        let mut command = marketchat_command(&app.database_url);
+        command.args(["webhook", "add", "http://127.1/hook"]);
         command.env_remove("MARKETCHAT_WEBHOOK_ALLOW_PRIVATE");
         if let Some(allow) = allow {
             command.env("MARKETCHAT_WEBHOOK_ALLOW_PRIVATE", allow);
@@ -230,18 +235,13 @@ async fn redirects_are_not_followed_and_count_as_failed_attempts() {
     for attempt in &attempts {
         assert_eq!((attempt.status, attempt.error.as_deref()), (Some(307), Some("HTTP 307")), "{attempt:?}");
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(FOLLOWED_REDIRECT_WINDOW).await;
     assert!(elsewhere.received.lock().unwrap().is_empty(), "the redirect target never got the POST");
 }
 
 /// `marketchat webhook deliveries ID` on `database_url`: (exit success, stdout lines, stderr).
 fn cli_deliveries(database_url: &str, id: &str) -> (bool, Vec<String>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_marketchat"))
-        .args(["webhook", "deliveries", id])
-        .env("MARKETCHAT_DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let output = marketchat_command(database_url).args(["webhook", "deliveries", id]).output().unwrap();
     let lines = String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect();
     (output.status.success(), lines, String::from_utf8_lossy(&output.stderr).into_owned())
 }
@@ -275,7 +275,7 @@ async fn https_endpoints_are_delivered_to_when_their_ca_is_trusted_and_fail_visi
         let error = attempt.error.as_deref().unwrap_or_default();
         assert!(error.starts_with("TLS certificate problem") && error.contains("UnknownIssuer"), "{attempt:?}");
     }
-    assert_eq!(bad.arrived.load(std::sync::atomic::Ordering::SeqCst), 0, "no request passed the handshake");
+    assert_eq!(bad.arrived.load(Ordering::SeqCst), 0, "no request passed the handshake");
 
     // Visible: the command line, the Operator API and the metrics say what happens.
     let (ok, lines, stderr) = cli_deliveries(&app.database_url, &bad_id);
@@ -352,7 +352,7 @@ async fn a_delivery_in_flight_at_a_stop_is_retried_within_a_minute_of_the_restar
         let receiver = Receiver::serve(ReceiverBehaviour {
             failures: 1,
             failure_status: 503,
-            delay_first: Some(std::time::Duration::from_millis(1_500)),
+            delay_first: Some(Duration::from_millis(1_500)),
             ..Default::default()
         })
         .await;
@@ -363,13 +363,8 @@ async fn a_delivery_in_flight_at_a_stop_is_retried_within_a_minute_of_the_restar
         let app = TestApp::remote(node.base.clone(), store, database.url.clone());
         let seller = app.seller("Acme").await;
         app.seller_sends(&seller.key, "in flight at the stop").await;
-        for _ in 0..300 {
-            if receiver.arrived.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(receiver.arrived.load(std::sync::atomic::Ordering::SeqCst), 1, "the first attempt is in flight");
+        wait_until(Duration::from_secs(6), || async { receiver.arrived.load(Ordering::SeqCst) > 0 }).await;
+        assert_eq!(receiver.arrived.load(Ordering::SeqCst), 1, "the first attempt is in flight");
         if graceful {
             assert!(node.terminate().success());
         } else {
@@ -377,19 +372,13 @@ async fn a_delivery_in_flight_at_a_stop_is_retried_within_a_minute_of_the_restar
         }
         let stopped = std::time::Instant::now();
         let _restarted = NodeProcess::start_with(&database.url, &env);
-        let mut delivered = false;
-        for _ in 0..600 {
-            if receiver.received.lock().unwrap().iter().any(|r| r.answered == 200) {
-                delivered = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let retried = || async { receiver.received.lock().unwrap().iter().any(|r| r.answered == 200) };
+        let delivered = wait_until(Duration::from_secs(60), retried).await;
         let waited = stopped.elapsed();
         assert!(delivered, "graceful={graceful}: the retry never came within {waited:?}");
-        assert!(waited < std::time::Duration::from_secs(30), "graceful={graceful}: the retry took {waited:?}");
+        assert!(waited < Duration::from_secs(30), "graceful={graceful}: the retry took {waited:?}");
         if graceful {
-            assert!(waited < std::time::Duration::from_secs(10), "a graceful stop recorded the attempt: the retry follows the back-off, took {waited:?}");
+            assert!(waited < Duration::from_secs(10), "a graceful stop recorded the attempt: the retry follows the back-off, took {waited:?}");
             let received = receiver.received.lock().unwrap().clone();
             assert_eq!(received.iter().map(|r| r.answered).collect::<Vec<_>>(), vec![503, 200], "the in-flight attempt was answered, then retried once");
         }
@@ -399,10 +388,8 @@ async fn a_delivery_in_flight_at_a_stop_is_retried_within_a_minute_of_the_restar
 #[tokio::test]
 async fn a_webhook_ca_file_that_cannot_be_read_is_refused_at_start_in_one_line() {
     let database = TestDatabase::create().await;
-    let output = Command::new(env!("CARGO_BIN_EXE_marketchat"))
+    let output = marketchat_command(&database.url)
         .args(["serve", "--bind", "127.0.0.1:0", "--webhook-ca-file", "/nonexistent/private-ca.pem"])
-        .env("MARKETCHAT_DATABASE_URL", &database.url)
-        .env("RUST_LOG", "warn")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -427,7 +414,8 @@ async fn each_failed_attempt_is_logged_with_host_and_status_never_secret_or_body
     let seller = app.seller("Acme").await;
     app.seller_sends(&seller.key, "confidential body text").await;
     receiver.wait_until(|r| r.iter().any(|d| d.answered == 200)).await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let both_failures_logged = || async { std::fs::read_to_string(&log_path).unwrap().matches("webhook delivery failed").count() >= 2 };
+    wait_until(Duration::from_secs(5), both_failures_logged).await;
     // Colour codes (if any) stripped: `key=value` as written.
     let raw = std::fs::read_to_string(&log_path).unwrap();
     let mut logged = String::new();
