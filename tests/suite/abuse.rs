@@ -6,6 +6,7 @@ use crate::common::app::{TestApp, now, test_config};
 use crate::common::db::TestDatabase;
 use crate::common::graphql::{error_code, payload_errors, SELLER_SEND};
 use crate::common::nodes::NodeProcess;
+use crate::common::wait::poll_until;
 use crate::common::ws::{CHAT_EVENTS, Ended, WsClient};
 use marketchat::api::rate_limit::RateLimits;
 use marketchat::config::ServerConfig;
@@ -123,16 +124,12 @@ async fn one_credential_cannot_take_every_socket() {
     // Another credential is not locked out, and a freed socket can be taken again.
     WsClient::initialised(&app.base, "/graphql/operator", &op).await;
     drop(held.pop());
-    let mut again = None;
-    for _ in 0..50 {
+    let try_again = || async {
         let mut client = WsClient::connect(&app.base, "/graphql/seller").await;
         client.send(json!({ "type": "connection_init", "payload": { "MARKETPLACER-API-KEY": seller.key } })).await;
-        if client.next_message().await.is_ok_and(|m| m["type"] == "connection_ack") {
-            again = Some(client);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        client.next_message().await.is_ok_and(|m| m["type"] == "connection_ack").then_some(client)
+    };
+    let again = poll_until(Duration::from_secs(5), try_again, Option::is_some).await;
     assert!(again.is_some(), "the closed socket's place is free again");
 }
 
@@ -221,7 +218,8 @@ async fn half_sent_requests_neither_block_others_nor_hold_their_connections() {
     assert!(started.elapsed() < Duration::from_secs(1), "answered beside 200 half-sent requests");
 
     // Each half-sent request's connection is closed once the header timeout passes.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let header_timeout_passed = Duration::from_millis(1_500);
+    tokio::time::sleep(header_timeout_passed).await;
     for stream in &mut loris {
         let mut buf = [0_u8; 512];
         let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await.expect("closed, not waiting");
@@ -264,7 +262,7 @@ async fn trace_logging_never_prints_keys_or_message_text() {
     let store = marketchat::store::connect(&database.url, &Default::default()).await.unwrap();
     let log_path = tempfile::NamedTempFile::new().unwrap();
     let log = std::fs::File::create(log_path.path()).unwrap();
-    let node = NodeProcess::start_logging(&database.url, &[("RUST_LOG", "trace")], log);
+    let mut node = NodeProcess::start_logging(&database.url, &[("RUST_LOG", "trace")], log);
     let app = TestApp::remote(node.base.clone(), store, database.url.clone());
     let seller = app.seller("Acme").await;
     let secret_text = "remittance-question-7f3a9";
@@ -273,8 +271,8 @@ async fn trace_logging_never_prints_keys_or_message_text() {
     assert!(reply["payload"]["data"]["chatMessageCreate"]["chatMessage"]["id"].is_string(), "{reply}");
     app.seller_sends(&seller.key, &format!("{secret_text} over http")).await;
     drop(socket);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    drop(node);
+    // A graceful stop: the node has logged the socket's end (and everything else) when it exits.
+    node.terminate();
     let logged = std::fs::read_to_string(log_path.path()).unwrap();
     assert!(logged.lines().count() > 10, "trace logging is on: {logged}");
     assert!(!logged.contains(&seller.key), "the API key was logged");

@@ -4,6 +4,7 @@
 use crate::common::app::{TestApp, now, test_config};
 use crate::common::cli::run_marketchat;
 use crate::common::graphql::{BRIEF_LIST, OPERATOR_SEND, SELLER_PAGE, SELLER_SEND, error_code, payload_errors, texts};
+use crate::common::wait::poll_until;
 use crate::common::ws::{Ended, WsClient};
 use marketchat::config::ServerConfig;
 use reqwest::StatusCode;
@@ -321,7 +322,8 @@ async fn a_lockout_from_one_client_does_not_lock_the_account_for_another() {
     let owner = login_as(&app, "198.51.100.7", "cs@op.test", "s3cret-pass").await;
     assert_eq!(owner.status(), StatusCode::OK, "the owner elsewhere still gets in");
     // Back-off, not a fixed 15 minutes: after the wait the attacker's client is checked again.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let first_back_off_passed = Duration::from_millis(1_100);
+    tokio::time::sleep(first_back_off_passed).await;
     assert_eq!(login_as(&app, "203.0.113.66", "cs@op.test", "wrong-pass").await.status(), StatusCode::UNAUTHORIZED);
     let again = login_as(&app, "203.0.113.66", "cs@op.test", "s3cret-pass").await;
     assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -421,14 +423,7 @@ async fn the_hourly_purge_removes_every_users_ended_sessions_and_runs_at_start()
         .await
         .unwrap();
     app.restart(async {}).await;
-    let mut left = stored_sessions(&app, "s@acme.test").await;
-    for _ in 0..50 {
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        left = stored_sessions(&app, "s@acme.test").await;
-    }
+    let left = poll_until(Duration::from_secs(5), || stored_sessions(&app, "s@acme.test"), |left| *left == 0).await;
     assert_eq!(left, 0, "the idle session was purged");
 }
 
@@ -455,7 +450,8 @@ async fn a_user_holds_at_most_the_capped_number_of_sessions_and_the_oldest_ends_
     for _ in 0..=MAX_SESSIONS_PER_USER {
         cookies.push(login(&app, "s@acme.test", "s3cret-pass").await.2.unwrap());
         // Distinct expiry times order the sessions.
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        let next_millisecond = Duration::from_millis(2);
+        tokio::time::sleep(next_millisecond).await;
     }
     assert_eq!(stored_sessions(&app, "s@acme.test").await, MAX_SESSIONS_PER_USER);
     assert_eq!(as_user(&app, "/graphql/seller", &cookies[0], BRIEF_LIST, json!({})).await.0, StatusCode::UNAUTHORIZED, "the oldest ended");

@@ -3,6 +3,7 @@
 
 use crate::common::app::{TestApp, TestSeller};
 use crate::common::requirements::require_chromium;
+use crate::common::wait::{poll_until, wait_until};
 use fantoccini::{Client, ClientBuilder, Locator};
 use marketchat::accounts::{Accounts, NewUserKind};
 use marketchat::domain::users::OperatorRole;
@@ -30,12 +31,7 @@ impl Driver {
             .spawn()
             .expect("chromedriver is installed (.ci/run installs Debian's chromium-driver)");
         let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until(Duration::from_secs(5), || async { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() }).await;
         Self { child, url, _profiles: tempfile::tempdir().unwrap() }
     }
 
@@ -67,15 +63,18 @@ impl Drop for Driver {
     }
 }
 
+/// How long a page gets to show what a test waits for.
+const PAGE_WAIT: Duration = Duration::from_secs(10);
+
 /// Waits (at most `seconds`) until `script` returns true in the page.
 async fn wait_js(client: &Client, script: &str, seconds: u64) {
-    for _ in 0..seconds * 10 {
-        if client.execute(script, vec![]).await.ok() == Some(json!(true)) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never true: {script}");
+    let held = wait_until(Duration::from_secs(seconds), || async { client.execute(script, vec![]).await.ok() == Some(json!(true)) }).await;
+    assert!(held, "never true: {script}");
+}
+
+/// Waits until no animation runs in the page (the chat window has finished sliding in).
+async fn wait_for_animations(client: &Client) {
+    wait_js(client, "return document.getAnimations().length === 0", 10).await;
 }
 
 /// `script`'s result in the page, as a boolean.
@@ -83,36 +82,35 @@ async fn js_bool(client: &Client, script: &str) -> bool {
     client.execute(script, vec![]).await.unwrap() == json!(true)
 }
 
-/// Waits (at most 10 s) until `css` matches an element whose text satisfies `check`.
-async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
-            for element in elements {
-                if let Ok(text) = element.text().await {
-                    if check(&text) {
-                        return text;
-                    }
-                    last = text;
-                }
+/// The text of the first element matching `css` whose text satisfies `check`.
+async fn first_matching(client: &Client, css: &str, check: &impl Fn(&str) -> bool) -> Option<String> {
+    for element in client.find_all(Locator::Css(css)).await.ok()? {
+        if let Ok(text) = element.text().await {
+            if check(&text) {
+                return Some(text);
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{css} never matched (last text {last:?})");
+    None
+}
+
+/// Waits (at most 10 s) until `css` matches an element whose text satisfies `check`.
+async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let matched = poll_until(PAGE_WAIT, || first_matching(client, css, &check), Option::is_some).await;
+    match matched {
+        Some(text) => text,
+        None => {
+            let shown = first_matching(client, css, &|_| true).await;
+            panic!("{css} never matched (first shown {shown:?})")
+        }
+    }
 }
 
 /// Waits until the attribute `name` of `css` equals `value`.
 async fn wait_for_attr(client: &Client, css: &str, name: &str, value: &str) {
-    for _ in 0..100 {
-        if let Ok(element) = client.find(Locator::Css(css)).await {
-            if element.attr(name).await.ok().flatten().as_deref() == Some(value) {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css}[{name}] never became {value:?}");
+    let attribute = || async { client.find(Locator::Css(css)).await.ok()?.attr(name).await.ok().flatten() };
+    let held = poll_until(PAGE_WAIT, attribute, |shown| shown.as_deref() == Some(value)).await;
+    assert_eq!(held.as_deref(), Some(value), "{css}[{name}] never became {value:?}");
 }
 
 async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
@@ -152,7 +150,7 @@ async fn users(app: &TestApp, seller_id: i64, operator_role: OperatorRole) {
 async fn screenshot(client: &Client, name: &str) {
     // Set MARKETCHAT_SCREENSHOTS=docs/screenshots to refresh the README's pictures.
     if let Ok(dir) = std::env::var("MARKETCHAT_SCREENSHOTS") {
-        tokio::time::sleep(Duration::from_millis(600)).await; // let the window finish sliding
+        wait_for_animations(client).await;
         let png = client.screenshot().await.unwrap();
         std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
     }
@@ -232,20 +230,11 @@ async fn with_chat_disabled_the_seller_sees_why() {
     let (admin, seller_browser) = (driver.browser().await, driver.browser().await);
     log_in(&admin, &app.base, "operator", "ops@market.test").await;
     admin.goto(&format!("{}/operator/#settings", app.base)).await.unwrap();
-    for _ in 0..100 {
-        let loaded = admin.execute("const b = document.querySelector('[data-testid=settings-chat-enabled]'); return b.checked && !b.disabled;", vec![]).await.unwrap();
-        if loaded == json!(true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let loaded = "const b = document.querySelector('[data-testid=settings-chat-enabled]'); return b.checked && !b.disabled;";
+    wait_until(PAGE_WAIT, || async { admin.execute(loaded, vec![]).await.unwrap() == json!(true) }).await;
     admin.find(Locator::Css("[data-testid=settings-chat-enabled]")).await.unwrap().click().await.unwrap();
-    for _ in 0..100 {
-        if app.store.setting(marketchat::service::CHAT_ENABLED_SETTING).await.unwrap().as_deref() == Some("false") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let switched_off = || async { app.store.setting(marketchat::service::CHAT_ENABLED_SETTING).await.unwrap().as_deref() == Some("false") };
+    wait_until(PAGE_WAIT, switched_off).await;
     log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
     seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
     // Before typing: the window says chat is off and the composer is locked.
@@ -317,12 +306,7 @@ async fn a_long_thread_loads_older_messages_as_the_reader_scrolls_up() {
 
     for expected in [100, 120] {
         scroll_to_top(&operator).await;
-        for _ in 0..100 {
-            if shown_messages(&operator).await == expected {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(PAGE_WAIT, || async { shown_messages(&operator).await == expected }).await;
         assert_eq!(shown_messages(&operator).await, expected, "scrolling up loads the next older page");
     }
     let texts = operator.find_all(Locator::Css("[data-testid=message-list] [data-testid=message]")).await.unwrap();
@@ -355,7 +339,7 @@ async fn both_portals_work_at_a_phones_width() {
     log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
     seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
     wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("phone-sized")).await;
-    tokio::time::sleep(Duration::from_millis(600)).await; // the window slides in
+    wait_for_animations(&seller_browser).await;
     for part in ["[data-testid=message-input]", "[data-testid=message-send]", "[data-testid=message-list]", "#close"] {
         assert!(fits_the_window(&seller_browser, part).await, "seller portal: {part} fits a phone");
     }
@@ -412,13 +396,11 @@ async fn the_operator_pages_chats_searches_the_server_and_starts_a_chat_with_any
     let count = "return document.querySelectorAll('[data-testid=chat-list-item]').length";
     let first_page = operator.execute(count, vec![]).await.unwrap().as_u64().unwrap();
     assert!(first_page < 250, "not everything at once ({first_page})");
-    for _ in 0..50 {
+    let scrolled_to_the_end = || async {
         scroll_chat_list_down(&operator).await;
-        if operator.execute(count, vec![]).await.unwrap().as_u64() == Some(250) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        operator.execute(count, vec![]).await.unwrap().as_u64() == Some(250)
+    };
+    wait_until(PAGE_WAIT, scrolled_to_the_end).await;
     assert_eq!(operator.execute(count, vec![]).await.unwrap().as_u64(), Some(250), "scrolling reaches every chat");
     chat_list_item(&operator, &oldest, "Oldest Outfitters").await;
 
@@ -541,14 +523,12 @@ async fn operator_message_read(app: &TestApp, op: &str, seller: &TestSeller) -> 
 }
 
 async fn wait_until_read(app: &TestApp, op: &str, seller: &TestSeller) {
-    for _ in 0..100 {
-        if operator_message_read(app, op, seller).await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the message was never marked read");
+    let read = wait_until(PAGE_WAIT, || operator_message_read(app, op, seller)).await;
+    assert!(read, "the message was never marked read");
 }
+
+/// How long a test watches for a read that must not be marked while nobody looks.
+const UNWANTED_READ_WINDOW: Duration = Duration::from_millis(800);
 
 #[tokio::test]
 async fn an_open_seller_window_marks_reads_only_while_someone_looks() {
@@ -574,7 +554,7 @@ async fn an_open_seller_window_marks_reads_only_while_someone_looks() {
         wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains(text)).await;
         wait_for(&browser, "[data-testid=unread-badge]", |t| t == "1").await;
         wait_js(&browser, "return document.title === '(1) Messages — marketchat'", 10).await;
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        tokio::time::sleep(UNWANTED_READ_WINDOW).await;
         assert!(!operator_message_read(&app, &op, &seller).await, "not read {text}");
         browser.execute(back, vec![]).await.unwrap();
         wait_until_read(&app, &op, &seller).await;
