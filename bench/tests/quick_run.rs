@@ -40,7 +40,8 @@ fn require_postgres() {
     let admin = std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let connect = sqlx::PgConnection::connect(&format!("{admin}/postgres"));
-    let reachable = runtime.block_on(tokio::time::timeout(std::time::Duration::from_secs(5), connect)).is_ok_and(|connected| connected.is_ok());
+    // The timeout is made inside the runtime, which its timer needs.
+    let reachable = runtime.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(5), connect).await }).is_ok_and(|connected| connected.is_ok());
     if !reachable {
         use std::io::Write;
         // Straight to the process's stderr: the harness captures `eprintln!` of a test.

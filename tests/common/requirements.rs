@@ -31,7 +31,8 @@ pub fn require_postgres() {
             use sqlx::Connection;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             let connect = sqlx::PgConnection::connect(&format!("{admin}/postgres"));
-            runtime.block_on(tokio::time::timeout(Duration::from_secs(5), connect)).is_ok_and(|connected| connected.is_ok())
+            // The timeout is made inside the runtime, which its timer needs.
+            runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), connect).await }).is_ok_and(|connected| connected.is_ok())
         })
         .join()
         .unwrap_or(false);

@@ -100,8 +100,11 @@ async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> S
     match matched {
         Some(text) => text,
         None => {
-            let shown = first_matching(client, css, &|_| true).await;
-            panic!("{css} never matched (first shown {shown:?})")
+            let mut shown = Vec::new();
+            for element in client.find_all(Locator::Css(css)).await.unwrap_or_default() {
+                shown.push(element.text().await.unwrap_or_default());
+            }
+            panic!("{css} never matched (shown: {shown:?})")
         }
     }
 }
@@ -132,7 +135,30 @@ async fn chat_list_item(client: &Client, seller: &TestSeller, name: &str) -> Str
 /// Waits for the seller's chat in the list, then opens it.
 async fn open_chat(client: &Client, seller: &TestSeller, name: &str) {
     let item = chat_list_item(client, seller, name).await;
-    client.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    click(client, &item).await;
+}
+
+/// Clicks `css`, finding it again when the page re-rendered it in between (a chat list
+/// refreshed by a live event) or it cannot take the click yet.
+async fn click(client: &Client, css: &str) {
+    let clicked = || async {
+        let Ok(element) = client.find(Locator::Css(css)).await else { return false };
+        element.click().await.is_ok()
+    };
+    assert!(wait_until(PAGE_WAIT, clicked).await, "{css} never took a click");
+}
+
+/// Opens the seller's chat window. The page wires its message button up once its first
+/// requests are answered, and a click before that does nothing: click until it opens.
+async fn open_seller_window(browser: &Client) {
+    let window_open = "return !document.querySelector('[data-testid=chat-window]').hidden";
+    let opened = || async {
+        if !js_bool(browser, window_open).await {
+            click(browser, "[data-testid=chat-toggle]").await;
+        }
+        js_bool(browser, window_open).await
+    };
+    assert!(wait_until(PAGE_WAIT, opened).await, "never true: {window_open}");
 }
 
 async fn type_and_enter(client: &Client, text: &str) {
@@ -167,13 +193,13 @@ async fn sellers_and_operators_chat_live_with_badges_and_read_ticks() {
     log_in(&operator_browser, &app.base, "operator", "ops@market.test").await;
 
     // The seller sends; it appears live in the operator's chat list and conversation.
-    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    open_seller_window(&seller_browser).await;
     type_and_enter(&seller_browser, "When will my remittance be paid?").await;
     wait_for(&seller_browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("remittance")).await;
     let item = chat_list_item(&operator_browser, &seller, "Acme Outdoor").await;
     wait_for(&operator_browser, &item, |t| t.contains("remittance")).await;
     wait_for(&operator_browser, &format!("{item} [data-testid=chat-unread]"), |t| t == "1").await;
-    operator_browser.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    click(&operator_browser, &item).await;
     wait_for(&operator_browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("remittance")).await;
     wait_for(&operator_browser, &format!("{item} [data-testid=chat-unread]"), str::is_empty).await;
 
@@ -236,7 +262,7 @@ async fn with_chat_disabled_the_seller_sees_why() {
     let switched_off = || async { app.store.setting(marketchat::service::CHAT_ENABLED_SETTING).await.unwrap().as_deref() == Some("false") };
     wait_until(PAGE_WAIT, switched_off).await;
     log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
-    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    open_seller_window(&seller_browser).await;
     // Before typing: the window says chat is off and the composer is locked.
     wait_for(&seller_browser, "[data-testid=chat-off]", |t| t.contains("In-app chat is not enabled")).await;
     wait_js(&seller_browser, "return document.querySelector('[data-testid=message-input]').disabled", 10).await;
@@ -253,7 +279,7 @@ async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_m
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     log_in(&browser, &app.base, "seller", "seller@acme.test").await;
-    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    open_seller_window(&browser).await;
     type_and_enter(&browser, "before the outage").await;
     wait_for(&browser, "[data-testid=message]", |t| t.contains("before the outage")).await;
 
@@ -337,7 +363,7 @@ async fn both_portals_work_at_a_phones_width() {
     }
 
     log_in(&seller_browser, &app.base, "seller", "seller@acme.test").await;
-    seller_browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
+    open_seller_window(&seller_browser).await;
     wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("phone-sized")).await;
     wait_for_animations(&seller_browser).await;
     for part in ["[data-testid=message-input]", "[data-testid=message-send]", "[data-testid=message-list]", "#close"] {
@@ -349,7 +375,7 @@ async fn both_portals_work_at_a_phones_width() {
     log_in(&operator, &app.base, "operator", "ops@market.test").await;
     let item = chat_list_item(&operator, &seller, "Acme Outdoor").await;
     assert!(fits_the_window(&operator, &item).await, "operator portal: the chat list fits a phone");
-    operator.find(Locator::Css(&item)).await.unwrap().click().await.unwrap();
+    click(&operator, &item).await;
     wait_for(&operator, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
     operator.execute("document.querySelector('[data-testid=message-input]').scrollIntoView()", vec![]).await.unwrap();
     for part in ["[data-testid=message-input]", "[data-testid=message-send]"] {
@@ -488,8 +514,7 @@ async fn the_seller_window_hides_when_closed_and_resumes_after_chat_is_switched_
 
     // Closed: out of the tab order and the accessibility tree.
     assert!(js_bool(&browser, WINDOW_CLOSED).await, "a closed window is hidden and inert");
-    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
-    wait_js(&browser, "return !document.querySelector('[data-testid=chat-window]').hidden", 10).await;
+    open_seller_window(&browser).await;
     // Open: the header's message button and Log out stay reachable.
     assert!(uncovered(&browser, "[data-testid=chat-toggle]").await, "the open window leaves the message button free");
     assert!(uncovered(&browser, "[data-testid=logout]").await, "the open window leaves Log out free");
@@ -539,8 +564,7 @@ async fn an_open_seller_window_marks_reads_only_while_someone_looks() {
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     log_in(&browser, &app.base, "seller", "seller@acme.test").await;
-    browser.find(Locator::Css("[data-testid=chat-toggle]")).await.unwrap().click().await.unwrap();
-    wait_js(&browser, "return !document.querySelector('[data-testid=chat-window]').hidden", 10).await;
+    open_seller_window(&browser).await;
 
     // Headless Chromium cannot put a tab in the background, so the page is told so the way
     // a browser tells it: visibilityState / hasFocus() change and their events fire.
