@@ -12,6 +12,8 @@
 //! - [`app`]: router, shared state, serving and graceful shutdown.
 //! - [`cli`], [`config`], [`demo`]: the command line.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod accounts;
 pub mod app;

@@ -1,3 +1,5 @@
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use marketchat::cli::{one_line, run, usage_error_line, Cli, LogFormat};
 use std::io::IsTerminal as _;
