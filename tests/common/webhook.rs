@@ -42,8 +42,8 @@ pub struct WebhookAttempt {
 pub struct Receiver {
     /// Its URL.
     pub url: String,
-    /// Every request answered, in arrival order.
-    pub received: Arc<Mutex<Vec<Received>>>,
+    /// Every request answered, in arrival order (read through [`Receiver::received_so_far`]).
+    received: Arc<Mutex<Vec<Received>>>,
     /// Requests that arrived (counted before any delay, so a test sees one in flight).
     pub arrived: Arc<AtomicUsize>,
     _task: tokio::task::JoinHandle<()>,

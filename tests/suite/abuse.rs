@@ -2,12 +2,12 @@
 //! (limits, revocation, roles), one request cannot make the server read or write
 //! without bound, and half-sent requests or floods cannot take the server down.
 
-use crate::common::app::{TestApp, now, test_config};
+use crate::common::app::{now, test_config, TestApp};
 use crate::common::db::TestDatabase;
 use crate::common::graphql::{error_code, payload_errors, SELLER_SEND};
 use crate::common::nodes::NodeProcess;
 use crate::common::wait::poll_until;
-use crate::common::ws::{CHAT_EVENTS, Ended, WsClient};
+use crate::common::ws::{Ended, WsClient, CHAT_EVENTS};
 use marketchat::api::rate_limit::RateLimits;
 use marketchat::config::ServerConfig;
 use reqwest::StatusCode;

@@ -1,9 +1,9 @@
 //! SPEC §2 and §7–8, server part of the portals: users, login sessions, the CSRF header,
 //! roles enforced by the API (the portal pages themselves are not built yet).
 
-use crate::common::app::{TestApp, now, test_config};
+use crate::common::app::{now, test_config, TestApp};
 use crate::common::cli::run_marketchat;
-use crate::common::graphql::{BRIEF_LIST, OPERATOR_SEND, SELLER_PAGE, SELLER_SEND, error_code, payload_errors, texts};
+use crate::common::graphql::{error_code, payload_errors, texts, BRIEF_LIST, OPERATOR_SEND, SELLER_PAGE, SELLER_SEND};
 use crate::common::wait::poll_until;
 use crate::common::ws::{Ended, WsClient};
 use marketchat::config::ServerConfig;

@@ -1,8 +1,8 @@
 //! SPEC §2 credentials and §6 errors and limits: each bad input gets its documented
 //! error and nothing is stored.
 
-use crate::common::app::{TestApp, now, test_config};
-use crate::common::graphql::{BRIEF_READ, BRIEF_SEND, SELLER_PAGE, SELLER_SEND, error_code, payload_errors, texts};
+use crate::common::app::{now, test_config, TestApp};
+use crate::common::graphql::{error_code, payload_errors, texts, BRIEF_READ, BRIEF_SEND, SELLER_PAGE, SELLER_SEND};
 use marketchat::config::ServerConfig;
 use marketchat::domain::message::SensitivePolicy;
 use reqwest::StatusCode;

@@ -1,7 +1,7 @@
 //! SPEC §1: sellers never see or write each other's chats, through any door.
 
 use crate::common::app::TestApp;
-use crate::common::graphql::{SELLER_PAGE, error_code, payload_errors};
+use crate::common::graphql::{error_code, payload_errors, SELLER_PAGE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,7 +1,7 @@
 //! SPEC §6 rate limits and request limits (hardening).
 
-use crate::common::app::{TestApp, test_config};
-use crate::common::graphql::{BRIEF_SEND, SELLER_SEND, error_code};
+use crate::common::app::{test_config, TestApp};
+use crate::common::graphql::{error_code, BRIEF_SEND, SELLER_SEND};
 use marketchat::api::rate_limit::RateLimits;
 use marketchat::config::ServerConfig;
 use reqwest::StatusCode;

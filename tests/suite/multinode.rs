@@ -1,13 +1,13 @@
 //! Several `marketchat serve` processes on one PostgreSQL database (SPEC §9).
 
-use crate::common::app::{TestApp, now};
+use crate::common::app::{now, TestApp};
 use crate::common::db::{runs_on, Backend, TestDatabase};
 use crate::common::graphql::{BRIEF_SEND, SELLER_SEND};
 use crate::common::nodes::{Cluster, NodeProcess};
+use crate::common::wait::wait_until;
 use crate::common::webhook::Receiver;
 use crate::common::ws::Ended;
 use marketchat::domain::cursor::EventCursor;
-use crate::common::wait::wait_until;
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -266,7 +266,7 @@ async fn with_two_nodes_each_webhook_delivery_is_made_by_one_node() {
     }
     let received = receiver.wait_until(|r| r.len() >= 30).await;
     tokio::time::sleep(LATE_DUPLICATE_WINDOW).await;
-    let received_after = receiver.received.lock().unwrap().clone();
+    let received_after = receiver.received_so_far();
     assert_eq!(received_after.len(), received.len(), "no late duplicates");
     let ids: HashSet<&String> = received_after.iter().map(|d| &d.event_id).collect();
     assert_eq!(ids.len(), 30);

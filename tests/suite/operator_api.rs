@@ -1,7 +1,7 @@
 //! SPEC §4: the Operator API.
 
 use crate::common::app::TestApp;
-use crate::common::graphql::{SELLER_PAGE, payload_errors, texts};
+use crate::common::graphql::{payload_errors, texts, SELLER_PAGE};
 use serde_json::{json, Value};
 
 const CHATS: &str = "query($first: Int, $after: String, $unreadOnly: Boolean, $search: String) {

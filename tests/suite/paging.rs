@@ -1,7 +1,7 @@
 //! SPEC §3 paging: newest first, keyset cursors, stable while messages arrive.
 
 use crate::common::app::{TestApp, TestSeller};
-use crate::common::graphql::{SELLER_PAGE, texts};
+use crate::common::graphql::{texts, SELLER_PAGE};
 use serde_json::{json, Value};
 
 async fn thread_of(app: &TestApp, count: usize) -> TestSeller {

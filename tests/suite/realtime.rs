@@ -1,8 +1,8 @@
 //! SPEC §5: subscriptions over graphql-transport-ws with gap-free resume.
 
-use crate::common::app::{TestApp, now, test_config};
+use crate::common::app::{now, test_config, TestApp};
 use crate::common::graphql::BRIEF_READ;
-use crate::common::ws::{CHAT_EVENTS, Ended};
+use crate::common::ws::{Ended, CHAT_EVENTS};
 use marketchat::config::ServerConfig;
 use marketchat::domain::cursor::EventCursor;
 use serde_json::json;

@@ -1,9 +1,9 @@
 //! SPEC §10 retention: `--retention-days N` removes older messages and their events in
 //! small batches; counters, lists and export stay right for what remains.
 
-use crate::common::app::{TestApp, now, test_config};
+use crate::common::app::{now, test_config, TestApp};
 use crate::common::cli::marketchat_command;
-use crate::common::graphql::{SELLER_PAGE, texts};
+use crate::common::graphql::{texts, SELLER_PAGE};
 use crate::common::wait::wait_until;
 use marketchat::config::ServerConfig;
 use marketchat::domain::cursor::EventCursor;

@@ -1,7 +1,7 @@
 //! SPEC §1 and §3: the Seller API and the thread semantics of the brief.
 
 use crate::common::app::TestApp;
-use crate::common::graphql::{BRIEF_LIST, BRIEF_READ, BRIEF_SEND, SELLER_PAGE, SELLER_SEND, payload_errors, texts};
+use crate::common::graphql::{payload_errors, texts, BRIEF_LIST, BRIEF_READ, BRIEF_SEND, SELLER_PAGE, SELLER_SEND};
 use serde_json::{json, Value};
 
 #[tokio::test]

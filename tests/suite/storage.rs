@@ -1,6 +1,6 @@
 //! The store under concurrency: group commit keeps every write atomic and ordered.
 
-use crate::common::app::{TestApp, now};
+use crate::common::app::{now, TestApp};
 use crate::common::wait::poll_until;
 use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::Side;

@@ -1,10 +1,10 @@
 //! SPEC §10: webhooks from the transactional outbox, signed, retried, restart-proof.
 
-use crate::common::app::{TestApp, now, test_config};
+use crate::common::app::{now, test_config, TestApp};
 use crate::common::ca::TestCa;
 use crate::common::cli::marketchat_command;
 use crate::common::db::TestDatabase;
-use crate::common::graphql::{BRIEF_READ, error_code, payload_errors};
+use crate::common::graphql::{error_code, payload_errors, BRIEF_READ};
 use crate::common::nodes::NodeProcess;
 use crate::common::wait::wait_until;
 use crate::common::webhook::{Received, Receiver, ReceiverBehaviour};
@@ -91,7 +91,7 @@ async fn a_receiver_failing_three_times_gets_the_event_once_with_one_event_id() 
     assert_eq!(received.len(), 4, "three failures, then one success");
     assert!(received.iter().all(|d| d.event_id == received[0].event_id), "one event id across attempts");
     tokio::time::sleep(RETRY_AFTER_SUCCESS_WINDOW).await;
-    assert_eq!(receiver.received.lock().unwrap().len(), 4, "nothing after the success");
+    assert_eq!(receiver.received_so_far().len(), 4, "nothing after the success");
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn a_restart_between_attempts_loses_nothing() {
     app.seller_sends(&seller.key, "survives a restart").await;
     receiver.wait_until(|r| !r.is_empty()).await;
     app.restart(async {}).await;
-    assert_eq!(receiver.received.lock().unwrap().len(), 1, "the retry had not happened before the restart");
+    assert_eq!(receiver.received_so_far().len(), 1, "the retry had not happened before the restart");
     let received = receiver.wait_until(|r| r.iter().any(|d| d.answered == 200)).await;
     assert!(received.iter().all(|d| d.event_id == received[0].event_id));
     assert_eq!(received.iter().filter(|d| d.answered == 200).count(), 1);
@@ -219,7 +219,7 @@ async fn a_destination_that_resolves_to_loopback_at_delivery_is_never_contacted(
         assert_eq!(attempt.status, None, "{attempt:?}");
         assert_eq!(attempt.error.as_deref(), Some("destination is not a public address"), "{attempt:?}");
     }
-    assert!(receiver.received.lock().unwrap().is_empty(), "the loopback receiver got nothing");
+    assert!(receiver.received_so_far().is_empty(), "the loopback receiver got nothing");
 }
 
 #[tokio::test]
@@ -236,7 +236,7 @@ async fn redirects_are_not_followed_and_count_as_failed_attempts() {
         assert_eq!((attempt.status, attempt.error.as_deref()), (Some(307), Some("HTTP 307")), "{attempt:?}");
     }
     tokio::time::sleep(FOLLOWED_REDIRECT_WINDOW).await;
-    assert!(elsewhere.received.lock().unwrap().is_empty(), "the redirect target never got the POST");
+    assert!(elsewhere.received_so_far().is_empty(), "the redirect target never got the POST");
 }
 
 /// `marketchat webhook deliveries ID` on `database_url`: (exit success, stdout lines, stderr).
@@ -372,14 +372,14 @@ async fn a_delivery_in_flight_at_a_stop_is_retried_within_a_minute_of_the_restar
         }
         let stopped = std::time::Instant::now();
         let _restarted = NodeProcess::start_with(&database.url, &env);
-        let retried = || async { receiver.received.lock().unwrap().iter().any(|r| r.answered == 200) };
+        let retried = || async { receiver.received_so_far().iter().any(|r| r.answered == 200) };
         let delivered = wait_until(Duration::from_secs(60), retried).await;
         let waited = stopped.elapsed();
         assert!(delivered, "graceful={graceful}: the retry never came within {waited:?}");
         assert!(waited < Duration::from_secs(30), "graceful={graceful}: the retry took {waited:?}");
         if graceful {
             assert!(waited < Duration::from_secs(10), "a graceful stop recorded the attempt: the retry follows the back-off, took {waited:?}");
-            let received = receiver.received.lock().unwrap().clone();
+            let received = receiver.received_so_far();
             assert_eq!(received.iter().map(|r| r.answered).collect::<Vec<_>>(), vec![503, 200], "the in-flight attempt was answered, then retried once");
         }
     }
