@@ -1,7 +1,12 @@
 //! The API edge's error mapping: internal failures are logged and answered with a
 //! generic message; client mistakes carry a machine-readable `extensions.code`.
 
+use super::rate_limit::Limited;
 use async_graphql::{Error, ErrorExtensions};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
 use std::fmt::Display;
 
 /// `extensions.code` of a request without a valid credential for this API.
@@ -40,4 +45,24 @@ pub const FORBIDDEN: &str = "FORBIDDEN";
 /// The error of an operation the caller is identified for but not permitted.
 pub fn forbidden(reason: &str) -> Error {
     Error::new(format!("not permitted: {reason}")).extend_with(|_, e| e.set("code", FORBIDDEN))
+}
+
+/// A GraphQL-shaped error response with a status and `extensions.code`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// HTTP 429 with `Retry-After` and a `RATE_LIMITED` GraphQL error.
+pub fn rate_limited(limited: Limited) -> Response {
+    let seconds = limited.retry_after_secs();
+    let message = format!("rate limit exceeded; retry after {seconds} s");
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": RATE_LIMITED, "retryAfter": seconds } }] });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    response
 }

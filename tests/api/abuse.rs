@@ -3,7 +3,7 @@
 //! without bound, and half-sent requests or floods cannot take the server down.
 
 use crate::helpers::{error_code, now, payload_errors, test_config, TestApp, WsClient, Ended, SELLER_SEND};
-use marketchat::api::rate_limit::RateLimits;
+use marketchat::config::RateLimits;
 use marketchat::config::ServerConfig;
 use reqwest::StatusCode;
 use serde_json::json;

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use marketchat::app::{self, AppState};
-use marketchat::api::rate_limit::RateLimits;
+use marketchat::config::RateLimits;
 use marketchat::config::ServerConfig;
 use marketchat::domain::ids::seller_gid;
 use marketchat::domain::keys::generate_key;
@@ -217,11 +217,10 @@ impl TestApp {
 
     fn serve(store: Arc<dyn Store>, config: ServerConfig, listener: tokio::net::TcpListener) -> (oneshot::Sender<()>, Arc<AppState>) {
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let state = Arc::new(AppState::new(store, &config));
-        tokio::spawn(app::serve(state.clone(), listener, async move {
+        let server = app::launch(&config, store, listener, async move {
             let _ = stopped.await;
-        }));
-        (shutdown, state)
+        });
+        (shutdown, server.state().clone())
     }
 
     /// The in-process server's state, to assert on what it holds in memory.

@@ -1,7 +1,7 @@
 //! SPEC §6 rate limits and request limits (hardening).
 
 use crate::helpers::*;
-use marketchat::api::rate_limit::RateLimits;
+use marketchat::config::RateLimits;
 use marketchat::config::ServerConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
