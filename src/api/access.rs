@@ -1,16 +1,16 @@
 //! Who may call what: the principal a request carries, checked by each resolver before
 //! it reads or writes anything.
 
-use super::errors::{forbidden, unauthenticated};
+use super::error::{ApiError, Result};
 use crate::domain::Principal;
-use async_graphql::{Context, Result};
+use async_graphql::Context;
 
 /// The calling seller's row number (the HTTP layer only admits seller principals on the
 /// Seller API).
 pub fn calling_seller(ctx: &Context<'_>) -> Result<i64> {
     match ctx.data_opt::<Principal>() {
         Some(Principal::Seller { seller_id }) => Ok(*seller_id),
-        _ => Err(unauthenticated()),
+        _ => Err(ApiError::unauthenticated()),
     }
 }
 
@@ -18,7 +18,7 @@ pub fn calling_seller(ctx: &Context<'_>) -> Result<i64> {
 pub fn ensure_operator(ctx: &Context<'_>) -> Result<()> {
     match ctx.data_opt::<Principal>() {
         Some(Principal::Operator { .. }) => Ok(()),
-        _ => Err(unauthenticated()),
+        _ => Err(ApiError::unauthenticated()),
     }
 }
 
@@ -29,7 +29,7 @@ pub fn ensure_settings_permission(ctx: &Context<'_>) -> Result<()> {
     if ctx.data_unchecked::<Principal>().may_change_settings() {
         Ok(())
     } else {
-        Err(forbidden("only a Full Admin may change settings"))
+        Err(ApiError::forbidden("only a Full Admin may change settings"))
     }
 }
 
@@ -37,7 +37,7 @@ pub fn ensure_settings_permission(ctx: &Context<'_>) -> Result<()> {
 pub fn ensure_may_chat<'a>(ctx: &Context<'a>, action: &str) -> Result<&'a Principal> {
     let principal = ctx.data_unchecked::<Principal>();
     if !principal.may_chat() {
-        return Err(forbidden(&format!("your role may not {action}")));
+        return Err(ApiError::forbidden(&format!("your role may not {action}")));
     }
     Ok(principal)
 }

@@ -26,6 +26,13 @@ pub enum IdentifyError {
     Auth(#[from] auth::AuthError),
 }
 
+impl IdentifyError {
+    /// Whether looking the credential up failed (rather than the credential).
+    pub fn is_lookup_failure(&self) -> bool {
+        matches!(self, IdentifyError::Auth(error) if error.is_lookup_failure())
+    }
+}
+
 /// The presented key: `MARKETPLACER-API-KEY` wins over `Authorization: Bearer`, since
 /// `Authorization` may then carry a password-protected site's Basic credentials.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {

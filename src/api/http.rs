@@ -1,11 +1,11 @@
 //! GraphQL over HTTP: a POST runs a request on the schema the credential and path admit;
 //! the SDL of each schema.
 
-use super::auth::{identify, IdentifyError};
-use super::errors::{self, error_response, rate_limited};
+use super::auth::identify;
+use super::error::{ApiError, ErrorCode, Result};
 use super::state::ApiState;
 use crate::domain::Principal;
-use crate::service::auth::AuthError;
+use crate::service::auth::Authenticated;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -41,45 +41,24 @@ impl Endpoint {
 
 /// POST `/graphql`, `/graphql/seller`, `/graphql/operator`: authenticate, then run the
 /// request on the schema the credential and path admit.
-pub async fn execute(state: &ApiState, endpoint: Endpoint, client_ip: IpAddr, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    if let Err(limited) = state.limiter.request_from(client_ip) {
-        return rate_limited(limited);
-    }
-    let authenticated = match identify(&state.auth, headers, true).await {
-        Ok(authenticated) => authenticated,
-        Err(IdentifyError::Auth(AuthError::Store(error))) => {
-            tracing::error!(%error, "authentication lookup failed");
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "service unavailable: the database cannot be reached; try again shortly");
-        }
-        Err(error) => return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, &error.to_string()),
-    };
-    let (principal, credential) = (authenticated.principal, authenticated.credential);
-    if let Err(message) = endpoint.admits(&principal) {
-        return error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, message);
-    }
-    if let Err(limited) = state.limiter.request_with(credential) {
-        return rate_limited(limited);
-    }
+pub async fn execute(state: &ApiState, endpoint: Endpoint, client_ip: IpAddr, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response> {
+    state.limiter.request_from(client_ip)?;
+    let Authenticated { principal, credential, .. } = identify(&state.auth, headers, true).await?;
+    endpoint.admits(&principal).map_err(|message| ApiError::new(ErrorCode::Unauthenticated, message))?;
+    state.limiter.request_with(credential)?;
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("request body is larger than {} KiB", MAX_BODY_BYTES / 1024)
+        } else {
+            "could not read the request body".to_owned()
+        };
+        ApiError::new(ErrorCode::BadRequest, message).with_status(status)
+    })?;
+    let request: async_graphql::Request = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::new(ErrorCode::BadRequest, format!("the body is not a GraphQL request (JSON with a `query` string): {error}"))
+    })?;
     let is_seller = matches!(principal, Principal::Seller { .. });
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("request body is larger than {} KiB", MAX_BODY_BYTES / 1024)
-            } else {
-                "could not read the request body".to_owned()
-            };
-            return error_response(status, "BAD_REQUEST", &message);
-        }
-    };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(error) => {
-            let message = format!("the body is not a GraphQL request (JSON with a `query` string): {error}");
-            return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
-        }
-    };
     let request = request.data(principal).data(credential);
     let response = if is_seller {
         state.schemas.seller.execute(request).await
@@ -88,9 +67,10 @@ pub async fn execute(state: &ApiState, endpoint: Endpoint, client_ip: IpAddr, he
     };
     // A send over the limit (say, the 51st aliased chatMessageCreate) makes the whole
     // response a 429, so clients back off.
+    let rate_limited = async_graphql::Value::from(ErrorCode::RateLimited.as_str());
     let retry_after = response.errors.iter().find_map(|e| {
         let extensions = e.extensions.as_ref()?;
-        (extensions.get("code")? == &async_graphql::Value::from(errors::RATE_LIMITED)).then(|| extensions.get("retryAfter").cloned())
+        (extensions.get("code")? == &rate_limited).then(|| extensions.get("retryAfter").cloned())
     });
     let mut http = Json(response).into_response();
     if let Some(retry_after) = retry_after {
@@ -100,7 +80,7 @@ pub async fn execute(state: &ApiState, endpoint: Endpoint, client_ip: IpAddr, he
             http.headers_mut().insert(header::RETRY_AFTER, value);
         }
     }
-    http
+    Ok(http)
 }
 
 /// GET `/graphql/seller/schema.graphql`.

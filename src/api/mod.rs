@@ -8,12 +8,13 @@
 //! - `seller`, `operator`: the two API roots; `objects`: the types they return;
 //!   `resolvers`: the resolver bodies they share; `access`: who may call what.
 //! - `state`, `schemas`, `context`: what the routes and resolvers share.
+//! - `error`: every error code a client can see, and the one error type that carries it.
 
 mod access;
 mod auth;
 mod client_ip;
 mod context;
-mod errors;
+mod error;
 mod http;
 mod limits;
 mod objects;
@@ -29,7 +30,7 @@ pub mod ws;
 pub use auth::{session_cookie, SESSION_COOKIE};
 pub use client_ip::{ClientIp, ClientOverHttps};
 pub use context::ApiContext;
-pub use errors::{error_response, rate_limited, INTERNAL, RATE_LIMITED, UNAUTHENTICATED};
+pub use error::{ApiError, ErrorCode};
 pub use http::MAX_BODY_BYTES;
 pub use rate_limit::{Limited, RateLimiter};
 pub use state::ApiState;

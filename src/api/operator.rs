@@ -2,7 +2,7 @@
 
 use super::access::{ensure_operator, ensure_settings_permission};
 use super::context::ApiContext;
-use super::errors::{bad_argument, bad_input, internal};
+use super::error::{ApiError, Result};
 use super::objects::connection::{message_page, Connection, TotalCount};
 use super::objects::event::{ChatMessageCreated, ChatMessagesRead};
 use super::objects::message::MessageView;
@@ -13,7 +13,7 @@ use crate::domain::cursor::{ChatCursor, SellerCursor};
 use crate::domain::ids::{GlobalId, IdKind};
 use crate::domain::paging::PageArgs;
 use crate::store::{ChatListQuery, ChatRecord, SellerListQuery, SellerRecord};
-use async_graphql::{Context, InputObject, Interface, Object, Result, Schema, SimpleObject, Subscription, Union, ID};
+use async_graphql::{Context, InputObject, Interface, Object, Schema, SimpleObject, Subscription, Union, ID};
 use futures_util::Stream;
 
 /// The Operator API schema.
@@ -21,7 +21,7 @@ pub type OperatorSchema = Schema<OperatorQuery, OperatorMutation, OperatorSubscr
 
 /// Decodes a `sellerId` argument of a query.
 fn seller_argument(raw: &ID) -> Result<i64> {
-    GlobalId::decode_as(raw, IdKind::Seller).map_err(|e| bad_argument("sellerId", e))
+    GlobalId::decode_as(raw, IdKind::Seller).map_err(|e| ApiError::bad_argument("sellerId", e))
 }
 
 /// Objects the operator can fetch by global ID.
@@ -51,10 +51,10 @@ impl OperatorQuery {
         search: Option<String>,
     ) -> Result<Connection<ChatObject>> {
         ensure_operator(ctx)?;
-        let page = PageArgs { first, after: after.as_deref(), ..Default::default() }.parse(ChatCursor::decode).map_err(bad_input)?;
+        let page = PageArgs { first, after: after.as_deref(), ..Default::default() }.parse(ChatCursor::decode).map_err(ApiError::bad_input)?;
         let unread_only = unread_only.unwrap_or(false);
         let query = ChatListQuery { limit: page.limit, after: page.cursor, unread_only, search: search.clone() };
-        let found = ApiContext::of(ctx).chat.chats(&query).await.map_err(internal)?;
+        let found = ApiContext::of(ctx).chat.chats(&query).await?;
         let cursor_of = |chat: &ChatRecord| ChatCursor { last_message_id: chat.last_message.as_ref().map_or(0, |m| m.id) }.encode();
         Ok(Connection::new(TotalCount::Chats { unread_only, search }, found.items, cursor_of, ChatObject).with_flags(found.has_more, page.cursor.is_some()))
     }
@@ -62,7 +62,7 @@ impl OperatorQuery {
     /// One seller's chat; null for an unknown seller.
     async fn chat(&self, ctx: &Context<'_>, seller_id: ID) -> Result<Option<ChatObject>> {
         ensure_operator(ctx)?;
-        let chat = ApiContext::of(ctx).chat.chat(seller_argument(&seller_id)?).await.map_err(internal)?;
+        let chat = ApiContext::of(ctx).chat.chat(seller_argument(&seller_id)?).await?;
         Ok(chat.map(ChatObject))
     }
 
@@ -79,8 +79,8 @@ impl OperatorQuery {
         ensure_operator(ctx)?;
         let seller_id = seller_argument(&seller_id)?;
         let chat_service = &ApiContext::of(ctx).chat;
-        let Some(chat) = chat_service.chat(seller_id).await.map_err(internal)? else {
-            return Err(bad_argument("sellerId", "does not exist"));
+        let Some(chat) = chat_service.chat(seller_id).await? else {
+            return Err(ApiError::bad_argument("sellerId", "does not exist"));
         };
         let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
         message_page(chat_service, seller_id, TotalCount::Known(chat.message_count), args).await
@@ -89,10 +89,10 @@ impl OperatorQuery {
     /// All sellers by business name.
     async fn sellers(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, search: Option<String>) -> Result<Connection<SellerObject>> {
         ensure_operator(ctx)?;
-        let page = PageArgs { first, after: after.as_deref(), ..Default::default() }.parse(SellerCursor::decode).map_err(bad_input)?;
+        let page = PageArgs { first, after: after.as_deref(), ..Default::default() }.parse(SellerCursor::decode).map_err(ApiError::bad_input)?;
         let has_previous = page.cursor.is_some();
         let query = SellerListQuery { limit: page.limit, after: page.cursor, search: search.clone() };
-        let found = ApiContext::of(ctx).chat.sellers(&query).await.map_err(internal)?;
+        let found = ApiContext::of(ctx).chat.sellers(&query).await?;
         let cursor_of = |s: &SellerRecord| SellerCursor { name_key: s.business_name.to_lowercase(), seller_id: s.id }.encode();
         Ok(Connection::new(TotalCount::Sellers { search }, found.items, cursor_of, SellerObject).with_flags(found.has_more, has_previous))
     }
@@ -100,7 +100,7 @@ impl OperatorQuery {
     /// Seller messages the operator has not read, over all chats.
     async fn chat_unread_count(&self, ctx: &Context<'_>) -> Result<i64> {
         ensure_operator(ctx)?;
-        ApiContext::of(ctx).chat.operator_unread_total().await.map_err(internal)
+        Ok(ApiContext::of(ctx).chat.operator_unread_total().await?)
     }
 
     /// The event feed's current position: read it before loading chats, then pass it as
@@ -113,26 +113,26 @@ impl OperatorQuery {
     /// Registered webhook endpoints (Full Admins and operator API keys).
     async fn webhook_endpoints(&self, ctx: &Context<'_>) -> Result<Vec<WebhookEndpoint>> {
         ensure_settings_permission(ctx)?;
-        let endpoints = ApiContext::of(ctx).webhooks.endpoints().await.map_err(internal)?;
+        let endpoints = ApiContext::of(ctx).webhooks.endpoints().await?;
         Ok(endpoints.into_iter().map(WebhookEndpoint::from).collect())
     }
 
     /// The operator's settings.
     async fn chat_settings(&self, ctx: &Context<'_>) -> Result<ChatSettings> {
         ensure_operator(ctx)?;
-        let chat_enabled = ApiContext::of(ctx).chat.chat_enabled().await.map_err(internal)?;
+        let chat_enabled = ApiContext::of(ctx).chat.chat_enabled().await?;
         Ok(ChatSettings { chat_enabled })
     }
 
     /// Any message, chat or seller by global ID.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<OperatorNode>> {
         ensure_operator(ctx)?;
-        let id = GlobalId::decode(&id).map_err(|e| bad_argument("id", e))?;
+        let id = GlobalId::decode(&id).map_err(|e| ApiError::bad_argument("id", e))?;
         let chat = &ApiContext::of(ctx).chat;
         let node = match id.kind {
-            IdKind::ChatMessage => chat.message(id.number).await.map_err(internal)?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
-            IdKind::Chat => chat.chat(id.number).await.map_err(internal)?.map(|c| OperatorNode::Chat(ChatObject(c))),
-            IdKind::Seller => chat.seller(id.number).await.map_err(internal)?.map(|s| OperatorNode::Seller(SellerObject(s))),
+            IdKind::ChatMessage => chat.message(id.number).await?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
+            IdKind::Chat => chat.chat(id.number).await?.map(|c| OperatorNode::Chat(ChatObject(c))),
+            IdKind::Seller => chat.seller(id.number).await?.map(|s| OperatorNode::Seller(SellerObject(s))),
             IdKind::ApiKey | IdKind::WebhookEndpoint | IdKind::OperatorUser | IdKind::SellerUser => None,
         };
         Ok(node)
@@ -230,14 +230,14 @@ impl OperatorMutation {
             Ok(id) => id,
             Err(error) => return Ok(WebhookEndpointDeletePayload { removed: false, errors: Some(vec![ValidationError::new("id", error.to_string())]) }),
         };
-        let removed = ApiContext::of(ctx).webhooks.remove(id).await.map_err(internal)?;
+        let removed = ApiContext::of(ctx).webhooks.remove(id).await?;
         Ok(WebhookEndpointDeletePayload { removed, errors: None })
     }
 
     /// Changes settings (operator API keys and Full Admin users only).
     async fn chat_settings_update(&self, ctx: &Context<'_>, input: ChatSettingsUpdateInput) -> Result<ChatSettings> {
         ensure_settings_permission(ctx)?;
-        ApiContext::of(ctx).chat.set_chat_enabled(input.chat_enabled).await.map_err(internal)?;
+        ApiContext::of(ctx).chat.set_chat_enabled(input.chat_enabled).await?;
         Ok(ChatSettings { chat_enabled: input.chat_enabled })
     }
 

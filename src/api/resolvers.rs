@@ -4,7 +4,7 @@
 
 use super::access::ensure_may_chat;
 use super::context::ApiContext;
-use super::errors::{bad_argument, internal, RATE_LIMITED};
+use super::error::{ApiError, Result};
 use super::objects::event::{to_union, ChatMessageCreated, ChatMessagesRead};
 use super::objects::message::MessageView;
 use super::objects::payload::{into_payload, ChatMessageCreatePayload, ChatMessageReadPayload};
@@ -15,7 +15,7 @@ use crate::realtime::StreamError;
 use crate::service::auth::Credential;
 use crate::service::ServiceError;
 use crate::store::CreateOutcome;
-use async_graphql::{Context, Error, ErrorExtensions, Result, ID};
+use async_graphql::{Context, ID};
 use futures_util::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
@@ -33,13 +33,7 @@ pub async fn create_message<M: MessageView>(
     let api = ApiContext::of(ctx);
     let principal = ensure_may_chat(ctx, "send messages")?;
     if let Some(credential) = ctx.data_opt::<Credential>() {
-        if let Err(limited) = api.limiter.send_with(*credential) {
-            let seconds = limited.retry_after_secs();
-            return Err(Error::new(format!("send rate limit exceeded; retry after {seconds} s")).extend_with(|_, e| {
-                e.set("code", RATE_LIMITED);
-                e.set("retryAfter", seconds);
-            }));
-        }
+        api.limiter.send_with(*credential).map_err(ApiError::send_rate_limited)?;
     }
     let result = api.chat.send_message(principal, seller_id, message, client_mutation_id.as_deref()).await;
     let (outcome, errors) = into_payload(result)?;
@@ -69,17 +63,11 @@ pub async fn mark_read(
 
 /// The error a subscription stream ends with; a subscriber too far behind also has its
 /// connection closed.
-fn stream_error(error: StreamError, control: Option<&ConnectionControl>) -> Error {
-    match error {
-        StreamError::TooSlow => {
-            if let Some(control) = control {
-                control.0.cancel();
-            }
-            Error::new(error.to_string()).extend_with(|_, e| e.set("code", "SLOW_CONSUMER"))
-        }
-        StreamError::ChatDisabled => Error::new(error.to_string()).extend_with(|_, e| e.set("code", "CHAT_DISABLED")),
-        StreamError::Store(error) => internal(error),
+fn stream_error(error: StreamError, control: Option<&ConnectionControl>) -> ApiError {
+    if let (StreamError::TooSlow, Some(control)) = (&error, control) {
+        control.0.cancel();
     }
+    error.into()
 }
 
 /// The event stream for `seller_id` (every chat when `None`), resuming after `after`;
@@ -95,10 +83,10 @@ where
     M: MessageView,
     U: Send + 'static,
 {
-    let after = after.map(|raw| EventCursor::decode(&raw)).transpose().map_err(|e| bad_argument("after", e))?;
+    let after = after.map(|raw| EventCursor::decode(&raw)).transpose().map_err(|e| ApiError::bad_argument("after", e))?;
     let api = ApiContext::of(ctx);
-    if seller_id.is_some() && !api.chat.chat_enabled().await.map_err(internal)? {
-        return Err(stream_error(StreamError::ChatDisabled, None));
+    if seller_id.is_some() && !api.chat.chat_enabled().await? {
+        return Err(StreamError::ChatDisabled.into());
     }
     let control = ctx.data_opt::<ConnectionControl>().cloned();
     let events = api.broker.subscribe(seller_id, after);
@@ -110,5 +98,5 @@ where
 
 /// The newest readable feed position, as a cursor.
 pub async fn current_cursor(ctx: &Context<'_>) -> Result<String> {
-    Ok(ApiContext::of(ctx).chat.event_cursor().await.map_err(internal)?.encode())
+    Ok(ApiContext::of(ctx).chat.event_cursor().await?.encode())
 }

@@ -2,7 +2,7 @@
 
 use super::access::calling_seller;
 use super::context::ApiContext;
-use super::errors::{bad_argument, internal};
+use super::error::{ApiError, Result};
 use super::objects::connection::{message_page, Connection, TotalCount};
 use super::objects::event::{ChatMessageCreated, ChatMessagesRead};
 use super::objects::message::MessageView;
@@ -12,7 +12,7 @@ use super::resolvers::{chat_events, create_message, current_cursor, mark_read};
 use crate::domain::ids::{GlobalId, IdKind};
 use crate::domain::paging::PageArgs;
 use crate::domain::Side;
-use async_graphql::{Context, InputObject, Interface, Object, Result, Schema, Subscription, Union, ID};
+use async_graphql::{Context, InputObject, Interface, Object, Schema, Subscription, Union, ID};
 use futures_util::Stream;
 
 /// The Seller API schema.
@@ -47,7 +47,7 @@ impl SellerQuery {
 
     /// Messages from the operator the caller has not read.
     async fn chat_unread_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        let chat = ApiContext::of(ctx).chat.chat(calling_seller(ctx)?).await.map_err(internal)?;
+        let chat = ApiContext::of(ctx).chat.chat(calling_seller(ctx)?).await?;
         Ok(chat.map_or(0, |c| c.unread_for(Side::Seller)))
     }
 
@@ -61,11 +61,11 @@ impl SellerQuery {
     /// One of the caller's messages by global ID; null for anything else.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SellerNode>> {
         let seller_id = calling_seller(ctx)?;
-        let id = GlobalId::decode(&id).map_err(|e| bad_argument("id", e))?;
+        let id = GlobalId::decode(&id).map_err(|e| ApiError::bad_argument("id", e))?;
         if id.kind != IdKind::ChatMessage {
             return Ok(None);
         }
-        let message = ApiContext::of(ctx).chat.message(id.number).await.map_err(internal)?;
+        let message = ApiContext::of(ctx).chat.message(id.number).await?;
         Ok(message.filter(|m| m.seller_id == seller_id).map(|m| SellerNode::ChatMessage(SellerChatMessage::from_record(m))))
     }
 }

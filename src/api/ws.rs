@@ -10,9 +10,8 @@
 //! only so many sockets.
 
 use super::auth::identify;
-use super::errors::{self, error_response, rate_limited};
+use super::error::{ApiError, ErrorCode};
 use super::http::{Endpoint, MAX_BODY_BYTES};
-use super::rate_limit::Limited;
 use super::resolvers::ConnectionControl;
 use super::state::ApiState;
 use crate::domain::Principal;
@@ -24,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols as Protocols, WsMessage};
 use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use futures_util::{stream, SinkExt, Stream, StreamExt};
 use serde_json::Value;
@@ -44,17 +43,17 @@ pub const MAX_OPERATIONS_PER_SOCKET: usize = 10;
 const REFUSAL_QUEUE: usize = 16;
 
 /// GET with `Upgrade: websocket` on a GraphQL path.
-pub fn upgrade(state: ApiState, endpoint: Endpoint, client_ip: IpAddr, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
-    if let Err(limited) = state.limiter.request_from(client_ip) {
-        return rate_limited(limited);
-    }
-    let Ok(slot) = state.subscription_slots.clone().try_acquire_owned() else {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "too many open subscriptions; try again later");
-    };
+pub fn upgrade(state: ApiState, endpoint: Endpoint, client_ip: IpAddr, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Result<Response, ApiError> {
+    state.limiter.request_from(client_ip)?;
+    let slot = state
+        .subscription_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "too many open subscriptions; try again later"))?;
     let sockets = state.sockets.clone();
     // Keep only what the socket needs, not the whole upgrade request's headers.
     let cookie = same_origin_cookie(&headers);
-    upgrade
+    Ok(upgrade
         .protocols([PROTOCOL])
         .read_buffer_size(1024)
         // A frame, and so `connection_init` and every operation, is held to the HTTP body limit.
@@ -65,7 +64,7 @@ pub fn upgrade(state: ApiState, endpoint: Endpoint, client_ip: IpAddr, headers: 
                 serve_socket(state, endpoint, client_ip, cookie, socket).await;
                 drop(slot);
             })
-        })
+        }))
 }
 
 /// The portal session cookie of a same-origin upgrade request (a page of another site
@@ -187,13 +186,13 @@ impl OperationGate {
             }
             Err(error) => {
                 tracing::warn!(%error, "could not check a socket's credential");
-                self.refuse(&id, errors::INTERNAL, "service unavailable: the database cannot be reached; try again shortly", None);
+                self.refuse(&id, ApiError::database_unavailable());
                 return None;
             }
         }
         let limits = &self.state.limiter;
         if let Err(limited) = limits.request_from(self.client_ip).and_then(|()| limits.request_with(self.credential)) {
-            self.refuse_limited(&id, limited);
+            self.refuse(&id, ApiError::rate_limited(limited));
             return None;
         }
         {
@@ -201,7 +200,7 @@ impl OperationGate {
             if !in_flight.contains(&id) && in_flight.len() >= MAX_OPERATIONS_PER_SOCKET {
                 drop(in_flight);
                 let message = format!("at most {MAX_OPERATIONS_PER_SOCKET} operations may be in flight on one socket; complete one first");
-                self.refuse(&id, "TOO_MANY_OPERATIONS", &message, None);
+                self.refuse(&id, ApiError::new(ErrorCode::TooManyOperations, message));
                 return None;
             }
             in_flight.insert(id);
@@ -219,19 +218,10 @@ impl OperationGate {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
-    fn refuse_limited(&self, id: &str, limited: Limited) {
-        let seconds = limited.retry_after_secs();
-        self.refuse(id, errors::RATE_LIMITED, &format!("rate limit exceeded; retry after {seconds} s"), Some(seconds));
-    }
-
     /// Queues a protocol `error` for operation `id`; a client that lets refusals pile up
     /// unread is disconnected.
-    fn refuse(&self, id: &str, code: &str, message: &str, retry_after: Option<u64>) {
-        let mut extensions = serde_json::json!({ "code": code });
-        if let Some(seconds) = retry_after {
-            extensions["retryAfter"] = seconds.into();
-        }
-        let error = serde_json::json!({ "id": id, "type": "error", "payload": [{ "message": message, "extensions": extensions }] });
+    fn refuse(&self, id: &str, error: ApiError) {
+        let error = serde_json::json!({ "id": id, "type": "error", "payload": [error.to_json()] });
         if self.refusals.try_send(error.to_string()).is_err() {
             self.end(1008, "too many refused operations");
         }

@@ -81,6 +81,13 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+impl AuthError {
+    /// Whether looking the credential up failed (rather than the credential).
+    pub fn is_lookup_failure(&self) -> bool {
+        matches!(self, AuthError::Store(_))
+    }
+}
+
 /// A credential found live, with what it was found by.
 enum Live {
     Key(ApiKeyRecord),

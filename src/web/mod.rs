@@ -1,11 +1,11 @@
 //! The portals: static pages and scripts embedded in the binary (no CDN, no build step),
 //! and the server part: login, logout and who is logged in.
 
-use crate::api::{self, error_response, rate_limited, session_cookie, ClientIp, ClientOverHttps, Limited, RateLimiter, SESSION_COOKIE};
+use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
 use crate::config::TrustedProxies;
 use crate::domain::ids::seller_gid;
 use crate::service::accounts::{AccountError, SESSION_LIFETIME_MS};
-use crate::service::auth::{AuthError, Presented};
+use crate::service::auth::Presented;
 use crate::service::{Accounts, AuthService};
 use crate::store::UserRecord;
 use axum::extract::{FromRef, Path, State};
@@ -69,41 +69,29 @@ async fn login(
     ClientIp(client): ClientIp,
     ClientOverHttps(https): ClientOverHttps,
     Json(request): Json<LoginRequest>,
-) -> Response {
-    if let Err(limited) = state.limiter.login_from(client) {
-        return rate_limited(limited);
-    }
-    match state.accounts.login(&request.email, &request.password, client).await {
-        Ok((token, user)) => {
-            let body = json!({ "user": user_json(&user) });
-            let mut response = Json(body).into_response();
-            let max_age = SESSION_LIFETIME_MS / 1000;
-            response.headers_mut().insert(header::SET_COOKIE, cookie(&token, max_age, https));
-            response
-        }
-        Err(AccountError::TooManyAttempts { retry_after }) => retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            api::RATE_LIMITED,
-            "too many failed logins from here; try again later",
-            Limited { retry_after }.retry_after_secs(),
-        ),
-        Err(AccountError::Busy) => {
-            retry_later(StatusCode::SERVICE_UNAVAILABLE, api::INTERNAL, "the server is busy checking passwords; try again shortly", 1)
-        }
-        Err(AccountError::TooLong(message)) => error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
-        Err(AccountError::Store(error)) => {
-            tracing::error!(%error, "login failed");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, api::INTERNAL, "service unavailable")
-        }
-        Err(error) => error_response(StatusCode::UNAUTHORIZED, api::UNAUTHENTICATED, &error.to_string()),
-    }
+) -> Result<Response, ApiError> {
+    state.limiter.login_from(client)?;
+    let (token, user) = state.accounts.login(&request.email, &request.password, client).await.map_err(login_refused)?;
+    let mut response = Json(json!({ "user": user_json(&user) })).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME_MS / 1000, https));
+    Ok(response)
 }
 
-/// An error answer with `Retry-After: seconds`.
-fn retry_later(status: StatusCode, code: &str, message: &str, seconds: u64) -> Response {
-    let mut response = error_response(status, code, message);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    response
+/// Why a login was refused, as the client sees it.
+fn login_refused(error: AccountError) -> ApiError {
+    match error {
+        AccountError::TooManyAttempts { retry_after } => ApiError::new(ErrorCode::RateLimited, "too many failed logins from here; try again later")
+            .with_retry_after_header(Limited { retry_after }.retry_after_secs()),
+        AccountError::Busy => {
+            ApiError::new(ErrorCode::Internal, "the server is busy checking passwords; try again shortly").with_retry_after_header(1)
+        }
+        AccountError::TooLong(message) => ApiError::new(ErrorCode::BadRequest, message),
+        AccountError::Store(error) => {
+            tracing::error!(%error, "login failed");
+            ApiError::new(ErrorCode::Internal, "service unavailable")
+        }
+        error => ApiError::new(ErrorCode::Unauthenticated, error.to_string()),
+    }
 }
 
 /// `POST /logout`: ends the session and clears the cookie.
@@ -155,15 +143,16 @@ async fn portal_asset(Path(file): Path<String>) -> Response {
 }
 
 /// `GET /session`: the logged-in portal user, or 401.
-async fn current_user(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let Some(token) = session_cookie(&headers) else {
-        return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "not logged in");
-    };
-    match state.auth.authenticate(Presented::Session(token)).await {
-        Ok(authenticated) => Json(json!({ "user": authenticated.user.as_ref().map(user_json) })).into_response(),
-        Err(AuthError::Store(_)) => error_response(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL_SERVER_ERROR", "service unavailable"),
-        Err(_) => error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "the session has expired; log in again"),
-    }
+async fn current_user(State(state): State<WebState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = session_cookie(&headers).ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "not logged in"))?;
+    let authenticated = state.auth.authenticate(Presented::Session(token)).await.map_err(|error| {
+        if error.is_lookup_failure() {
+            ApiError::new(ErrorCode::Internal, "service unavailable")
+        } else {
+            ApiError::new(ErrorCode::Unauthenticated, "the session has expired; log in again")
+        }
+    })?;
+    Ok(Json(json!({ "user": authenticated.user.as_ref().map(user_json) })).into_response())
 }
 
 fn user_json(user: &UserRecord) -> serde_json::Value {

@@ -4,12 +4,12 @@
 
 use super::message::MessageView;
 use crate::api::context::ApiContext;
-use crate::api::errors::{bad_input, internal};
+use crate::api::error::{ApiError, Result};
 use crate::domain::cursor::MessageCursor;
 use crate::domain::paging::PageArgs;
 use crate::service::ChatService;
 use crate::store::MessageRecord;
-use async_graphql::{Context, Object, OutputType, Result, SimpleObject, TypeName};
+use async_graphql::{Context, Object, OutputType, SimpleObject, TypeName};
 use std::borrow::Cow;
 
 /// Relay page information.
@@ -107,12 +107,12 @@ where
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
         let chat = &ApiContext::of(ctx).chat;
         let count = match &self.total {
-            TotalCount::Known(count) => return Ok(*count),
-            TotalCount::Thread(seller_id) => chat.message_count(*seller_id).await,
-            TotalCount::Chats { unread_only, search } => chat.count_chats(*unread_only, search.as_deref()).await,
-            TotalCount::Sellers { search } => chat.count_sellers(search.as_deref()).await,
+            TotalCount::Known(count) => *count,
+            TotalCount::Thread(seller_id) => chat.message_count(*seller_id).await?,
+            TotalCount::Chats { unread_only, search } => chat.count_chats(*unread_only, search.as_deref()).await?,
+            TotalCount::Sellers { search } => chat.count_sellers(search.as_deref()).await?,
         };
-        count.map_err(internal)
+        Ok(count)
     }
 
     /// Where this page lies in the list.
@@ -136,8 +136,8 @@ where
 pub async fn message_page<M: MessageView>(chat: &ChatService, seller_id: i64, total: TotalCount, args: PageArgs<'_>) -> Result<Connection<M>> {
     let page = args
         .parse(|raw| MessageCursor::decode_for(raw, seller_id).map(|cursor| cursor.seq))
-        .map_err(bad_input)?;
-    let found = chat.thread_page(seller_id, &page).await.map_err(internal)?;
+        .map_err(ApiError::bad_input)?;
+    let found = chat.thread_page(seller_id, &page).await?;
     let cursor_of = |m: &MessageRecord| MessageCursor { seller_id, seq: m.seq }.encode();
     Ok(Connection::new(total, found.messages, cursor_of, M::from_record).with_flags(found.has_next_page, found.has_previous_page))
 }

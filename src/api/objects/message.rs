@@ -3,7 +3,8 @@
 use crate::domain::ids::message_gid;
 use crate::domain::wire::format_time;
 use crate::store::MessageRecord;
-use async_graphql::{Context, Object, OutputType, Result, ID};
+use crate::api::error::Result;
+use async_graphql::{Context, Object, OutputType, ID};
 use std::sync::Arc;
 
 /// The fields every `ChatMessage` has on both APIs.

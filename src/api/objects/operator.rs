@@ -5,13 +5,13 @@ use super::connection::{message_page, Connection, TotalCount};
 use super::message::{MessageFields, MessageView};
 use crate::api::access::ensure_settings_permission;
 use crate::api::context::ApiContext;
-use crate::api::errors::{bad_argument, internal};
+use crate::api::error::{ApiError, Result};
 use crate::domain::ids::{chat_gid, seller_gid, GlobalId, IdKind};
 use crate::domain::paging::PageArgs;
 use crate::domain::wire::format_time;
 use crate::domain::Side;
 use crate::store::{AttemptRecord, ChatRecord, MessageRecord, SellerRecord, WebhookRecord};
-use async_graphql::{ComplexObject, Context, MergedObject, Object, Result, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, MergedObject, Object, SimpleObject, ID};
 use std::sync::Arc;
 
 /// The link from an operator-side message to its seller.
@@ -22,8 +22,8 @@ pub struct MessageSellerLink(i64);
 impl MessageSellerLink {
     /// The seller whose thread holds the message.
     async fn seller(&self, ctx: &Context<'_>) -> Result<SellerObject> {
-        let seller = ApiContext::of(ctx).chat.seller(self.0).await.map_err(internal)?;
-        seller.map(SellerObject).ok_or_else(|| internal("message without seller"))
+        let seller = ApiContext::of(ctx).chat.seller(self.0).await?;
+        seller.map(SellerObject).ok_or_else(|| ApiError::internal("message without seller"))
     }
 }
 
@@ -64,8 +64,8 @@ impl SellerObject {
 
     /// The seller's one chat with the operator.
     async fn chat(&self, ctx: &Context<'_>) -> Result<ChatObject> {
-        let chat = ApiContext::of(ctx).chat.chat(self.0.id).await.map_err(internal)?;
-        chat.map(ChatObject).ok_or_else(|| internal("seller without chat"))
+        let chat = ApiContext::of(ctx).chat.chat(self.0.id).await?;
+        chat.map(ChatObject).ok_or_else(|| ApiError::internal("seller without chat"))
     }
 }
 
@@ -149,9 +149,9 @@ impl WebhookEndpoint {
     async fn deliveries(&self, ctx: &Context<'_>, #[graphql(default = 20)] first: i32) -> Result<Vec<WebhookDeliveryAttempt>> {
         ensure_settings_permission(ctx)?;
         if !(1..=100).contains(&first) {
-            return Err(bad_argument("first", "must be between 1 and 100"));
+            return Err(ApiError::bad_argument("first", "must be between 1 and 100"));
         }
-        let attempts = ApiContext::of(ctx).webhooks.attempts(self.number, i64::from(first)).await.map_err(internal)?;
+        let attempts = ApiContext::of(ctx).webhooks.attempts(self.number, i64::from(first)).await?;
         Ok(attempts.into_iter().map(WebhookDeliveryAttempt::from).collect())
     }
 }

@@ -2,9 +2,9 @@
 //! changed then). Storage trouble is a GraphQL error instead, never a payload error.
 
 use super::message::MessageView;
-use crate::api::errors::internal;
+use crate::api::error::Result;
 use crate::service::ServiceError;
-use async_graphql::{Result, SimpleObject};
+use async_graphql::SimpleObject;
 
 /// A user-fixable problem with a mutation's input.
 #[derive(SimpleObject, Clone, Debug)]
@@ -28,7 +28,7 @@ pub fn into_payload<T>(result: Result<T, ServiceError>) -> Result<(Option<T>, Op
     match result {
         Ok(value) => Ok((Some(value), None)),
         Err(ServiceError::Invalid { field, message }) => Ok((None, Some(vec![ValidationError::new(field, message)]))),
-        Err(ServiceError::Store(error)) => Err(internal(error)),
+        Err(error) => Err(error.into()),
     }
 }
 

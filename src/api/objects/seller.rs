@@ -2,7 +2,8 @@
 
 use super::message::{MessageFields, MessageView};
 use crate::store::MessageRecord;
-use async_graphql::{Context, MergedObject, Result, ID};
+use crate::api::error::Result;
+use async_graphql::{Context, MergedObject, ID};
 use std::sync::Arc;
 
 /// `ChatMessage` on the Seller API: the shared fields, with `sentBy` always null.
