@@ -348,7 +348,7 @@ pub async fn run(mut cli: Cli) -> Result<()> {
 }
 
 /// Opens the store and applies migrations.
-pub async fn open(database_url: String, settings: DatabaseSettings) -> Result<Arc<dyn Store>> {
+async fn open(database_url: String, settings: DatabaseSettings) -> Result<Arc<dyn Store>> {
     store::connect(&database_url, &settings).await.with_context(|| "could not open the database".to_owned())
 }
 
@@ -397,7 +397,7 @@ fn read_password() -> Result<String> {
 
 /// Binds, prints `listening on http://ADDR`, lets `announce` print more, and serves
 /// until SIGTERM or Ctrl-C.
-pub async fn serve(
+async fn serve(
     store: Arc<dyn Store>,
     config: ServerConfig,
     announce: impl FnOnce(std::net::SocketAddr) -> Result<()>,

@@ -11,13 +11,13 @@
 //! - [`retention`]: removing messages older than the retention period.
 
 pub mod accounts;
-pub mod auth;
-pub mod chat;
+pub(crate) mod auth;
+mod chat;
 mod clock;
 mod error;
-pub mod retention;
+pub(crate) mod retention;
 mod settings;
-pub mod webhooks;
+pub(crate) mod webhooks;
 
 pub use accounts::Accounts;
 pub use auth::AuthService;
