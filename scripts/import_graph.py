@@ -20,9 +20,9 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 LAYERS = [
     ["domain", "metrics", "listener"],
     ["store"],
-    ["service", "accounts"],
+    ["service"],
     ["config"],
-    ["realtime", "webhooks"],
+    ["realtime"],
     ["api"],
     ["web"],
     ["app"],

@@ -3,8 +3,8 @@
 //! happen here, once for both APIs.
 //!
 //! - `http`, `ws`: GraphQL over HTTP POST and over WebSocket (graphql-transport-ws).
-//! - `auth`, `client_ip`, `rate_limit`, `limits`: request policy: who is calling, from
-//!   where, how often, and how large a document may be.
+//! - `auth`, `client_ip`, `rate_limit`, `socket_cap`, `limits`: request policy: who is
+//!   calling, from where, how often, on how many sockets, and how large a document may be.
 //! - `seller`, `operator`: the two API roots; `objects`: the types they return;
 //!   `resolvers`: the resolver bodies they share; `access`: who may call what.
 //! - `state`, `schemas`, `context`: what the routes and resolvers share.
@@ -36,10 +36,10 @@ pub use rate_limit::{Limited, RateLimiter};
 pub use state::ApiState;
 
 use crate::config::TrustedProxies;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, State};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRef, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
