@@ -1,76 +1,81 @@
-//! Builds the router and shared state, and runs the server until shutdown.
+//! Builds the shared state and the router (the API's and the portals' routes merged, with
+//! the layers every response passes), and runs the server until shutdown.
 
-use crate::api::client_ip::{ClientIp, TrustedProxies};
-use crate::api::{self, Endpoint, Schemas};
-use crate::accounts::Accounts;
-use crate::config::ServerConfig;
-use crate::webhooks::WebhookSettings;
+use crate::api::{self, ApiContext, ApiState, RateLimiter};
+use crate::config::{ServerConfig, TrustedProxies};
+use crate::listener::{CappedListener, ClientAddr};
 use crate::metrics::{Metrics, PathLabels, RequestLabels};
-use crate::service::{system_clock, ChatService};
+use crate::realtime::Broker;
+use crate::service::webhooks::{self, WebhookSettings};
+use crate::service::{retention, Accounts, AuthService, ChatService, Clock, WebhookService};
 use crate::store::Store;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use crate::web::{self, WebState};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::get;
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use crate::listener::{CappedListener, ClientAddr};
-
-use crate::realtime::Broker;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use crate::api::rate_limit::RateLimiter;
-use tokio::sync::Semaphore;
 
-/// Everything a request handler may need; one per running server.
+/// Everything one running server shares between requests and background tasks.
 pub struct AppState {
-    /// Chat use cases over the store.
-    pub service: ChatService,
-    /// The two GraphQL schemas.
-    pub schemas: Schemas,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-    /// Real-time fan-out to subscribers.
-    pub broker: Arc<Broker>,
-    /// Cancelled when the server begins to shut down (closes subscriptions).
-    pub shutdown: CancellationToken,
-    /// How long a subscriber's socket may stay unwritable.
-    pub ws_write_timeout: Duration,
-    /// How often an open subscription re-checks its credential.
-    pub ws_recheck: Duration,
-    /// Per-node rate limits.
-    pub limiter: Arc<RateLimiter>,
-    /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: TrustedProxies,
-    /// Open subscription sockets; at capacity new ones are refused.
-    pub subscription_slots: Arc<Semaphore>,
-    /// Open subscription sockets per credential, capped.
-    pub sockets_per_credential: Arc<crate::api::ws::SocketsPerCredential>,
-    /// Upgraded WebSocket tasks, which the HTTP server no longer tracks; shutdown waits
-    /// for them so every subscriber gets its close frame.
-    pub sockets: TaskTracker,
-    /// Longest an HTTP request may take.
-    pub request_timeout: Duration,
-    /// Most TCP connections open at once.
-    pub max_connections: usize,
-    /// Longest a client may take to send a request's headers (and longest an idle
-    /// keep-alive connection stays open).
-    pub header_read_timeout: Duration,
+    /// The GraphQL endpoints' state.
+    api: ApiState,
+    /// The portals' state.
+    web: WebState,
     /// Portal users and sessions.
     pub accounts: Arc<Accounts>,
+    /// Proxies whose forwarding headers name the client.
+    trusted_proxies: TrustedProxies,
+    /// Chat use cases (readiness asks it whether the database answers).
+    chat: ChatService,
+    /// Prometheus metrics.
+    metrics: Arc<Metrics>,
+    /// Real-time fan-out to subscribers.
+    broker: Arc<Broker>,
+    /// The store the background workers use.
+    store: Arc<dyn Store>,
+    /// The one source of the current time.
+    clock: Clock,
+    /// Cancelled when the server begins to shut down (closes subscriptions, stops workers).
+    shutdown: CancellationToken,
+    /// Longest an HTTP request may take.
+    request_timeout: Duration,
+    /// Most TCP connections open at once.
+    max_connections: usize,
+    /// Longest a client may take to send a request's headers (and longest an idle
+    /// keep-alive connection stays open).
+    header_read_timeout: Duration,
     /// Webhook delivery settings.
-    pub webhooks: WebhookSettings,
+    webhooks: WebhookSettings,
     /// Messages older than this are removed (none when `None`).
-    pub retention: Option<Duration>,
+    retention: Option<Duration>,
+}
+
+impl FromRef<Arc<AppState>> for ApiState {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.api.clone()
+    }
+}
+
+impl FromRef<Arc<AppState>> for WebState {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.web.clone()
+    }
+}
+
+impl FromRef<Arc<AppState>> for TrustedProxies {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.trusted_proxies.clone()
+    }
 }
 
 /// How long shutdown waits for subscriber sockets to take their close frames.
@@ -80,56 +85,50 @@ const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 impl AppState {
-    /// State over `store` with the settings in `config`.
-    pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> Self {
-        let store_for_accounts = store.clone();
+    /// State over `store` with the settings in `config`, reading the time from `clock`.
+    fn new(config: &ServerConfig, store: Arc<dyn Store>, clock: Clock) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let broker = Broker::new(config.event_buffer, EVENT_POLL_INTERVAL, metrics.clone());
+        let chat = ChatService::new(store.clone(), config.message_rules(), clock.clone());
+        let broker = Broker::new(store.clone(), chat.switch().clone(), config.event_buffer, EVENT_POLL_INTERVAL, metrics.clone());
         let wake = broker.clone();
-        let service = ChatService::new(store, config.message_rules(), system_clock()).with_commit_hook(Arc::new(move || wake.wake()));
+        let chat = chat.with_commit_hook(Arc::new(move || wake.wake()));
         let limiter = Arc::new(RateLimiter::new(&config.rate_limits));
-        let schemas = Schemas::new(service.clone(), metrics.clone(), broker.clone(), limiter.clone(), config.introspection, config.webhook_destinations());
+        let auth = AuthService::new(store.clone(), clock.clone());
+        let accounts = Arc::new(Accounts::new(store.clone(), clock.clone()));
+        let shutdown = CancellationToken::new();
+        let context = ApiContext {
+            chat: chat.clone(),
+            webhooks: WebhookService::new(store.clone(), clock.clone(), config.webhook_destinations()),
+            broker: broker.clone(),
+            limiter: limiter.clone(),
+            metrics: metrics.clone(),
+        };
         Self {
-            service,
-            schemas,
+            api: ApiState::new(config, context, auth.clone(), shutdown.clone()),
+            web: WebState { accounts: accounts.clone(), auth, limiter },
+            accounts,
+            trusted_proxies: config.trusted_proxies.clone(),
+            chat,
             metrics,
             broker,
-            shutdown: CancellationToken::new(),
-            ws_write_timeout: Duration::from_secs(config.ws_write_timeout_secs),
-            ws_recheck: Duration::from_secs(config.ws_recheck_secs),
-            limiter,
-            trusted_proxies: config.trusted_proxies.clone(),
-            subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
-            sockets_per_credential: crate::api::ws::SocketsPerCredential::new(config.max_sockets_per_credential),
-            sockets: TaskTracker::new(),
+            store,
+            clock,
+            shutdown,
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             max_connections: config.connection_cap(),
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
-            accounts: Arc::new(Accounts::new(store_for_accounts)),
             webhooks: config.webhook_settings(),
             retention: config.retention_days.map(|days| Duration::from_secs(u64::from(days) * 86_400)),
         }
     }
 }
 
-/// The HTTP routes.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The HTTP routes: the API's and the portals', the operations endpoints, and the layers
+/// every response passes.
+fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/graphql", graphql_path(Endpoint::Either))
-        .route("/graphql/seller", graphql_path(Endpoint::Seller))
-        .route("/graphql/operator", graphql_path(Endpoint::Operator))
-        .route("/graphql/seller/schema.graphql", get(api::seller_sdl))
-        .route("/graphql/operator/schema.graphql", get(api::operator_sdl))
-        .route("/", get(crate::web::landing_page))
-        .route("/docs/api", get(crate::web::api_docs))
-        .route("/seller/", get(crate::web::seller_page))
-        .route("/operator/", get(crate::web::operator_page))
-        .route("/seller", get(|| async { axum::response::Redirect::permanent("/seller/") }))
-        .route("/operator", get(|| async { axum::response::Redirect::permanent("/operator/") }))
-        .route("/portal/{file}", get(crate::web::portal_asset))
-        .route("/session", get(crate::web::current_user))
-        .route("/login", post(crate::web::login))
-        .route("/logout", post(crate::web::logout))
+        .merge(api::router())
+        .merge(web::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -142,25 +141,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// One GraphQL path: POST runs a request, GET upgrades to a subscription socket.
-fn graphql_path(endpoint: Endpoint) -> MethodRouter<Arc<AppState>> {
-    post(
-        move |State(state): State<Arc<AppState>>,
-              ClientIp(client): ClientIp,
-              headers: HeaderMap,
-              body: Result<Bytes, BytesRejection>| async move { api::execute(&state, endpoint, client, &headers, body).await },
-    )
-    .get(
-        move |State(state): State<Arc<AppState>>,
-              ClientIp(client): ClientIp,
-              headers: HeaderMap,
-              upgrade: WebSocketUpgrade| async move { api::ws::upgrade(state, endpoint, client, headers, upgrade) },
-    )
-}
-
 /// Ready when the database answers.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.service.store().ping().await {
+    match state.chat.ready().await {
         Ok(()) => "ready".into_response(),
         Err(error) => {
             tracing::warn!(%error, "database not reachable");
@@ -175,7 +158,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 /// The portals' content policy: only our own scripts, styles and connections (no
 /// inline script anywhere), and no page may frame ours.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Security headers on every response, pages and API alike.
@@ -208,21 +191,47 @@ async fn record_request(State(state): State<Arc<AppState>>, request: Request, ne
     response
 }
 
-/// Serves on `listener` until `shutdown` resolves, then closes subscriptions and lets
-/// in-flight requests finish. Runs the event tailer meanwhile.
-pub async fn serve(
+/// A server started by [`launch`].
+pub struct Server {
     state: Arc<AppState>,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// The running server's state (tests assert on what it holds in memory).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Waits until the server has shut down and every worker has stopped.
+    pub async fn stopped(self) -> std::io::Result<()> {
+        self.serving.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Starts the server over `store` with the settings in `config` on `listener` (bound
+/// already, so a test may use port 0), until `shutdown` resolves; then subscriptions
+/// close and in-flight requests finish. The background workers (event tailer, webhook
+/// deliveries, retention, session purge) run meanwhile.
+pub fn launch(
+    config: &ServerConfig,
+    store: Arc<dyn Store>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Server {
+    let state = Arc::new(AppState::new(config, store, Clock::system()));
+    let serving = tokio::spawn(serve(state.clone(), listener, shutdown));
+    Server { state, serving }
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, with the workers running.
+async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let stop = state.shutdown.clone();
-    let store = state.service.shared_store();
-    let tailer = state.broker.spawn_tailer(store.clone(), stop.clone());
-    let broker = state.broker.clone();
-    let listener_task = store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop.clone());
-    let webhook_worker = crate::webhooks::spawn_worker(store.clone(), state.metrics.clone(), state.webhooks.clone(), stop.clone());
-    let retention = state.retention.map(|keep| spawn_retention(store.clone(), keep, stop.clone()));
-    let session_purge = spawn_session_purge(state.accounts.clone(), stop.clone());
+    let tailer = state.broker.spawn_tailer(stop.clone());
+    let remote_listener = state.broker.spawn_remote_listener(stop.clone());
+    let webhook_worker = webhooks::spawn_worker(state.store.clone(), state.clock.clone(), state.metrics.clone(), state.webhooks.clone(), stop.clone());
+    let retention = state.retention.map(|keep| retention::spawn(state.store.clone(), state.clock.clone(), keep, stop.clone()));
+    let session_purge = state.accounts.clone().spawn_session_purge(stop.clone());
     let signal = {
         let stop = stop.clone();
         async move {
@@ -231,7 +240,7 @@ pub async fn serve(
         }
     };
     let listener = CappedListener::new(listener, state.max_connections);
-    let sockets = state.sockets.clone();
+    let sockets = state.api.sockets.clone();
     let header_read_timeout = state.header_read_timeout;
     let app = router(state);
     serve_connections(listener, app, header_read_timeout, signal).await;
@@ -246,7 +255,7 @@ pub async fn serve(
     if let Some(task) = retention {
         let _ = task.await;
     }
-    if let Some(task) = listener_task {
+    if let Some(task) = remote_listener {
         let _ = task.await;
     }
     Ok(())
@@ -285,53 +294,6 @@ async fn serve_connections(mut listener: CappedListener, app: Router, header_rea
     drop(listener);
     graceful.shutdown().await;
 }
-
-/// Removes messages older than `keep` in batches of 500 (short transactions that never
-/// hold up senders for long), then checks again every hour.
-fn spawn_retention(store: Arc<dyn Store>, keep: Duration, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let cutoff = chrono::Utc::now().timestamp_millis() - keep.as_millis() as i64;
-            loop {
-                match store.remove_before(cutoff, 500).await {
-                    Ok(0) => break,
-                    Ok(removed) => tracing::info!(removed, "retention removed old rows"),
-                    Err(error) => {
-                        tracing::warn!(%error, "retention failed; will retry");
-                        break;
-                    }
-                }
-                if stop.is_cancelled() {
-                    return;
-                }
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(3_600)) => {}
-            }
-        }
-    })
-}
-
-/// Deletes expired and idle portal sessions at start and then every hour.
-fn spawn_session_purge(accounts: Arc<Accounts>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match accounts.purge_sessions().await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "ended expired and idle portal sessions"),
-                Err(error) => tracing::warn!(%error, "could not purge portal sessions; will retry"),
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(SESSION_PURGE_INTERVAL) => {}
-            }
-        }
-    })
-}
-
-/// How often expired and idle sessions are deleted.
-const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called (not
 /// when first polled), so a signal sent right after the server says it is listening is

@@ -1,13 +1,14 @@
 //! The `marketchat` command line: clap definitions and what each command does.
 
-use crate::accounts::{Accounts, NewUserKind};
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::ServerConfig;
-use crate::demo;
+use crate::demo::Demo;
 use crate::domain::ids::{seller_gid, user_gid, GlobalId, IdKind};
 use crate::domain::keys::generate_key;
-use crate::webhooks;
-use crate::service::{system_clock, ChatService};
+use crate::domain::wire::{format_time, WireMessage};
+use crate::service::accounts::NewUserKind;
+use crate::service::webhooks::{self, DestinationPolicy};
+use crate::service::{Accounts, ChatService, Clock, ServiceError, WebhookService};
 use crate::store::{self, DatabaseSettings, Store};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -322,17 +323,24 @@ pub async fn run(mut cli: Cli) -> Result<()> {
             let store = open(database.database_url, settings).await?;
             serve(store, config, |_| Ok(())).await
         }
-        Command::Demo(config) => demo::run(config).await,
+        Command::Demo(config) => {
+            let demo = Demo::prepare().await?;
+            serve(demo.store(), config, |addr| {
+                demo.print_welcome(addr);
+                Ok(())
+            })
+            .await
+        }
         Command::Migrate(database) => {
             let settings = DatabaseSettings { create_if_missing: true, exclusive: false, ..database.settings };
             open(database.database_url, settings).await.map(drop)
         }
         Command::Seller { database, command } => seller(&*database.open_existing().await?, command).await,
         Command::Key { database, command } => key(&*database.open_existing().await?, command).await,
-        Command::Webhook { database, command } => webhook(&*database.open_existing().await?, command).await,
+        Command::Webhook { database, command } => webhook(database.open_existing().await?, command).await,
         Command::User { database, command } => user(database.open_existing().await?, command).await,
         Command::Settings { database, command: SettingsCommand::Set { name: SettingName::ChatEnabled, value } } => {
-            let service = ChatService::new(database.open_existing().await?, Default::default(), system_clock());
+            let service = ChatService::new(database.open_existing().await?, Default::default(), Clock::system());
             Ok(service.set_chat_enabled(value).await?)
         }
         Command::Export { database, seller } => export(&*database.open_existing().await?, &seller).await,
@@ -340,7 +348,7 @@ pub async fn run(mut cli: Cli) -> Result<()> {
 }
 
 /// Opens the store and applies migrations.
-pub async fn open(database_url: String, settings: DatabaseSettings) -> Result<Arc<dyn Store>> {
+async fn open(database_url: String, settings: DatabaseSettings) -> Result<Arc<dyn Store>> {
     store::connect(&database_url, &settings).await.with_context(|| "could not open the database".to_owned())
 }
 
@@ -389,13 +397,13 @@ fn read_password() -> Result<String> {
 
 /// Binds, prints `listening on http://ADDR`, lets `announce` print more, and serves
 /// until SIGTERM or Ctrl-C.
-pub async fn serve(
+async fn serve(
     store: Arc<dyn Store>,
     config: ServerConfig,
     announce: impl FnOnce(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
     if let Some(path) = &config.webhook_ca_file {
-        crate::webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
+        webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
     }
     // Installed before the address is announced: whoever starts us may stop us at once.
     let shutdown = app::shutdown_signal();
@@ -408,13 +416,12 @@ pub async fn serve(
     std::io::stdout().flush()?;
     let open_files = crate::config::raise_open_file_limit();
     tracing::info!(%addr, open_files, max_connections = config.connection_cap(), "serving");
-    let state = Arc::new(AppState::new(store, &config));
-    app::serve(state, listener, shutdown).await?;
+    app::launch(&config, store, listener, shutdown).stopped().await?;
     Ok(())
 }
 
 fn now() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    Clock::system().now()
 }
 
 /// Decodes a seller ID argument, accepting a global ID or a plain row number.
@@ -454,7 +461,7 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
                 (None, None) => bail!("--operator needs --role"),
             };
             let password = read_password()?;
-            let user = Accounts::new(store).create_user(&email, name.as_deref(), &password, kind).await?;
+            let user = Accounts::new(store, Clock::system()).create_user(&email, name.as_deref(), &password, kind).await?;
             println!("{}", user_gid(user.id, user.seller_id.is_some()));
         }
         UserCommand::List => {
@@ -485,7 +492,7 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
         UserCommand::SetPassword { id } => {
             let user_id = user_argument(&id)?;
             let password = read_password()?;
-            if !Accounts::new(store).set_password(user_id, &password).await? {
+            if !Accounts::new(store, Clock::system()).set_password(user_id, &password).await? {
                 bail!("no user with ID {id}");
             }
         }
@@ -557,7 +564,7 @@ async fn key(store: &dyn Store, command: KeyCommand) -> Result<()> {
             let mut out = std::io::stdout().lock();
             for key in store.list_api_keys().await? {
                 let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", seller_gid(id)));
-                let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), crate::api::types::format_time);
+                let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_time);
                 let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
                 writeln!(
                     out,
@@ -591,7 +598,7 @@ async fn export(store: &dyn Store, seller: &str) -> Result<()> {
         let Some(last) = batch.last() else { break };
         after_seq = last.seq;
         for message in &batch {
-            serde_json::to_writer(&mut out, &crate::api::types::export_record(message))?;
+            serde_json::to_writer(&mut out, &WireMessage::from(message).to_json())?;
             out.write_all(b"\n")?;
         }
     }
@@ -599,14 +606,15 @@ async fn export(store: &dyn Store, seller: &str) -> Result<()> {
     Ok(())
 }
 
-async fn webhook(store: &dyn Store, command: WebhookCommand) -> Result<()> {
+async fn webhook(store: Arc<dyn Store>, command: WebhookCommand) -> Result<()> {
+    let endpoints = |allow_private| WebhookService::new(store.clone(), Clock::system(), DestinationPolicy { allow_private });
     match command {
         WebhookCommand::Add { url, events, webhook_allow_private } => {
-            let policy = webhooks::DestinationPolicy { allow_private: webhook_allow_private };
-            let url = webhooks::check_url(&url, policy).map_err(|e| anyhow::anyhow!(e))?;
-            let events = webhooks::parse_event_types(events.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-            let secret = webhooks::new_secret();
-            let endpoint = store.create_webhook(&url, &secret, &events, now()).await?;
+            let (endpoint, secret) = match endpoints(webhook_allow_private).register(&url, events.as_deref()).await {
+                Ok(registered) => registered,
+                Err(ServiceError::Invalid { message, .. }) => bail!(message),
+                Err(error) => return Err(error.into()),
+            };
             println!("{}\t{secret}", GlobalId::new(IdKind::WebhookEndpoint, endpoint.id).encode());
         }
         WebhookCommand::List => {
@@ -618,7 +626,7 @@ async fn webhook(store: &dyn Store, command: WebhookCommand) -> Result<()> {
             }
         }
         WebhookCommand::Remove { id } => {
-            if !store.remove_webhook(parse_id(&id, IdKind::WebhookEndpoint)?, now()).await? {
+            if !endpoints(false).remove(parse_id(&id, IdKind::WebhookEndpoint)?).await? {
                 bail!("no active webhook endpoint with ID {id}");
             }
         }
@@ -633,8 +641,8 @@ async fn webhook(store: &dyn Store, command: WebhookCommand) -> Result<()> {
                 let status = attempt.status.map_or_else(dash, |s| s.to_string());
                 // One line per attempt, whatever the error says.
                 let error = attempt.error.map_or_else(dash, |e| e.replace(['\t', '\n', '\r'], " "));
-                let next_retry = attempt.next_retry_at.map_or_else(dash, crate::api::types::format_time);
-                let time = crate::api::types::format_time(attempt.attempted_at);
+                let next_retry = attempt.next_retry_at.map_or_else(dash, format_time);
+                let time = format_time(attempt.attempted_at);
                 writeln!(out, "{time}\t{status}\t{error}\t{next_retry}\t{}", attempt.event_id)?;
             }
         }

@@ -1,8 +1,12 @@
 //! Server settings from flags and environment, in one struct.
 
+mod proxies;
+mod rate_limits;
+
+pub use proxies::TrustedProxies;
+pub use rate_limits::{Rate, RateLimits};
+
 use crate::domain::message::{MessageRules, SensitivePolicy, DEFAULT_MAX_MESSAGE_CHARS};
-use crate::api::client_ip::TrustedProxies;
-use crate::api::rate_limit::RateLimits;
 use clap::builder::TypedValueParser as _;
 use clap::Args;
 use std::net::SocketAddr;
@@ -100,8 +104,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The webhook worker's settings.
-    pub fn webhook_settings(&self) -> crate::webhooks::WebhookSettings {
-        crate::webhooks::WebhookSettings {
+    pub fn webhook_settings(&self) -> crate::service::webhooks::WebhookSettings {
+        crate::service::webhooks::WebhookSettings {
             retry_base: std::time::Duration::from_millis(self.webhook_retry_base_ms),
             timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
             poll: std::time::Duration::from_millis(200),
@@ -117,8 +121,8 @@ impl ServerConfig {
     }
 
     /// Which destinations webhooks may be registered for and delivered to.
-    pub fn webhook_destinations(&self) -> crate::webhooks::DestinationPolicy {
-        crate::webhooks::DestinationPolicy { allow_private: self.webhook_allow_private }
+    pub fn webhook_destinations(&self) -> crate::service::webhooks::DestinationPolicy {
+        crate::service::webhooks::DestinationPolicy { allow_private: self.webhook_allow_private }
     }
 
     /// The message rules these settings describe.

@@ -1,16 +1,15 @@
 //! `marketchat demo`: a temporary database with an operator, three sellers, some
-//! history and working keys, served at once.
+//! history, working keys and portal logins, for the CLI to serve at once.
 
-use crate::accounts::{Accounts, NewUserKind};
-use crate::cli;
-use crate::domain::users::OperatorRole;
-use crate::config::ServerConfig;
 use crate::domain::ids::seller_gid;
 use crate::domain::keys::generate_key;
+use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
-use crate::service::{system_clock, ChatService};
-use crate::store::Store;
-use anyhow::Result;
+use crate::service::accounts::NewUserKind;
+use crate::service::{Accounts, ChatService, Clock};
+use crate::store::{self, Store};
+use anyhow::{Context as _, Result};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Demo sellers and their conversations (`true` = sent by the operator).
@@ -35,14 +34,36 @@ struct DemoSeller {
     key: String,
 }
 
-/// Seeds a temporary database and serves it, printing URLs and keys.
-pub async fn run(config: ServerConfig) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let store = cli::open(url, Default::default()).await?;
-    let (operator_key, sellers) = seed(store.clone()).await?;
-    let logins = seed_logins(store.clone(), sellers[0].row).await?;
-    let result = cli::serve(store, config, |addr| {
+/// A seeded temporary database and the credentials to use it; the database is removed
+/// when this is dropped.
+pub struct Demo {
+    store: Arc<dyn Store>,
+    operator_key: String,
+    sellers: Vec<DemoSeller>,
+    logins: Vec<(&'static str, &'static str, String)>,
+    /// Holds the database file; dropped last.
+    _dir: tempfile::TempDir,
+}
+
+impl Demo {
+    /// Creates and seeds a temporary database.
+    pub async fn prepare() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+        let store = store::connect(&url, &Default::default()).await.context("could not open the database")?;
+        let (operator_key, sellers) = seed(store.clone()).await?;
+        let logins = seed_logins(store.clone(), sellers[0].row).await?;
+        Ok(Self { store, operator_key, sellers, logins, _dir: dir })
+    }
+
+    /// The demo database.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Prints the URLs, keys and logins of the demo served at `addr`.
+    pub fn print_welcome(&self, addr: SocketAddr) {
+        let (operator_key, sellers) = (&self.operator_key, &self.sellers);
         println!();
         println!("marketchat demo (temporary database, removed on exit)");
         println!("  Seller API:    http://{addr}/graphql/seller");
@@ -50,28 +71,25 @@ pub async fn run(config: ServerConfig) -> Result<()> {
         println!("  Either API:    http://{addr}/graphql (the key decides)");
         println!();
         println!("  operator key:  {operator_key}");
-        for seller in &sellers {
+        for seller in sellers {
             println!("  seller {:<27} id {}  key {}", format!("\"{}\"", seller.name), seller.id, seller.key);
         }
         println!();
         println!("  Seller portal:    http://{addr}/seller/");
         println!("  Operator portal:  http://{addr}/operator/");
-        for (what, email, password) in &logins {
+        for (what, email, password) in &self.logins {
             println!("  {what} login: {email} / {password}");
         }
         println!();
         println!("Paste into another shell to run the README's and docs/api.md's curl examples as they are:");
         println!("export MARKETCHAT_URL=http://{addr} OPERATOR_KEY={operator_key} SELLER_ID={} SELLER_KEY={}", sellers[0].id, sellers[0].key);
-        Ok(())
-    })
-    .await;
-    drop(dir);
-    result
+    }
 }
 
 async fn seed(store: Arc<dyn Store>) -> Result<(String, Vec<DemoSeller>)> {
-    let service = ChatService::new(store.clone(), Default::default(), system_clock());
-    let now = service.now();
+    let clock = Clock::system();
+    let now = clock.now();
+    let service = ChatService::new(store.clone(), Default::default(), clock);
     let operator = generate_key(&mut rand::thread_rng());
     store.create_api_key(&operator.hash, None, Some("Demo operator"), now).await?;
     let support = Principal::Operator { label: Some("Demo operator".to_owned()), role: None };
@@ -92,7 +110,7 @@ async fn seed(store: Arc<dyn Store>) -> Result<(String, Vec<DemoSeller>)> {
 
 /// A Full Admin operator login and a login of the first seller, with fresh passwords.
 async fn seed_logins(store: Arc<dyn Store>, seller_id: i64) -> Result<Vec<(&'static str, &'static str, String)>> {
-    let accounts = Accounts::new(store);
+    let accounts = Accounts::new(store, Clock::system());
     let password = || {
         use rand::Rng;
         rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(12).map(char::from).collect::<String>()

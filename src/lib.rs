@@ -1,30 +1,37 @@
 //! marketchat: in-app chat between a marketplace operator and its sellers, with
 //! Marketplacer-compatible Seller and Operator GraphQL APIs.
 //!
-//! Layout, from the inside out:
+//! # Layout
+//!
+//! Every import points down this list (`scripts/import_graph.py` checks it):
 //! - [`domain`]: pure rules (IDs, cursors, paging, message bodies, the sensitive-data
-//!   guard, who may mark what read). No I/O.
-//! - [`store`]: the `Store` trait and its SQLite implementation; all SQL lives there.
-//! - [`service`]: the use cases, applying domain rules and calling the store.
-//! - [`api`]: the two GraphQL schemas, authentication and the HTTP handlers.
-//! - [`realtime`]: the event broker: tails the durable feed, fans out, replays.
-//! - [`listener`]: the accept loop with a cap on open connections.
-//! - [`app`]: router, shared state, serving and graceful shutdown.
-//! - [`cli`], [`config`], [`demo`]: the command line.
+//!   guard, who may mark what read, how data is written out). No I/O.
+//! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations; all SQL
+//!   lives there.
+//! - [`service`]: the use cases (chat, authentication, accounts, webhooks, retention),
+//!   applying domain rules and calling the store; nothing above names the store but the
+//!   application, which hands it to the services and workers.
+//! - [`config`]: the server's settings, from flags and environment.
+//! - `realtime`: the event broker: tails the durable feed, fans out, replays.
+//! - [`api`]: the two GraphQL schemas, authentication, rate limits and the HTTP and
+//!   WebSocket handlers; `web`: the portals' pages and login.
+//! - [`app`]: shared state, the router, serving and graceful shutdown ([`app::launch`]).
+//! - [`cli`] (with `demo`): the command line.
+//!
+//! `metrics` and `listener` (the accept loop with a cap on open connections) sit beside
+//! the domain and depend on nothing else here.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod demo;
-pub mod listener;
+mod demo;
 pub mod domain;
-pub mod metrics;
-pub mod realtime;
+mod listener;
+mod metrics;
+mod realtime;
 pub mod service;
 pub mod store;
-pub mod web;
-pub mod webhooks;
+mod web;

@@ -12,8 +12,7 @@ mod stats;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use marketchat::api::rate_limit::RateLimits;
-use marketchat::config::ServerConfig;
+use marketchat::config::{RateLimits, ServerConfig};
 use scenarios::{Bench, Scale};
 use std::path::PathBuf;
 use stats::Row;
@@ -108,7 +107,11 @@ async fn serve_child(database_url: String) -> Result<()> {
         max_sockets_per_credential: usize::MAX,
         ..ServerConfig::default()
     };
-    marketchat::cli::serve(store, config, |_| Ok(())).await
+    let shutdown = marketchat::app::shutdown_signal();
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    marketchat::app::launch(&config, store, listener, shutdown).stopped().await?;
+    Ok(())
 }
 
 /// Child mode: the floor, an axum hello-world answering a small JSON body.

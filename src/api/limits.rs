@@ -10,6 +10,7 @@
 //!   sits in, a message's text counting [`TEXT_WEIGHT`] times (it may be 5,000
 //!   characters), so one request's output is bounded in rows and in bytes.
 
+use super::error::ErrorCode;
 use crate::domain::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Field, FragmentDefinition, Selection, SelectionSet};
@@ -19,8 +20,6 @@ use std::sync::Arc;
 
 /// How much a message's text weighs in the cost, against 1 for any other value.
 pub const TEXT_WEIGHT: u64 = 10;
-/// `extensions.code` of a document over one of the limits.
-pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 
 /// The limits a document is held to.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +59,7 @@ impl Extension for DocumentLimits {
         let refuse = |message: String| {
             let mut error = ServerError::new(message, None);
             let mut extensions = ErrorExtensionValues::default();
-            extensions.set("code", QUERY_TOO_COMPLEX);
+            extensions.set("code", ErrorCode::QueryTooComplex.as_str());
             error.extensions = Some(extensions);
             Err(error)
         };

@@ -9,20 +9,21 @@
 //! disconnected. Frames are held to the HTTP body limit, and one credential may hold
 //! only so many sockets.
 
-use super::auth::{identify, Credential, CredentialCheck};
-use super::events::ConnectionControl;
-use super::rate_limit::Limited;
-use super::{errors, Endpoint, MAX_BODY_BYTES};
-use crate::app::AppState;
+use super::auth::identify;
+use super::error::{ApiError, ErrorCode};
+use super::http::{Endpoint, MAX_BODY_BYTES};
+use super::resolvers::ConnectionControl;
+use super::state::ApiState;
 use crate::domain::Principal;
-use std::collections::{HashMap, HashSet};
+use crate::service::auth::{AuthError, Credential, CredentialCheck};
+use std::collections::HashSet;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols as Protocols, WsMessage};
 use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use futures_util::{stream, SinkExt, Stream, StreamExt};
 use serde_json::Value;
@@ -42,17 +43,17 @@ pub const MAX_OPERATIONS_PER_SOCKET: usize = 10;
 const REFUSAL_QUEUE: usize = 16;
 
 /// GET with `Upgrade: websocket` on a GraphQL path.
-pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
-    if let Err(limited) = state.limiter.request_from(client_ip) {
-        return super::rate_limited(limited);
-    }
-    let Ok(slot) = state.subscription_slots.clone().try_acquire_owned() else {
-        return super::error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "too many open subscriptions; try again later");
-    };
+pub fn upgrade(state: ApiState, endpoint: Endpoint, client_ip: IpAddr, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Result<Response, ApiError> {
+    state.limiter.request_from(client_ip)?;
+    let slot = state
+        .subscription_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "too many open subscriptions; try again later"))?;
     let sockets = state.sockets.clone();
     // Keep only what the socket needs, not the whole upgrade request's headers.
     let cookie = same_origin_cookie(&headers);
-    upgrade
+    Ok(upgrade
         .protocols([PROTOCOL])
         .read_buffer_size(1024)
         // A frame, and so `connection_init` and every operation, is held to the HTTP body limit.
@@ -63,7 +64,7 @@ pub fn upgrade(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, head
                 serve_socket(state, endpoint, client_ip, cookie, socket).await;
                 drop(slot);
             })
-        })
+        }))
 }
 
 /// The portal session cookie of a same-origin upgrade request (a page of another site
@@ -84,7 +85,7 @@ fn same_origin_cookie(headers: &HeaderMap) -> HeaderMap {
     cookie
 }
 
-async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAddr, cookie: HeaderMap, socket: WebSocket) {
+async fn serve_socket(state: ApiState, endpoint: Endpoint, client_ip: IpAddr, cookie: HeaderMap, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
     let (principal, credential, check, init) = match accept_init(&state, endpoint, cookie, &mut incoming).await {
         Ok(accepted) => accepted,
@@ -157,7 +158,7 @@ async fn serve_socket(state: Arc<AppState>, endpoint: Endpoint, client_ip: IpAdd
 /// the per-IP and per-key limits count it as they count an HTTP request, and at most
 /// [`MAX_OPERATIONS_PER_SOCKET`] may be in flight.
 struct OperationGate {
-    state: Arc<AppState>,
+    state: ApiState,
     client_ip: IpAddr,
     credential: Credential,
     check: CredentialCheck,
@@ -185,13 +186,13 @@ impl OperationGate {
             }
             Err(error) => {
                 tracing::warn!(%error, "could not check a socket's credential");
-                self.refuse(&id, errors::INTERNAL, "service unavailable: the database cannot be reached; try again shortly", None);
+                self.refuse(&id, ApiError::database_unavailable());
                 return None;
             }
         }
         let limits = &self.state.limiter;
         if let Err(limited) = limits.request_from(self.client_ip).and_then(|()| limits.request_with(self.credential)) {
-            self.refuse_limited(&id, limited);
+            self.refuse(&id, ApiError::rate_limited(limited));
             return None;
         }
         {
@@ -199,7 +200,7 @@ impl OperationGate {
             if !in_flight.contains(&id) && in_flight.len() >= MAX_OPERATIONS_PER_SOCKET {
                 drop(in_flight);
                 let message = format!("at most {MAX_OPERATIONS_PER_SOCKET} operations may be in flight on one socket; complete one first");
-                self.refuse(&id, "TOO_MANY_OPERATIONS", &message, None);
+                self.refuse(&id, ApiError::new(ErrorCode::TooManyOperations, message));
                 return None;
             }
             in_flight.insert(id);
@@ -208,8 +209,8 @@ impl OperationGate {
     }
 
     /// Whether the socket's key is still unrevoked, or its session still live.
-    async fn credential_holds(&self) -> Result<bool, crate::store::StoreError> {
-        self.check.holds(self.state.service.store(), self.state.service.now()).await
+    async fn credential_holds(&self) -> Result<bool, AuthError> {
+        self.state.auth.still_valid(&self.check).await
     }
 
     /// The server completed operation `id`: it no longer counts against the cap.
@@ -217,19 +218,10 @@ impl OperationGate {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
-    fn refuse_limited(&self, id: &str, limited: Limited) {
-        let seconds = limited.retry_after_secs();
-        self.refuse(id, errors::RATE_LIMITED, &format!("rate limit exceeded; retry after {seconds} s"), Some(seconds));
-    }
-
     /// Queues a protocol `error` for operation `id`; a client that lets refusals pile up
     /// unread is disconnected.
-    fn refuse(&self, id: &str, code: &str, message: &str, retry_after: Option<u64>) {
-        let mut extensions = serde_json::json!({ "code": code });
-        if let Some(seconds) = retry_after {
-            extensions["retryAfter"] = seconds.into();
-        }
-        let error = serde_json::json!({ "id": id, "type": "error", "payload": [{ "message": message, "extensions": extensions }] });
+    fn refuse(&self, id: &str, error: ApiError) {
+        let error = serde_json::json!({ "id": id, "type": "error", "payload": [error.to_json()] });
         if self.refusals.try_send(error.to_string()).is_err() {
             self.end(1008, "too many refused operations");
         }
@@ -270,55 +262,13 @@ fn completed_id(text: &str) -> Option<String> {
     message["id"].as_str().map(str::to_owned)
 }
 
-/// Open sockets per credential, so one key cannot take every subscription slot.
-pub struct SocketsPerCredential {
-    max: usize,
-    open: Mutex<HashMap<Credential, usize>>,
-}
-
-impl SocketsPerCredential {
-    /// At most `max` open sockets per credential.
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self { max, open: Mutex::default() })
-    }
-
-    /// Counts one more socket for `credential`; `None` when it holds `max` already.
-    fn open(self: &Arc<Self>, credential: Credential) -> Option<SocketHeld> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(credential).or_insert(0);
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(SocketHeld { counts: self.clone(), credential })
-    }
-}
-
-/// One counted socket; uncounted when dropped.
-struct SocketHeld {
-    counts: Arc<SocketsPerCredential>,
-    credential: Credential,
-}
-
-impl Drop for SocketHeld {
-    fn drop(&mut self) {
-        let mut open = self.counts.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.credential) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.credential);
-            }
-        }
-    }
-}
-
 /// Reads `connection_init` and authenticates its credential (or the portal cookie);
 /// returns the principal, how to re-check the credential later, and the message (to
 /// replay to the protocol). On refusal: the close code and reason, or none when the
 /// client already left. What it reads is freed before the connection settles in, so
 /// idle connections stay small.
 async fn accept_init(
-    state: &AppState,
+    state: &ApiState,
     endpoint: Endpoint,
     cookie: HeaderMap,
     incoming: &mut (impl Stream<Item = Result<Message, axum::Error>> + Unpin),
@@ -340,8 +290,10 @@ async fn accept_init(
     // A key in the payload wins; otherwise the portal cookie of the upgrade request.
     let mut credentials = credential_headers(&payload);
     credentials.extend(cookie);
-    match (identify(&state.service, &state.accounts, &credentials, false).await, CredentialCheck::of(&credentials)) {
-        (Ok((principal, credential)), Some(check)) if endpoint.admits(&principal).is_ok() => Ok((principal, credential, check, init)),
+    match identify(&state.auth, &credentials, false).await {
+        Ok(authenticated) if endpoint.admits(&authenticated.principal).is_ok() => {
+            Ok((authenticated.principal, authenticated.credential, authenticated.check, init))
+        }
         _ => Err(Some((4403, "Forbidden"))),
     }
 }
@@ -351,7 +303,7 @@ async fn accept_init(
 /// the timeout, the gate ends the socket, or the credential is revoked (re-checked
 /// every `ws_recheck`, and before every operation by the gate).
 async fn pump(
-    state: &AppState,
+    state: &ApiState,
     messages: impl Stream<Item = WsMessage>,
     control: ConnectionControl,
     gate: &OperationGate,

@@ -16,7 +16,7 @@
 
 use crate::domain::cursor::EventCursor;
 use crate::metrics::Metrics;
-use crate::service::CHAT_ENABLED_SETTING;
+use crate::service::ChatSwitch;
 use crate::store::{Store, StoreError, StoredEvent};
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// Events read from storage per query, in replay and in the tailer.
@@ -33,6 +33,9 @@ const READ_BATCH: i64 = 500;
 /// once; the rest queue in arrival order, so many replays cannot starve requests of
 /// database connections, and each takes its turn.
 const CONCURRENT_REPLAY_READS: usize = 4;
+
+/// One event of the durable feed, as subscriptions receive it (shared by every receiver).
+pub type FeedEvent = Arc<StoredEvent>;
 
 /// Why a subscription stream ended with an error.
 #[derive(Debug, Error)]
@@ -50,12 +53,14 @@ pub enum StreamError {
 
 /// The fan-out hub, one per server, held in application state.
 pub struct Broker {
+    /// The durable feed: read by the tailer and by replays.
+    store: Arc<dyn Store>,
     /// Every event, for operator subscriptions.
-    sender: broadcast::Sender<Arc<StoredEvent>>,
+    sender: broadcast::Sender<FeedEvent>,
     /// One wake-up signal per seller that has a live subscription on this node.
     sellers: Mutex<HashMap<i64, Arc<Notify>>>,
     /// Whether in-app chat is enabled; seller subscriptions end when it is switched off.
-    chat_enabled: watch::Sender<bool>,
+    chat_switch: ChatSwitch,
     /// A local commit: read the feed, then tell other nodes.
     wake: Notify,
     /// Another node committed: read the feed.
@@ -67,13 +72,15 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// A broker whose live buffer holds `capacity` events per operator subscriber at most.
-    pub fn new(capacity: usize, poll_interval: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// A broker over the feed in `store` whose live buffer holds `capacity` events per
+    /// operator subscriber at most; seller subscriptions end when `chat_switch` turns off.
+    pub fn new(store: Arc<dyn Store>, chat_switch: ChatSwitch, capacity: usize, poll_interval: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(capacity.max(1));
         Arc::new(Self {
+            store,
             sender,
             sellers: Mutex::default(),
-            chat_enabled: watch::Sender::new(true),
+            chat_switch,
             wake: Notify::new(),
             remote_wake: Notify::new(),
             poll_interval,
@@ -88,17 +95,25 @@ impl Broker {
     }
 
     /// Tells the tailer that another node committed new events.
-    pub fn wake_remote(&self) {
+    fn wake_remote(&self) {
         self.remote_wake.notify_one();
     }
 
     /// Starts the tailer; it stops when `stop` is cancelled.
-    pub fn spawn_tailer(self: &Arc<Self>, store: Arc<dyn Store>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_tailer(self: &Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let broker = self.clone();
-        tokio::spawn(async move { broker.tail(store, stop).await })
+        tokio::spawn(async move { broker.tail(stop).await })
     }
 
-    async fn tail(&self, store: Arc<dyn Store>, stop: CancellationToken) {
+    /// Starts listening for commits announced by other nodes (each wakes the tailer);
+    /// `None` when only this node writes to the store.
+    pub fn spawn_remote_listener(self: &Arc<Self>, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        let broker = self.clone();
+        self.store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop)
+    }
+
+    async fn tail(&self, stop: CancellationToken) {
+        let store = self.store.as_ref();
         let mut last = loop {
             match store.last_event_position().await {
                 Ok(position) => break position,
@@ -111,7 +126,7 @@ impl Broker {
         };
         let mut committed_here = false;
         loop {
-            match self.publish_new(store.as_ref(), last).await {
+            match self.publish_new(store, last).await {
                 Ok(position) => last = position,
                 Err(error) => tracing::warn!(%error, "event tailer failed to read the feed"),
             }
@@ -121,8 +136,9 @@ impl Broker {
                     tracing::warn!(%error, "could not announce committed events to other nodes");
                 }
             }
-            let enabled = store.setting(CHAT_ENABLED_SETTING).await.map_or(*self.chat_enabled.borrow(), |v| v.as_deref() != Some("false"));
-            self.chat_enabled.send_if_modified(|current| std::mem::replace(current, enabled) != enabled);
+            // Reading the switch tells seller subscriptions when another process turned
+            // chat off; a failed read keeps the value last known.
+            let _ = self.chat_switch.enabled().await;
             committed_here = false;
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -164,31 +180,26 @@ impl Broker {
     /// (from now when `None`), gap-free.
     pub fn subscribe(
         self: &Arc<Self>,
-        store: Arc<dyn Store>,
         seller_id: Option<i64>,
         after: Option<EventCursor>,
-    ) -> impl Stream<Item = Result<Arc<StoredEvent>, StreamError>> + Send + 'static {
+    ) -> impl Stream<Item = Result<FeedEvent, StreamError>> + Send + 'static {
         match seller_id {
-            Some(seller_id) => self.clone().seller_events(store, seller_id, after).left_stream(),
-            None => self.clone().all_events(store, after).right_stream(),
+            Some(seller_id) => self.clone().seller_events(seller_id, after).left_stream(),
+            None => self.clone().all_events(after).right_stream(),
         }
     }
 
     /// Every chat's events: replayed from storage, then from the broadcast.
-    fn all_events(
-        self: Arc<Self>,
-        store: Arc<dyn Store>,
-        after: Option<EventCursor>,
-    ) -> impl Stream<Item = Result<Arc<StoredEvent>, StreamError>> + Send + 'static {
+    fn all_events(self: Arc<Self>, after: Option<EventCursor>) -> impl Stream<Item = Result<FeedEvent, StreamError>> + Send + 'static {
         async_stream::try_stream! {
             let mut last = match after {
                 Some(position) => position,
-                None => store.last_event_position().await?,
+                None => self.store.last_event_position().await?,
             };
             'resubscribe: loop {
                 // Subscribe before reading storage, so nothing committed meanwhile is missed.
                 let mut live = self.sender.subscribe();
-                let mut stored = self.stored_after(store.clone(), None, last);
+                let mut stored = self.stored_after(None, last);
                 while let Some(event) = stored.next().await {
                     last = event.position;
                     yield event;
@@ -220,18 +231,13 @@ impl Broker {
     /// reads and the task yields after it, so replays share the server fairly. A failed
     /// read (the database is briefly away) is retried every poll interval: the stream
     /// pauses and resumes where it stopped.
-    fn stored_after(
-        self: &Arc<Self>,
-        store: Arc<dyn Store>,
-        seller_id: Option<i64>,
-        mut last: EventCursor,
-    ) -> Pin<Box<dyn Stream<Item = Arc<StoredEvent>> + Send>> {
+    fn stored_after(self: &Arc<Self>, seller_id: Option<i64>, mut last: EventCursor) -> Pin<Box<dyn Stream<Item = FeedEvent> + Send>> {
         let broker = self.clone();
         Box::pin(async_stream::stream! {
             loop {
                 let batch = {
                     let _turn = broker.replay_reads.acquire().await;
-                    store.events_after(last, seller_id, READ_BATCH).await
+                    broker.store.events_after(last, seller_id, READ_BATCH).await
                 };
                 let batch = match batch {
                     Ok(batch) => batch,
@@ -256,25 +262,20 @@ impl Broker {
     }
 
     /// One seller's events: read from storage whenever the tailer signals that seller.
-    fn seller_events(
-        self: Arc<Self>,
-        store: Arc<dyn Store>,
-        seller_id: i64,
-        after: Option<EventCursor>,
-    ) -> impl Stream<Item = Result<Arc<StoredEvent>, StreamError>> + Send + 'static {
+    fn seller_events(self: Arc<Self>, seller_id: i64, after: Option<EventCursor>) -> impl Stream<Item = Result<FeedEvent, StreamError>> + Send + 'static {
         async_stream::try_stream! {
             let signal = SellerSignal::arm(&self, seller_id);
-            let mut chat_enabled = self.chat_enabled.subscribe();
+            let mut chat_enabled = self.chat_switch.watch();
             let mut last = match after {
                 Some(position) => position,
-                None => store.last_event_position().await?,
+                None => self.store.last_event_position().await?,
             };
             loop {
                 // Armed before reading storage, so an event published meanwhile wakes us.
                 let woken = signal.notify().notified();
                 tokio::pin!(woken);
                 woken.as_mut().enable();
-                let mut stored = self.stored_after(store.clone(), Some(seller_id), last);
+                let mut stored = self.stored_after(Some(seller_id), last);
                 while let Some(event) = stored.next().await {
                     last = event.position;
                     yield event;
@@ -346,13 +347,13 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("broker.db").display());
         let store = store::connect(&url, &Default::default()).await.unwrap();
         let (a, b) = (store.create_seller("A", 0).await.unwrap().id, store.create_seller("B", 0).await.unwrap().id);
-        let broker = Broker::new(16, Duration::from_millis(20), Arc::new(Metrics::default()));
+        let broker = Broker::new(store.clone(), ChatSwitch::new(store.clone()), 16, Duration::from_millis(20), Arc::new(Metrics::default()));
         let stop = CancellationToken::new();
-        let tailer = broker.spawn_tailer(store.clone(), stop.clone());
+        let tailer = broker.spawn_tailer(stop.clone());
 
-        let mut for_a = Box::pin(broker.subscribe(store.clone(), Some(a), Some(EventCursor::START)));
-        let mut for_b = Box::pin(broker.subscribe(store.clone(), Some(b), Some(EventCursor::START)));
-        let mut for_all = Box::pin(broker.subscribe(store.clone(), None, Some(EventCursor::START)));
+        let mut for_a = Box::pin(broker.subscribe(Some(a), Some(EventCursor::START)));
+        let mut for_b = Box::pin(broker.subscribe(Some(b), Some(EventCursor::START)));
+        let mut for_all = Box::pin(broker.subscribe(None, Some(EventCursor::START)));
         store.create_message(&message_for(a, "to A")).await.unwrap();
         broker.wake();
         let event = tokio::time::timeout(Duration::from_secs(5), for_a.next()).await.unwrap().unwrap().unwrap();

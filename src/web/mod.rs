@@ -1,24 +1,56 @@
 //! The portals: static pages and scripts embedded in the binary (no CDN, no build step),
 //! and the server part: login, logout and who is logged in.
 
-use crate::accounts::AccountError;
-use crate::api::auth::{session_cookie, SESSION_COOKIE};
-use crate::api::client_ip::{ClientIp, ClientOverHttps};
-use crate::api::rate_limit::Limited;
-use crate::api::{error_response, errors, rate_limited};
-use crate::app::AppState;
+use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
+use crate::config::TrustedProxies;
 use crate::domain::ids::seller_gid;
-use axum::extract::State;
+use crate::service::accounts::{AccountError, SESSION_LIFETIME_MS};
+use crate::service::auth::Presented;
+use crate::service::{Accounts, AuthService};
+use crate::store::UserRecord;
+use axum::extract::{FromRef, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
+/// What the portal routes share between requests.
+#[derive(Clone)]
+pub struct WebState {
+    /// Portal users and logins.
+    pub accounts: Arc<Accounts>,
+    /// Resolves session cookies.
+    pub auth: AuthService,
+    /// The login limit per client IP.
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// The portals' routes: pages, assets, the API guide, login, logout and the session.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WebState: FromRef<S>,
+    TrustedProxies: FromRef<S>,
+{
+    Router::new()
+        .route("/", get(landing_page))
+        .route("/docs/api", get(api_docs))
+        .route("/seller/", get(seller_page))
+        .route("/operator/", get(operator_page))
+        .route("/seller", get(|| async { Redirect::permanent("/seller/") }))
+        .route("/operator", get(|| async { Redirect::permanent("/operator/") }))
+        .route("/portal/{file}", get(portal_asset))
+        .route("/session", get(current_user))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+}
+
 /// `POST /login` body.
 #[derive(Deserialize)]
-pub struct LoginRequest {
+struct LoginRequest {
     email: String,
     password: String,
 }
@@ -32,50 +64,38 @@ fn cookie(value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
 /// `POST /login`: e-mail and password → session cookie and who logged in. Limited per
 /// client IP (`login=` of `--rate-limits`) before anything else; the cookie is `Secure`
 /// when a trusted proxy says the client used HTTPS.
-pub async fn login(
-    State(state): State<Arc<AppState>>,
+async fn login(
+    State(state): State<WebState>,
     ClientIp(client): ClientIp,
     ClientOverHttps(https): ClientOverHttps,
     Json(request): Json<LoginRequest>,
-) -> Response {
-    if let Err(limited) = state.limiter.login_from(client) {
-        return rate_limited(limited);
-    }
-    match state.accounts.login(&request.email, &request.password, client).await {
-        Ok((token, user)) => {
-            let body = json!({ "user": user_json(&user) });
-            let mut response = Json(body).into_response();
-            let max_age = crate::accounts::SESSION_LIFETIME_MS / 1000;
-            response.headers_mut().insert(header::SET_COOKIE, cookie(&token, max_age, https));
-            response
-        }
-        Err(AccountError::TooManyAttempts { retry_after }) => retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            errors::RATE_LIMITED,
-            "too many failed logins from here; try again later",
-            Limited { retry_after }.retry_after_secs(),
-        ),
-        Err(AccountError::Busy) => {
-            retry_later(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "the server is busy checking passwords; try again shortly", 1)
-        }
-        Err(AccountError::TooLong(message)) => error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
-        Err(AccountError::Store(error)) => {
-            tracing::error!(%error, "login failed");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, errors::INTERNAL, "service unavailable")
-        }
-        Err(error) => error_response(StatusCode::UNAUTHORIZED, errors::UNAUTHENTICATED, &error.to_string()),
-    }
+) -> Result<Response, ApiError> {
+    state.limiter.login_from(client)?;
+    let (token, user) = state.accounts.login(&request.email, &request.password, client).await.map_err(login_refused)?;
+    let mut response = Json(json!({ "user": user_json(&user) })).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME_MS / 1000, https));
+    Ok(response)
 }
 
-/// An error answer with `Retry-After: seconds`.
-fn retry_later(status: StatusCode, code: &str, message: &str, seconds: u64) -> Response {
-    let mut response = error_response(status, code, message);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    response
+/// Why a login was refused, as the client sees it.
+fn login_refused(error: AccountError) -> ApiError {
+    match error {
+        AccountError::TooManyAttempts { retry_after } => ApiError::new(ErrorCode::RateLimited, "too many failed logins from here; try again later")
+            .with_retry_after_header(Limited { retry_after }.retry_after_secs()),
+        AccountError::Busy => {
+            ApiError::new(ErrorCode::Internal, "the server is busy checking passwords; try again shortly").with_retry_after_header(1)
+        }
+        AccountError::TooLong(message) => ApiError::new(ErrorCode::BadRequest, message),
+        AccountError::Store(error) => {
+            tracing::error!(%error, "login failed");
+            ApiError::new(ErrorCode::Internal, "service unavailable")
+        }
+        error => ApiError::new(ErrorCode::Unauthenticated, error.to_string()),
+    }
 }
 
 /// `POST /logout`: ends the session and clears the cookie.
-pub async fn logout(State(state): State<Arc<AppState>>, ClientOverHttps(https): ClientOverHttps, headers: HeaderMap) -> Response {
+async fn logout(State(state): State<WebState>, ClientOverHttps(https): ClientOverHttps, headers: HeaderMap) -> Response {
     if let Some(token) = session_cookie(&headers) {
         if let Err(error) = state.accounts.logout(token).await {
             tracing::warn!(%error, "logout could not delete the session");
@@ -92,27 +112,27 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// `GET /`: a small landing page linking the portals, the schemas and the API guide.
-pub async fn landing_page() -> Response {
+async fn landing_page() -> Response {
     asset("text/html; charset=utf-8", include_str!("assets/index.html"))
 }
 
 /// `GET /docs/api`: the API guide (`docs/api.md`), as plain text so a browser shows it.
-pub async fn api_docs() -> Response {
+async fn api_docs() -> Response {
     asset("text/plain; charset=utf-8", include_str!("../../docs/api.md"))
 }
 
 /// `GET /seller/`.
-pub async fn seller_page() -> Response {
+async fn seller_page() -> Response {
     asset("text/html; charset=utf-8", include_str!("assets/seller.html"))
 }
 
 /// `GET /operator/`.
-pub async fn operator_page() -> Response {
+async fn operator_page() -> Response {
     asset("text/html; charset=utf-8", include_str!("assets/operator.html"))
 }
 
 /// `GET /portal/{file}`: the shared stylesheet and scripts.
-pub async fn portal_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+async fn portal_asset(Path(file): Path<String>) -> Response {
     match file.as_str() {
         "portal.css" => asset("text/css; charset=utf-8", include_str!("assets/portal.css")),
         "portal.js" => asset("text/javascript; charset=utf-8", include_str!("assets/portal.js")),
@@ -123,18 +143,19 @@ pub async fn portal_asset(axum::extract::Path(file): axum::extract::Path<String>
 }
 
 /// `GET /session`: the logged-in portal user, or 401.
-pub async fn current_user(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(token) = session_cookie(&headers) else {
-        return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "not logged in");
-    };
-    match state.accounts.session(token).await {
-        Ok(Some((user, _))) => Json(json!({ "user": user_json(&user) })).into_response(),
-        Ok(None) => error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "the session has expired; log in again"),
-        Err(_) => error_response(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL_SERVER_ERROR", "service unavailable"),
-    }
+async fn current_user(State(state): State<WebState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = session_cookie(&headers).ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "not logged in"))?;
+    let authenticated = state.auth.authenticate(Presented::Session(token)).await.map_err(|error| {
+        if error.is_lookup_failure() {
+            ApiError::new(ErrorCode::Internal, "service unavailable")
+        } else {
+            ApiError::new(ErrorCode::Unauthenticated, "the session has expired; log in again")
+        }
+    })?;
+    Ok(Json(json!({ "user": authenticated.user.as_ref().map(user_json) })).into_response())
 }
 
-fn user_json(user: &crate::store::UserRecord) -> serde_json::Value {
+fn user_json(user: &UserRecord) -> serde_json::Value {
     json!({
         "name": user.name,
         "email": user.email,

@@ -4,7 +4,7 @@
 use crate::common::db::{self, TestDatabase};
 use crate::common::log::init_in_process_logging;
 use crate::common::wait::poll_until;
-use marketchat::api::rate_limit::RateLimits;
+use marketchat::config::RateLimits;
 use marketchat::app::{self, AppState};
 use marketchat::config::ServerConfig;
 use marketchat::domain::ids::seller_gid;
@@ -79,11 +79,10 @@ impl TestApp {
     fn serve(store: Arc<dyn Store>, config: ServerConfig, listener: TcpListener) -> (oneshot::Sender<()>, Arc<AppState>) {
         init_in_process_logging();
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let state = Arc::new(AppState::new(store, &config));
-        tokio::spawn(app::serve(state.clone(), listener, async move {
+        let server = app::launch(&config, store, listener, async move {
             let _ = stopped.await;
-        }));
-        (shutdown, state)
+        });
+        (shutdown, server.state().clone())
     }
 
     /// A client of a server running elsewhere (a node process) on `store`'s database.

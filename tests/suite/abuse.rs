@@ -8,7 +8,7 @@ use crate::common::graphql::{error_code, payload_errors, SELLER_SEND};
 use crate::common::nodes::NodeProcess;
 use crate::common::wait::poll_until;
 use crate::common::ws::{Ended, WsClient, CHAT_EVENTS};
-use marketchat::api::rate_limit::RateLimits;
+use marketchat::config::RateLimits;
 use marketchat::config::ServerConfig;
 use reqwest::StatusCode;
 use serde_json::json;

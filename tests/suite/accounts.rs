@@ -178,7 +178,7 @@ async fn logging_out_closes_the_sessions_open_subscriptions() {
 
 // ---- Login hardening: input caps, rate limit, lock-out, timing, roles, cookies, sessions.
 
-use marketchat::accounts::{NewUserKind, MAX_FAILED_LOGINS, MAX_SESSIONS_PER_USER};
+use marketchat::service::accounts::{NewUserKind, MAX_FAILED_LOGINS, MAX_SESSIONS_PER_USER};
 use marketchat::domain::keys::hash_key;
 use marketchat::domain::users::OperatorRole;
 use std::time::{Duration, Instant};

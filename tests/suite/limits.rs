@@ -2,7 +2,7 @@
 
 use crate::common::app::{test_config, TestApp};
 use crate::common::graphql::{error_code, BRIEF_SEND, SELLER_SEND};
-use marketchat::api::rate_limit::RateLimits;
+use marketchat::config::RateLimits;
 use marketchat::config::ServerConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

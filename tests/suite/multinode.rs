@@ -239,7 +239,7 @@ async fn a_node_reports_not_ready_and_fails_fast_while_the_database_is_unreachab
 
     // Written while the node is cut off (straight to the database): delivered after recovery.
     let principal = marketchat::domain::Principal::Seller { seller_id: seller.id };
-    let service = marketchat::service::ChatService::new(store.clone(), Default::default(), marketchat::service::system_clock());
+    let service = marketchat::service::ChatService::new(store.clone(), Default::default(), marketchat::service::Clock::system());
     service.send_message(&principal, seller.id, "during the outage", None).await.unwrap();
 
     let _proxy = Proxy::start(port).await;

@@ -5,7 +5,7 @@ use crate::common::app::{TestApp, TestSeller};
 use crate::common::requirements::require_chromium;
 use crate::common::wait::{poll_until, wait_until};
 use fantoccini::{Client, ClientBuilder, Locator};
-use marketchat::accounts::{Accounts, NewUserKind};
+use marketchat::service::accounts::{Accounts, NewUserKind};
 use marketchat::domain::users::OperatorRole;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -168,7 +168,7 @@ async fn type_and_enter(client: &Client, text: &str) {
 }
 
 async fn users(app: &TestApp, seller_id: i64, operator_role: OperatorRole) {
-    let accounts = Accounts::new(app.store.clone());
+    let accounts = Accounts::new(app.store.clone(), marketchat::service::Clock::system());
     accounts.create_user("seller@acme.test", Some("Acme Staff"), "password-123", NewUserKind::Seller(seller_id)).await.unwrap();
     accounts.create_user("ops@market.test", Some("Support"), "password-123", NewUserKind::Operator(operator_role)).await.unwrap();
 }
@@ -290,7 +290,7 @@ async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_m
         // While the server is down the page says so.
         wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
         // Sent while the page is cut off from the server.
-        let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::system_clock());
+        let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::Clock::system());
         let operator = marketchat::domain::Principal::Operator { label: None, role: None };
         service.send_message(&operator, seller_id, "sent during the outage", None).await.unwrap();
     })

@@ -27,7 +27,7 @@ fn fast_retries() -> ServerConfig {
 
 /// The shipped defaults (non-public webhook destinations refused), rate limits off.
 fn default_destinations() -> ServerConfig {
-    ServerConfig { rate_limits: marketchat::api::rate_limit::RateLimits::off(), ..ServerConfig::default() }
+    ServerConfig { rate_limits: marketchat::config::RateLimits::off(), ..ServerConfig::default() }
 }
 
 /// `marketchat webhook add URL [--events …]` → (ID, secret); the test receivers are on

@@ -1,6 +1,6 @@
-//! Portal accounts: creating users, logging in and out, and turning a session into the
-//! principal the APIs act for. Passwords are argon2id hashes; sessions are random tokens
-//! stored only as SHA-256 hashes.
+//! Portal accounts: creating users, logging in and out, and ending old sessions.
+//! Passwords are argon2id hashes; sessions are random tokens stored only as SHA-256
+//! hashes (checked, on each use, by [`super::auth`]).
 
 mod hashing;
 mod lockout;
@@ -8,14 +8,17 @@ mod lockout;
 pub use hashing::{HashPool, HashPoolError};
 pub use lockout::{Lockout, LockoutKey};
 
+use super::clock::Clock;
 use crate::domain::keys::{generate_secret, hash_key};
 use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
-use crate::store::{SessionRecord, Store, StoreError, StoreResult, UserRecord};
+use crate::store::{Store, StoreError, UserRecord};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use tracing::instrument;
 
 /// How long a login lasts at most.
 pub const SESSION_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
@@ -77,15 +80,15 @@ pub enum NewUserKind {
     Seller(i64),
 }
 
+/// How often expired and idle sessions are deleted.
+const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
+
 /// Account use cases over a store.
 pub struct Accounts {
     store: Arc<dyn Store>,
+    clock: Clock,
     lockout: Lockout,
     hasher: HashPool,
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// The principal a portal user acts as; none (fail closed) for a user that is neither
@@ -104,31 +107,14 @@ pub fn principal_of(user: &UserRecord) -> Option<Principal> {
     }
 }
 
-/// The user and principal of a live session token hash: not expired, used within the
-/// idle timeout, and of a user who may act (known role, not disabled). The one rule for session validity, used by
-/// requests and by open subscriptions' re-checks alike.
-pub async fn live_session(store: &dyn Store, token_hash: &str, now: i64) -> StoreResult<Option<(SessionRecord, Principal)>> {
-    let Some(session) = store.session_user(token_hash, now, now - SESSION_IDLE_TIMEOUT_MS).await? else {
-        return Ok(None);
-    };
-    if session.user.disabled_at.is_some() {
-        return Ok(None);
-    }
-    Ok(principal_of(&session.user).map(|principal| (session, principal)))
-}
-
 impl Accounts {
-    /// Accounts over `store`, hashing on one thread per core.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::with_hasher(store, HashPool::per_core())
-    }
-
-    /// Accounts over `store` hashing on `hasher`.
-    pub fn with_hasher(store: Arc<dyn Store>, hasher: HashPool) -> Self {
-        Self { store, lockout: Lockout::default(), hasher }
+    /// Accounts over `store`, reading the time from `clock` and hashing on one thread per core.
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Self { store, clock, lockout: Lockout::default(), hasher: HashPool::per_core() }
     }
 
     /// Creates a user with an argon2id hash of `password`.
+    #[instrument(skip_all)]
     pub async fn create_user(&self, email: &str, name: Option<&str>, password: &str, kind: NewUserKind) -> Result<UserRecord, AccountError> {
         check_lengths(email, password)?;
         let email = email.trim().to_lowercase();
@@ -149,7 +135,7 @@ impl Accounts {
         let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&email).to_owned();
         let user = UserRecord { id: 0, email: email.clone(), name, password_hash, seller_id, role, disabled_at: None };
         self.store
-            .create_user(&user, now_ms())
+            .create_user(&user, self.clock.now())
             .await?
             .ok_or_else(|| AccountError::Invalid(format!("a user with e-mail address {email} exists already")))
     }
@@ -158,6 +144,7 @@ impl Accounts {
     /// and the user. Oversized input is refused before anything else; the attempt is
     /// counted against (address, client) before the password is checked; unknown
     /// addresses are checked against a dummy hash so they take as long.
+    #[instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str, client: IpAddr) -> Result<(String, UserRecord), AccountError> {
         check_lengths(email, password)?;
         let email = email.trim().to_lowercase();
@@ -173,27 +160,14 @@ impl Accounts {
         }
         self.lockout.succeeded(key);
         let token = generate_secret(&mut rand::thread_rng(), "mcs_");
-        let now = now_ms();
+        let now = self.clock.now();
         let (expires_at, idle_since) = (now + SESSION_LIFETIME_MS, now - SESSION_IDLE_TIMEOUT_MS);
         self.store.create_session(&token.hash, user.id, now, expires_at, idle_since, MAX_SESSIONS_PER_USER).await?;
         Ok((token.secret, user))
     }
 
-    /// The user and principal of a live session token, recording its use (at most once
-    /// per `SESSION_TOUCH_RESOLUTION_MS`).
-    pub async fn session(&self, token: &str) -> Result<Option<(UserRecord, Principal)>, AccountError> {
-        let now = now_ms();
-        let hash = hash_key(token);
-        let Some((session, principal)) = live_session(self.store.as_ref(), &hash, now).await? else {
-            return Ok(None);
-        };
-        if now - session.last_used_at >= SESSION_TOUCH_RESOLUTION_MS {
-            self.store.touch_session(&hash, now).await?;
-        }
-        Ok(Some((session.user, principal)))
-    }
-
     /// Gives a user a new password and ends their sessions; false when there is no such user.
+    #[instrument(skip_all)]
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<bool, AccountError> {
         check_lengths("", password)?;
         check_password_strength(password)?;
@@ -202,14 +176,33 @@ impl Accounts {
     }
 
     /// Ends a session.
+    #[instrument(skip_all)]
     pub async fn logout(&self, token: &str) -> Result<(), AccountError> {
         Ok(self.store.delete_session(&hash_key(token)).await?)
     }
 
     /// Deletes expired and idle sessions; returns how many.
+    #[instrument(skip_all)]
     pub async fn purge_sessions(&self) -> Result<u64, AccountError> {
-        let now = now_ms();
+        let now = self.clock.now();
         Ok(self.store.purge_sessions(now, now - SESSION_IDLE_TIMEOUT_MS).await?)
+    }
+
+    /// Deletes expired and idle sessions at start and then every hour, until `stop`.
+    pub fn spawn_session_purge(self: Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.purge_sessions().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "ended expired and idle portal sessions"),
+                    Err(error) => tracing::warn!(%error, "could not purge portal sessions; will retry"),
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(SESSION_PURGE_INTERVAL) => {}
+                }
+            }
+        })
     }
 
     /// (address, client IP) pairs with failed logins held in memory now.

@@ -1,20 +1,14 @@
-//! Webhooks: each registered endpoint gets every chat event of the types it chose, as a
-//! signed JSON POST. The outbox is the durable `events` table (written in the same
-//! transaction as each change): a worker turns new events into one delivery row per
-//! endpoint, then sends due deliveries, retrying with exponential back-off and jitter
-//! for at least 24 hours. Every attempt is recorded; nothing is lost across restarts.
-//! Deliveries reach public addresses only unless private ones are allowed ([`destination`])
-//! and never follow redirects. HTTPS endpoints are verified against the system's trust
-//! store, the PEM bundle named by `SSL_CERT_FILE` and `--webhook-ca-file` ([`tls`]).
-//! Every failed attempt is logged, counted and listed by `webhook deliveries ID`; a stop
-//! waits for attempts in flight, and a claim lapses soon after its attempt's timeout.
+//! Delivering events to webhook endpoints: a worker turns new events of the durable feed
+//! into one delivery row per endpoint, then sends due deliveries as signed JSON POSTs,
+//! retrying with exponential back-off and jitter; every attempt is recorded.
 
-pub mod destination;
-pub mod tls;
-
-use crate::api::types::format_time;
+use super::destination::{self, DestinationPolicy};
+use super::endpoints::{MESSAGES_READ, MESSAGE_CREATED};
+use super::tls;
 use crate::domain::ids::{message_gid, seller_gid};
+use crate::domain::wire::{format_time, WireMessage};
 use crate::metrics::{DeliveryLabels, Metrics};
+use crate::service::clock::Clock;
 use crate::store::{AttemptOutcome, DeliveryRecord, EventKind, NewDelivery, Store, StoredEvent, WebhookRecord};
 use hmac::{Hmac, Mac};
 use rand::Rng;
@@ -24,14 +18,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-pub use destination::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// A message was sent.
-pub const MESSAGE_CREATED: &str = "chat_message.created";
-/// Messages were marked read.
-pub const MESSAGES_READ: &str = "chat_message.read";
 /// Deliveries are retried until this long after the event (then given up).
 pub const RETRY_FOR_MS: i64 = 48 * 60 * 60 * 1000;
 /// The longest wait between two attempts.
@@ -41,32 +30,6 @@ const MAX_BACKOFF_MS: i64 = 60 * 60 * 1000;
 const LEASE_MARGIN: Duration = Duration::from_secs(15);
 /// The longest a stop waits, beyond the webhook timeout, for attempts in flight.
 const STOP_GRACE: Duration = Duration::from_secs(2);
-
-/// Parses `--events`: a comma-separated list of event types (default: all).
-pub fn parse_event_types(raw: Option<&str>) -> Result<Vec<String>, String> {
-    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(vec![MESSAGE_CREATED.to_owned(), MESSAGES_READ.to_owned()]);
-    };
-    raw.split(',')
-        .map(str::trim)
-        .map(|e| match e {
-            MESSAGE_CREATED | MESSAGES_READ => Ok(e.to_owned()),
-            other => Err(format!("unknown event type {other:?} ({MESSAGE_CREATED}, {MESSAGES_READ})")),
-        })
-        .collect()
-}
-
-/// Checks an endpoint URL at registration: absolute http(s), and a destination `policy`
-/// permits (see [`DestinationPolicy::check_registration`]).
-pub fn check_url(raw: &str, policy: DestinationPolicy) -> Result<String, String> {
-    policy.check_registration(raw)?;
-    Ok(raw.trim().to_owned())
-}
-
-/// A new signing secret (shown once).
-pub fn new_secret() -> String {
-    crate::domain::keys::generate_secret(&mut rand::thread_rng(), "whsec_").secret
-}
 
 /// `sha256=HEX` of HMAC-SHA256 with `secret` over `TIMESTAMP.BODY`.
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
@@ -79,14 +42,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 pub fn delivery_of(event: &StoredEvent) -> (&'static str, NewDelivery) {
     let event_id = format!("evt_{}_{}", event.position.tx, event.position.seq);
     let (event_type, occurred_at, data) = match &event.kind {
-        EventKind::MessageCreated(m) => (
-            MESSAGE_CREATED,
-            m.created_at,
-            json!({ "message": {
-                "id": message_gid(m.id), "message": m.body, "sentByType": m.sent_by.as_str(),
-                "sentBy": m.sender_label, "createdAt": format_time(m.created_at),
-            } }),
-        ),
+        EventKind::MessageCreated(m) => (MESSAGE_CREATED, m.created_at, json!({ "message": WireMessage::from(m).to_event_json() })),
         EventKind::MessagesRead { sent_by, read_at, message_ids } => (
             MESSAGES_READ,
             *read_at,
@@ -154,6 +110,7 @@ fn delivery_client(settings: &WebhookSettings) -> Result<reqwest::Client, String
 /// What the worker shares with its attempts: where to record them and how they went.
 struct Reporting {
     store: Arc<dyn Store>,
+    clock: Clock,
     metrics: Arc<Metrics>,
     /// Whether each active endpoint's latest attempt failed.
     failing: Mutex<HashMap<i64, bool>>,
@@ -192,7 +149,13 @@ impl Reporting {
 
 /// Starts the delivery worker; it stops when `stop` is cancelled, after the attempts in
 /// flight have finished (each is bounded by the webhook timeout).
-pub fn spawn_worker(store: Arc<dyn Store>, metrics: Arc<Metrics>, settings: WebhookSettings, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub fn spawn_worker(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+    settings: WebhookSettings,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = match delivery_client(&settings) {
             Ok(client) => client,
@@ -201,7 +164,7 @@ pub fn spawn_worker(store: Arc<dyn Store>, metrics: Arc<Metrics>, settings: Webh
                 return;
             }
         };
-        let reporting = Arc::new(Reporting { store, metrics, failing: Mutex::default() });
+        let reporting = Arc::new(Reporting { store, clock, metrics, failing: Mutex::default() });
         if let Err(error) = reporting.load().await {
             tracing::warn!(%error, "could not read the latest webhook attempts");
         }
@@ -225,13 +188,9 @@ pub fn spawn_worker(store: Arc<dyn Store>, metrics: Arc<Metrics>, settings: Webh
     })
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 /// Queues new events for every active endpoint, then starts the due deliveries.
 async fn run_once(reporting: &Arc<Reporting>, client: &reqwest::Client, settings: &WebhookSettings, in_flight: &TaskTracker) -> Result<(), crate::store::StoreError> {
-    let store = &reporting.store;
+    let (store, clock) = (&reporting.store, &reporting.clock);
     let endpoints: HashMap<i64, WebhookRecord> =
         store.list_webhooks().await?.into_iter().filter(|e| e.removed_at.is_none()).map(|e| (e.id, e)).collect();
     reporting.keep_only(&endpoints);
@@ -247,9 +206,9 @@ async fn run_once(reporting: &Arc<Reporting>, client: &reqwest::Client, settings
             .filter(|(event_type, _)| endpoint.events.iter().any(|e| e == event_type))
             .map(|(_, delivery)| delivery)
             .collect();
-        store.enqueue_deliveries(endpoint.id, &deliveries, last, now_ms()).await?;
+        store.enqueue_deliveries(endpoint.id, &deliveries, last, clock.now()).await?;
     }
-    let now = now_ms();
+    let now = clock.now();
     let lease_ms = i64::try_from(settings.lease().as_millis()).unwrap_or(i64::MAX);
     for delivery in store.claim_deliveries(now, now.saturating_add(lease_ms), 32).await? {
         let Some(endpoint) = endpoints.get(&delivery.endpoint_id).cloned() else { continue };
@@ -261,13 +220,13 @@ async fn run_once(reporting: &Arc<Reporting>, client: &reqwest::Client, settings
 }
 
 async fn attempt(reporting: &Reporting, client: &reqwest::Client, endpoint: &WebhookRecord, delivery: DeliveryRecord, settings: &WebhookSettings) {
-    let (status, error) = match send(client, endpoint, &delivery, settings.destinations).await {
+    let (status, error) = match send(client, &reporting.clock, endpoint, &delivery, settings.destinations).await {
         Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None),
         // Redirects are not followed: a 3xx is a failed attempt like any other status.
         Ok(response) => (Some(response.status().as_u16()), Some(format!("HTTP {}", response.status().as_u16()))),
         Err(failure) => (None, Some(failure.to_string())),
     };
-    let now = now_ms();
+    let now = reporting.clock.now();
     let outcome = match &error {
         None => AttemptOutcome::Delivered,
         Some(_) if now - delivery.created_at >= RETRY_FOR_MS => AttemptOutcome::GiveUp,
@@ -293,7 +252,7 @@ fn report(reporting: &Reporting, endpoint: &WebhookRecord, delivery: &DeliveryRe
     let host = url::Url::parse(&endpoint.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
     let endpoint_id = crate::domain::ids::GlobalId::new(crate::domain::ids::IdKind::WebhookEndpoint, endpoint.id).encode();
     let next_retry_in_ms = match outcome {
-        AttemptOutcome::Retry(at) => Some(at - now_ms()),
+        AttemptOutcome::Retry(at) => Some(at - reporting.clock.now()),
         _ => None,
     };
     tracing::warn!(endpoint = %endpoint_id, %host, status, %error, attempt = delivery.attempts + 1, event_id = %delivery.event_id, next_retry_in_ms, gave_up = matches!(outcome, AttemptOutcome::GiveUp), "webhook delivery failed");
@@ -317,11 +276,17 @@ enum SendFailure {
 }
 
 /// POSTs the signed delivery, if the destination is permitted.
-async fn send(client: &reqwest::Client, endpoint: &WebhookRecord, delivery: &DeliveryRecord, policy: DestinationPolicy) -> Result<reqwest::Response, SendFailure> {
+async fn send(
+    client: &reqwest::Client,
+    clock: &Clock,
+    endpoint: &WebhookRecord,
+    delivery: &DeliveryRecord,
+    policy: DestinationPolicy,
+) -> Result<reqwest::Response, SendFailure> {
     let url = destination::parse_http_url(&endpoint.url).map_err(SendFailure::InvalidUrl)?;
     // The client connects to IP literals without asking the resolver: check them here.
     policy.check_ip_literal(&url)?;
-    let timestamp = now_ms() / 1000;
+    let timestamp = clock.now() / 1000;
     client
         .post(url)
         .header("content-type", "application/json")
@@ -368,17 +333,5 @@ mod tests {
             assert!(delay >= nominal * 3 / 4 && delay <= nominal * 5 / 4, "{attempts}: {delay}");
         }
         assert!(backoff_ms(1_000, 40) <= MAX_BACKOFF_MS * 5 / 4);
-    }
-
-    #[test]
-    fn event_types_and_urls_are_checked() {
-        assert_eq!(parse_event_types(None).unwrap().len(), 2);
-        assert_eq!(parse_event_types(Some("chat_message.read")).unwrap(), vec![MESSAGES_READ.to_owned()]);
-        assert!(parse_event_types(Some("chat_message.deleted")).is_err());
-        let policy = DestinationPolicy::default();
-        assert_eq!(check_url(" https://hooks.example.com/x ", policy).as_deref(), Ok("https://hooks.example.com/x"));
-        assert!(check_url("ftp://x", policy).is_err() && check_url("http://", policy).is_err());
-        assert!(check_url("http://127.0.0.1:9/hook", policy).is_err());
-        assert!(check_url("http://127.0.0.1:9/hook", DestinationPolicy { allow_private: true }).is_ok());
     }
 }

@@ -1,48 +1,35 @@
-//! The application service: applies the domain rules to each use case and calls the
-//! store. Both GraphQL APIs (and the CLI) go through here, so the rules live once.
+//! Chat use cases: sending and marking read (with the rules on who may write), and the
+//! reads both APIs page through (threads, chats, sellers, the event feed's position).
 
+use super::clock::Clock;
+use super::error::ServiceError;
+use super::settings::ChatSwitch;
+use crate::domain::cursor::EventCursor;
 use crate::domain::message::{MessageBody, MessageRules};
+use crate::domain::paging::{Direction, PageRequest};
+use crate::domain::wire::WireMessage;
 use crate::domain::{side_to_mark_read, Principal, Side};
-use crate::store::{CommitHook, CreateOutcome, MarkRead, NewMessage, Store, StoreError};
+use crate::store::{
+    ChatListQuery, ChatRecord, CommitHook, CreateOutcome, ListPage, MarkRead, MessageRecord, NewMessage, SellerListQuery, SellerRecord, Store,
+    StoreError,
+};
 use std::sync::Arc;
-use thiserror::Error;
+use tracing::instrument;
 
-/// Settings key of the operator's "Enable in-app chat" switch.
-pub const CHAT_ENABLED_SETTING: &str = "chat_enabled";
 /// How long a `clientMutationId` keeps returning the message it created.
 pub const DEDUPE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 /// Longest accepted `clientMutationId`.
 pub const MAX_CLIENT_MUTATION_ID_CHARS: usize = 255;
 
-/// Why a use case failed.
-#[derive(Debug, Error)]
-pub enum ServiceError {
-    /// The caller can fix this: it goes into the payload's `errors`.
-    #[error("{field} {message}")]
-    Invalid {
-        /// The input field, or `base`.
-        field: &'static str,
-        /// What is wrong, in words.
-        message: String,
-    },
-    /// Storage failed; logged, never shown.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl ServiceError {
-    /// A user-fixable error on `field`.
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Invalid { field, message: message.into() }
-    }
-}
-
-/// Where the current time comes from (tests may fix it).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock in Unix milliseconds.
-pub fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp_millis())
+/// One page of a thread, newest first, with the Relay page flags.
+#[derive(Debug, Clone)]
+pub struct ThreadPage {
+    /// The messages, newest first.
+    pub messages: Vec<MessageRecord>,
+    /// More messages follow the page's last one.
+    pub has_next_page: bool,
+    /// Messages precede the page's first one.
+    pub has_previous_page: bool,
 }
 
 /// Chat use cases over a store.
@@ -51,13 +38,15 @@ pub struct ChatService {
     store: Arc<dyn Store>,
     rules: MessageRules,
     clock: Clock,
+    switch: ChatSwitch,
     on_commit: CommitHook,
 }
 
 impl ChatService {
-    /// A service over `store` applying `rules`.
+    /// A service over `store` applying `rules`, reading the time from `clock`.
     pub fn new(store: Arc<dyn Store>, rules: MessageRules, clock: Clock) -> Self {
-        Self { store, rules, clock, on_commit: Arc::new(|| {}) }
+        let switch = ChatSwitch::new(store.clone());
+        Self { store, rules, clock, switch, on_commit: Arc::new(|| {}) }
     }
 
     /// The same service, calling `hook` after each commit that adds events.
@@ -66,29 +55,28 @@ impl ChatService {
         self
     }
 
-    /// The store, shared (for the event broker).
-    pub fn shared_store(&self) -> Arc<dyn Store> {
-        self.store.clone()
+    /// The "Enable in-app chat" switch this service obeys (the event broker watches it).
+    pub fn switch(&self) -> &ChatSwitch {
+        &self.switch
     }
 
-    /// The store, for read-only queries that need no rules.
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
-    /// Now, in Unix milliseconds.
-    pub fn now(&self) -> i64 {
-        (self.clock)()
+    /// Whether the database answers.
+    #[instrument(skip_all)]
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
     }
 
     /// Whether the operator has in-app chat switched on (default: on).
     pub async fn chat_enabled(&self) -> Result<bool, ServiceError> {
-        Ok(self.store.setting(CHAT_ENABLED_SETTING).await?.as_deref() != Some("false"))
+        self.switch.enabled().await
     }
 
     /// Switches in-app chat on or off.
+    #[instrument(skip_all)]
     pub async fn set_chat_enabled(&self, enabled: bool) -> Result<(), ServiceError> {
-        self.store.set_setting(CHAT_ENABLED_SETTING, if enabled { "true" } else { "false" }).await?;
+        self.switch.set(enabled).await?;
+        // Wakes the event tailer, which tells other nodes: their seller subscriptions
+        // learn of the change without waiting for their next poll.
         (self.on_commit)();
         Ok(())
     }
@@ -102,6 +90,7 @@ impl ChatService {
     }
 
     /// Sends `raw` into `seller_id`'s thread as `principal`.
+    #[instrument(skip_all)]
     pub async fn send_message(
         &self,
         principal: &Principal,
@@ -117,7 +106,7 @@ impl ChatService {
                 format!("is too long (maximum is {MAX_CLIENT_MUTATION_ID_CHARS} characters)"),
             ));
         }
-        let now = self.now();
+        let now = self.clock.now();
         let sender_label = match principal {
             Principal::Operator { label, .. } => label.clone(),
             Principal::Seller { .. } => None,
@@ -145,6 +134,7 @@ impl ChatService {
 
     /// Marks the other side's messages in `seller_id`'s thread read, optionally only up
     /// to and including the message `up_to`; returns the IDs that changed.
+    #[instrument(skip_all)]
     pub async fn mark_read(
         &self,
         principal: &Principal,
@@ -164,12 +154,101 @@ impl ChatService {
         if principal.side() == Side::Admin && self.store.seller(seller_id).await?.is_none() {
             return Err(ServiceError::invalid("sellerId", "does not exist"));
         }
-        let request = MarkRead { seller_id, sent_by: side, up_to_seq, now: self.now() };
+        let request = MarkRead { seller_id, sent_by: side, up_to_seq, now: self.clock.now() };
         let ids = self.store.mark_read(&request).await?;
         if !ids.is_empty() {
             (self.on_commit)();
         }
         Ok(ids)
+    }
+
+    /// One seller's chat with its counters.
+    #[instrument(skip_all)]
+    pub async fn chat(&self, seller_id: i64) -> Result<Option<ChatRecord>, ServiceError> {
+        Ok(self.store.chat(seller_id).await?)
+    }
+
+    /// Messages in one seller's thread (0 for an unknown seller).
+    pub async fn message_count(&self, seller_id: i64) -> Result<i64, ServiceError> {
+        Ok(self.chat(seller_id).await?.map_or(0, |chat| chat.message_count))
+    }
+
+    /// One seller.
+    #[instrument(skip_all)]
+    pub async fn seller(&self, seller_id: i64) -> Result<Option<SellerRecord>, ServiceError> {
+        Ok(self.store.seller(seller_id).await?)
+    }
+
+    /// One message by its row number.
+    #[instrument(skip_all)]
+    pub async fn message(&self, message_id: i64) -> Result<Option<MessageRecord>, ServiceError> {
+        Ok(self.store.message(message_id).await?)
+    }
+
+    /// One page of `seller_id`'s thread. The flag for the requested direction comes from
+    /// the page query; the other from one indexed existence check beyond the cursor.
+    #[instrument(skip_all)]
+    pub async fn thread_page(&self, seller_id: i64, page: &PageRequest<i64>) -> Result<ThreadPage, ServiceError> {
+        let found = self.store.list_messages(seller_id, page).await?;
+        let beyond_cursor = match page.cursor {
+            None => false,
+            Some(seq) => self.store.has_messages_beyond(seller_id, seq, page.direction == Direction::Forward).await?,
+        };
+        let (has_next_page, has_previous_page) = match page.direction {
+            Direction::Forward => (found.has_more, beyond_cursor),
+            Direction::Backward => (beyond_cursor, found.has_more),
+        };
+        Ok(ThreadPage { messages: found.messages, has_next_page, has_previous_page })
+    }
+
+    /// Chats with at least one message, most recently active first.
+    #[instrument(skip_all)]
+    pub async fn chats(&self, query: &ChatListQuery) -> Result<ListPage<ChatRecord>, ServiceError> {
+        Ok(self.store.list_chats(query).await?)
+    }
+
+    /// How many chats the chat list shows in all for these filters.
+    #[instrument(skip_all)]
+    pub async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> Result<i64, ServiceError> {
+        Ok(self.store.count_chats(unread_only, search).await?)
+    }
+
+    /// Sellers by business name.
+    #[instrument(skip_all)]
+    pub async fn sellers(&self, query: &SellerListQuery) -> Result<ListPage<SellerRecord>, ServiceError> {
+        Ok(self.store.list_sellers(query).await?)
+    }
+
+    /// How many sellers match `search`.
+    #[instrument(skip_all)]
+    pub async fn count_sellers(&self, search: Option<&str>) -> Result<i64, ServiceError> {
+        Ok(self.store.count_sellers(search).await?)
+    }
+
+    /// Seller messages the operator has not read, over all chats.
+    #[instrument(skip_all)]
+    pub async fn operator_unread_total(&self) -> Result<i64, ServiceError> {
+        Ok(self.store.operator_unread_total().await?)
+    }
+
+    /// The event feed's newest readable position.
+    #[instrument(skip_all)]
+    pub async fn event_cursor(&self) -> Result<EventCursor, ServiceError> {
+        Ok(self.store.last_event_position().await?)
+    }
+}
+
+impl<'a> From<&'a MessageRecord> for WireMessage<'a> {
+    fn from(message: &'a MessageRecord) -> Self {
+        WireMessage {
+            id: message.id,
+            seller_id: message.seller_id,
+            sent_by: message.sent_by,
+            sender_label: message.sender_label.as_deref(),
+            body: &message.body,
+            created_at: message.created_at,
+            read_at: message.read_at,
+        }
     }
 }
 
@@ -184,7 +263,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("service.db").display());
         let store = store::connect(&url, &Default::default()).await.unwrap();
         let seller = store.create_seller("Acme", 0).await.unwrap();
-        let service = ChatService::new(store, MessageRules::default(), Arc::new(move || clock.load(Ordering::SeqCst)));
+        let service = ChatService::new(store, MessageRules::default(), Clock::from_fn(move || clock.load(Ordering::SeqCst)));
         (service, seller.id, dir)
     }
 

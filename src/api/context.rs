@@ -1,0 +1,32 @@
+//! What every resolver may use, put into both schemas once: the services, the event
+//! broker, the rate limiter and the metrics. The caller's principal and credential come
+//! with each request instead.
+
+use super::rate_limit::RateLimiter;
+use crate::metrics::Metrics;
+use crate::realtime::Broker;
+use crate::service::{ChatService, WebhookService};
+use async_graphql::Context;
+use std::sync::Arc;
+
+/// The schemas' shared data.
+#[derive(Clone)]
+pub struct ApiContext {
+    /// Chat use cases.
+    pub chat: ChatService,
+    /// Webhook endpoint use cases.
+    pub webhooks: WebhookService,
+    /// Real-time fan-out, for subscriptions.
+    pub broker: Arc<Broker>,
+    /// The send limit.
+    pub limiter: Arc<RateLimiter>,
+    /// Counters of created messages.
+    pub metrics: Arc<Metrics>,
+}
+
+impl ApiContext {
+    /// The context of the schema `ctx` belongs to.
+    pub fn of<'a>(ctx: &Context<'a>) -> &'a ApiContext {
+        ctx.data_unchecked::<ApiContext>()
+    }
+}

@@ -1,0 +1,48 @@
+//! The events `chatEvents` delivers, both carrying a cursor of the durable feed to
+//! resume after.
+
+use super::message::MessageView;
+use crate::domain::ids::{message_gid, seller_gid};
+use crate::domain::wire::format_time;
+use crate::realtime::FeedEvent;
+use crate::store::EventKind;
+use async_graphql::{SimpleObject, ID};
+
+/// A message was sent.
+#[derive(SimpleObject)]
+pub struct ChatMessageCreated<M: MessageView> {
+    /// Pass as `after` to resume after this event.
+    pub cursor: String,
+    /// The new message.
+    pub chat_message: M,
+}
+
+/// Messages were marked read by the other side.
+#[derive(SimpleObject)]
+pub struct ChatMessagesRead {
+    /// Pass as `after` to resume after this event.
+    pub cursor: String,
+    /// The chat's seller.
+    pub seller_id: ID,
+    /// Whose messages were read: `Admin` or `Seller`.
+    pub sent_by_type: String,
+    /// The `readAt` they now have.
+    pub read_at: String,
+    /// The messages that changed.
+    pub message_ids: Vec<ID>,
+}
+
+/// Wraps a feed event in one API's `ChatEvent` union.
+pub fn to_union<M: MessageView, U>(event: &FeedEvent, created: fn(ChatMessageCreated<M>) -> U, read: fn(ChatMessagesRead) -> U) -> U {
+    let cursor = event.position.encode();
+    match &event.kind {
+        EventKind::MessageCreated(message) => created(ChatMessageCreated { cursor, chat_message: M::from_record(message.clone()) }),
+        EventKind::MessagesRead { sent_by, read_at, message_ids } => read(ChatMessagesRead {
+            cursor,
+            seller_id: ID(seller_gid(event.seller_id)),
+            sent_by_type: sent_by.as_str().to_owned(),
+            read_at: format_time(*read_at),
+            message_ids: message_ids.iter().map(|id| ID(message_gid(*id))).collect(),
+        }),
+    }
+}

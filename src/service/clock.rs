@@ -1,0 +1,32 @@
+//! Where the current time comes from: one clock in the server's state that every service
+//! reads, so a test can fix it or move it forward.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A source of the current time in Unix milliseconds.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self::from_fn(|| chrono::Utc::now().timestamp_millis())
+    }
+
+    /// A clock that reads `now` (tests fix or advance it).
+    pub fn from_fn(now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// Now, in Unix milliseconds.
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Clock").field(&self.now()).finish()
+    }
+}

@@ -1,0 +1,28 @@
+//! The use cases. Each service applies the domain rules to one area and calls the store;
+//! everything above (both GraphQL APIs, the portals, the CLI and the background workers)
+//! goes through here, so each rule is written once and nothing above names the store.
+//!
+//! - [`chat`]: sending, marking read, reading threads, chats and sellers.
+//! - [`ChatSwitch`]: the operator's "Enable in-app chat" switch, one owner for every reader.
+//! - [`auth`]: API keys and portal sessions, checked by one rule on every request and on
+//!   every re-check of an open subscription.
+//! - [`accounts`]: portal users, logins and sessions.
+//! - [`webhooks`]: registering endpoints and delivering events to them.
+//! - [`retention`]: removing messages older than the retention period.
+
+pub mod accounts;
+pub(crate) mod auth;
+mod chat;
+mod clock;
+mod error;
+pub(crate) mod retention;
+mod settings;
+pub(crate) mod webhooks;
+
+pub use accounts::Accounts;
+pub use auth::AuthService;
+pub use chat::ChatService;
+pub use clock::Clock;
+pub use error::ServiceError;
+pub use settings::{ChatSwitch, CHAT_ENABLED_SETTING};
+pub use webhooks::WebhookService;
