@@ -2,7 +2,6 @@
 //! implementations. Rows come back as the plain records below, so nothing above this
 //! module depends on sqlx.
 
-mod group_commit;
 mod postgres;
 mod sqlite;
 

@@ -6,8 +6,8 @@
 //! other reason the batch is rolled back and each write retried in a transaction of its
 //! own, so one bad write never takes others down with it.
 
-use super::sqlite::{insert_message, mark_read_in};
-use super::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
+use super::writes::{insert_message, mark_read_in};
+use crate::store::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
