@@ -2,7 +2,7 @@
 
 use crate::accounts::{Accounts, NewUserKind};
 use crate::app::{self, AppState};
-use crate::config::ServerConfig;
+use crate::config::{DatabaseFlags, ServerConfig};
 use crate::demo;
 use crate::domain::ids::{seller_gid, user_gid, GlobalId, IdKind};
 use crate::domain::keys::generate_key;
@@ -47,13 +47,13 @@ pub struct DatabaseArgs {
     pub database_url: String,
     /// Database connection settings.
     #[command(flatten)]
-    pub settings: DatabaseSettings,
+    pub settings: DatabaseFlags,
 }
 
 impl DatabaseArgs {
     /// Opens an existing database (a missing SQLite file is an error).
     async fn open_existing(&self) -> Result<Arc<dyn Store>> {
-        let settings = DatabaseSettings { create_if_missing: false, exclusive: false, ..self.settings.clone() };
+        let settings = DatabaseSettings { create_if_missing: false, exclusive: false, ..DatabaseSettings::from(&self.settings) };
         open(self.database_url.clone(), settings).await
     }
 }
@@ -318,13 +318,13 @@ pub async fn run(mut cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Serve { database, config } => {
-            let settings = DatabaseSettings { create_if_missing: true, exclusive: true, ..database.settings };
+            let settings = DatabaseSettings { create_if_missing: true, exclusive: true, ..DatabaseSettings::from(&database.settings) };
             let store = open(database.database_url, settings).await?;
             serve(store, config, |_| Ok(())).await
         }
         Command::Demo(config) => demo::run(config).await,
         Command::Migrate(database) => {
-            let settings = DatabaseSettings { create_if_missing: true, exclusive: false, ..database.settings };
+            let settings = DatabaseSettings { create_if_missing: true, exclusive: false, ..DatabaseSettings::from(&database.settings) };
             open(database.database_url, settings).await.map(drop)
         }
         Command::Seller { database, command } => seller(&*database.open_existing().await?, command).await,

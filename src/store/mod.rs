@@ -53,25 +53,21 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// A callback run when events may have been committed (wakes the event broker).
 pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
 
-/// Connection settings for a database server (PostgreSQL; SQLite ignores them).
-#[derive(Debug, Clone, clap::Args)]
+/// How to open a database: connection limits for a database server (PostgreSQL; SQLite
+/// ignores them) and what a SQLite file may be used for.
+#[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     /// Most connections this node opens to the database.
-    #[arg(long = "db-pool-size", env = "MARKETCHAT_DB_POOL_SIZE", default_value_t = 10, global = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub pool_size: u32,
     /// Longest a statement may run before the database cancels it.
-    #[arg(long = "db-statement-timeout-ms", env = "MARKETCHAT_DB_STATEMENT_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis, global = true)]
     pub statement_timeout: Duration,
     /// Longest to wait for a connection (connecting, or from a busy pool) before failing.
-    #[arg(long = "db-connect-timeout-ms", env = "MARKETCHAT_DB_CONNECT_TIMEOUT_MS", default_value = "3000", value_parser = parse_millis, global = true)]
     pub connect_timeout: Duration,
     /// Whether a missing SQLite file is created (only `serve`, `demo` and `migrate` do;
     /// other commands refuse a path with no database, so a typo cannot make an empty one).
-    #[arg(skip = true)]
     pub create_if_missing: bool,
     /// Whether to hold the SQLite file's exclusive lock file (`PATH.lock`) for the store's
     /// life, so a second server on the same file refuses to start.
-    #[arg(skip = false)]
     pub exclusive: bool,
 }
 
@@ -84,15 +80,6 @@ impl Default for DatabaseSettings {
             create_if_missing: true,
             exclusive: false,
         }
-    }
-}
-
-/// A positive number of milliseconds (0 would mean "no time at all", never meant).
-fn parse_millis(raw: &str) -> Result<Duration, String> {
-    match raw.parse::<u64>() {
-        Ok(0) => Err("must be at least 1".to_owned()),
-        Ok(millis) => Ok(Duration::from_millis(millis)),
-        Err(error) => Err(error.to_string()),
     }
 }
 
