@@ -17,6 +17,7 @@ mod limits;
 mod operations;
 mod operator_api;
 mod paging;
+mod parity;
 mod portals;
 mod realtime;
 mod retention;
