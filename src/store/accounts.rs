@@ -71,7 +71,7 @@ every_backend! {
             Ok(rows.iter().map(RecordRow::user).collect::<Result<Vec<_>, _>>()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id))]
+        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
         async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool> {
             let mut tx = self.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
@@ -87,7 +87,7 @@ every_backend! {
             Ok(changed == 1)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id))]
+        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
         async fn set_user_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
             let mut tx = self.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -101,7 +101,7 @@ every_backend! {
             Ok(changed == 1)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id))]
+        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
         async fn create_session(&self, token_hash: &str, user_id: i64, now: i64, expires_at: i64, idle_since: i64, keep_per_user: i64) -> StoreResult<()> {
             let mut tx = self.begin_write().await?;
             if B::Db::ROW_LOCKS {

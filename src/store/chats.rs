@@ -43,7 +43,7 @@ pub trait ChatStore {
 every_backend! {
     #[async_trait]
     impl ChatStore for B {
-        #[instrument(level = "debug", skip_all, fields(message_id))]
+        #[instrument(level = "debug", skip_all, fields(message_id = message_id))]
         async fn message(&self, message_id: i64) -> StoreResult<Option<MessageRecord>> {
             let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"))
                 .bind(message_id)
@@ -52,7 +52,7 @@ every_backend! {
             Ok(row.map(|r| r.message(0)).transpose()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id))]
+        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
         async fn list_messages(&self, seller_id: i64, page: &PageRequest<i64>) -> StoreResult<MessagePage> {
             let (sql, edge) = match page.direction {
                 Direction::Forward => (
@@ -74,7 +74,7 @@ every_backend! {
             Ok(MessagePage { messages, has_more })
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id))]
+        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
         async fn has_messages_beyond(&self, seller_id: i64, seq: i64, newer: bool) -> StoreResult<bool> {
             let sql = if newer {
                 "SELECT EXISTS (SELECT 1 FROM messages WHERE seller_id = $1 AND seq >= $2)"
@@ -84,7 +84,7 @@ every_backend! {
             Ok(sqlx::query_scalar(sql).bind(seller_id).bind(seq).fetch_one(self.readers()).await?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id))]
+        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
         async fn messages_oldest_first(&self, seller_id: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<MessageRecord>> {
             let rows = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"))
                 .bind(seller_id)
@@ -95,7 +95,7 @@ every_backend! {
             Ok(rows.iter().map(|r| r.message(0)).collect::<Result<_, _>>()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id))]
+        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
         async fn chat(&self, seller_id: i64) -> StoreResult<Option<ChatRecord>> {
             let row = sqlx::query(&format!("{CHAT_SELECT} WHERE c.seller_id = $1")).bind(seller_id).fetch_optional(self.readers()).await?;
             Ok(row.as_ref().map(RecordRow::chat).transpose()?)

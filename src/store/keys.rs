@@ -45,7 +45,7 @@ every_backend! {
             Ok(row.as_ref().map(RecordRow::api_key).transpose()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(key_id))]
+        #[instrument(level = "debug", skip_all, fields(key_id = key_id))]
         async fn touch_api_key(&self, key_id: i64, now: i64) -> StoreResult<()> {
             sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now).bind(key_id).execute(self.writer()).await?;
             Ok(())
@@ -57,7 +57,7 @@ every_backend! {
             Ok(rows.iter().map(RecordRow::api_key).collect::<Result<_, _>>()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(key_id))]
+        #[instrument(level = "debug", skip_all, fields(key_id = key_id))]
         async fn revoke_api_key(&self, key_id: i64, now: i64) -> StoreResult<bool> {
             let result = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                 .bind(now)

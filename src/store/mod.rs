@@ -1,6 +1,35 @@
 //! Storage: one `Store` trait that the rest of the service talks to, and its
 //! implementations. Rows come back as the plain records below, so nothing above this
 //! module depends on sqlx.
+//!
+//! `Store` is made of one trait per area (sellers, keys, accounts, webhooks, chats,
+//! settings): each area's module holds its trait and the one implementation of it that
+//! every SQL back end shares (see `sql`). What the dialects do their own way (the write
+//! path, the event feed, migrations, cross-node wake-ups), `sqlite/` and `postgres/`
+//! implement as `Store` itself.
+//!
+//! # Chat counters
+//!
+//! A chat row carries counters that reads use instead of counting messages. Both back
+//! ends keep them by this one rule, in the transaction that makes the change:
+//!
+//! - Storing a message: `message_count` + 1, which is the message's `seq`; the other
+//!   side's unread counter + 1 (`unread_by_seller` for an `Admin` message,
+//!   `unread_by_operator` for a `Seller` one); `last_message_id` = the message; one
+//!   `message_created` event. SQLite does this in the trigger `messages_after_insert`
+//!   (migrations/sqlite 0003, remade in 0008), PostgreSQL in the insert statement of
+//!   `postgres/writes.rs`. A replayed client mutation ID or an unknown seller changes
+//!   nothing.
+//! - Marking messages read: that unread counter - as many as were unread, and one
+//!   `messages_read` event when any were (`chats::ChatWrites::mark_read_in`, both).
+//! - Retention removing messages: `removed_count` + as many; each unread counter - the
+//!   removed ones still unread; `last_message_id` = NULL when the newest went; their
+//!   events go with them (`ChatStore::remove_before`, both).
+//!
+//! So `message_count - removed_count` is the chat's stored messages, `unread_by_*` its
+//! stored unread messages of the other side, and `last_message_id` its newest message
+//! (NULL when it has none). `tests/api/parity.rs` runs the same operations on both back
+//! ends and checks that they keep the same counters, by this rule.
 
 mod accounts;
 mod chats;

@@ -60,7 +60,7 @@ every_backend! {
             Ok(Some(SellerRecord { id, business_name: business_name.to_owned(), created_at: now }))
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id))]
+        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
         async fn rename_seller(&self, seller_id: i64, business_name: &str) -> StoreResult<Option<SellerRecord>> {
             let row = sqlx::query(&format!("UPDATE sellers SET business_name = $1, name_key = $2 WHERE id = $3 RETURNING {SELLER_COLUMNS}"))
                 .bind(business_name)
@@ -71,7 +71,7 @@ every_backend! {
             Ok(row.as_ref().map(RecordRow::seller).transpose()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id))]
+        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
         async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>> {
             let row = sqlx::query(&format!("SELECT {SELLER_COLUMNS} FROM sellers WHERE id = $1"))
                 .bind(seller_id)

@@ -7,7 +7,7 @@
 //! PostgreSQL does. They live in the per-area modules (sellers, keys, accounts, webhooks,
 //! chats, settings), each an area trait of [`Store`] with one impl for every back end.
 
-use super::*;
+use super::{ApiKeyRecord, ChatRecord, EventCursor, EventKind, MessageRecord, SellerRecord, Side, Store, StoredEvent, UserRecord};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Pool, Row, Transaction, Type};
 use std::future::Future;
 

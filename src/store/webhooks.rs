@@ -64,7 +64,7 @@ every_backend! {
             Ok(rows.into_iter().map(webhook_from_row).collect())
         }
 
-        #[instrument(level = "debug", skip_all, fields(id))]
+        #[instrument(level = "debug", skip_all, fields(webhook_id = id))]
         async fn remove_webhook(&self, id: i64, now: i64) -> StoreResult<bool> {
             let result = sqlx::query("UPDATE webhook_endpoints SET removed_at = $1 WHERE id = $2 AND removed_at IS NULL")
                 .bind(now)
@@ -74,7 +74,7 @@ every_backend! {
             Ok(result.rows_affected() == 1)
         }
 
-        #[instrument(level = "debug", skip_all, fields(endpoint_id))]
+        #[instrument(level = "debug", skip_all, fields(endpoint_id = endpoint_id))]
         async fn enqueue_deliveries(&self, endpoint_id: i64, deliveries: &[NewDelivery], cursor: EventCursor, now: i64) -> StoreResult<()> {
             let mut tx = self.begin_write().await?;
             for delivery in deliveries {
@@ -123,7 +123,7 @@ every_backend! {
                 .collect())
         }
 
-        #[instrument(level = "debug", skip_all, fields(endpoint_id))]
+        #[instrument(level = "debug", skip_all, fields(endpoint_id = endpoint_id))]
         async fn webhook_attempts(&self, endpoint_id: i64, limit: i64) -> StoreResult<Vec<AttemptRecord>> {
             let rows: Vec<AttemptRow> = sqlx::query_as(
                 "SELECT a.attempted_at, a.status, a.error, d.event_id, d.id, \
@@ -138,7 +138,7 @@ every_backend! {
             Ok(attempts_from_rows(rows))
         }
 
-        #[instrument(level = "debug", skip_all, fields(delivery_id))]
+        #[instrument(level = "debug", skip_all, fields(delivery_id = delivery_id))]
         async fn record_attempt(&self, delivery_id: i64, now: i64, status: Option<u16>, error: Option<&str>, outcome: AttemptOutcome) -> StoreResult<()> {
             let mut tx = self.begin_write().await?;
             sqlx::query("INSERT INTO webhook_attempts (delivery_id, attempted_at, status, error) VALUES ($1, $2, $3, $4)")

@@ -95,7 +95,7 @@ impl Store for PostgresStore {
         writes::mark_read(&self.pool, request).await
     }
 
-    #[instrument(level = "debug", skip_all, fields(seller_id))]
+    #[instrument(level = "debug", skip_all, fields(seller_id = ?seller_id))]
     async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         let filter = if seller_id.is_some() { "AND e.seller_id = $4" } else { "AND $4::bigint IS NULL" };
         let sql = format!(

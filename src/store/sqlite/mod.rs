@@ -184,7 +184,7 @@ impl Store for SqliteStore {
         self.committer.mark_read(*request).await
     }
 
-    #[instrument(level = "debug", skip_all, fields(seller_id))]
+    #[instrument(level = "debug", skip_all, fields(seller_id = ?seller_id))]
     async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         let filter = if seller_id.is_some() { "AND e.seller_id = $3" } else { "" };
         let sql = format!(
