@@ -1,7 +1,7 @@
 //! The `marketchat` command line: clap definitions and what each command does.
 
 use crate::app;
-use crate::config::ServerConfig;
+use crate::config::{DatabaseFlags, ServerConfig};
 use crate::demo::Demo;
 use crate::domain::ids::{seller_gid, user_gid, GlobalId, IdKind};
 use crate::domain::keys::generate_key;
@@ -48,13 +48,13 @@ pub struct DatabaseArgs {
     pub database_url: String,
     /// Database connection settings.
     #[command(flatten)]
-    pub settings: DatabaseSettings,
+    pub settings: DatabaseFlags,
 }
 
 impl DatabaseArgs {
     /// Opens an existing database (a missing SQLite file is an error).
     async fn open_existing(&self) -> Result<Arc<dyn Store>> {
-        let settings = DatabaseSettings { create_if_missing: false, exclusive: false, ..self.settings.clone() };
+        let settings = DatabaseSettings { create_if_missing: false, exclusive: false, ..DatabaseSettings::from(&self.settings) };
         open(self.database_url.clone(), settings).await
     }
 }
@@ -319,7 +319,7 @@ pub async fn run(mut cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Serve { database, config } => {
-            let settings = DatabaseSettings { create_if_missing: true, exclusive: true, ..database.settings };
+            let settings = DatabaseSettings { create_if_missing: true, exclusive: true, ..DatabaseSettings::from(&database.settings) };
             let store = open(database.database_url, settings).await?;
             serve(store, config, |_| Ok(())).await
         }
@@ -332,7 +332,7 @@ pub async fn run(mut cli: Cli) -> Result<()> {
             .await
         }
         Command::Migrate(database) => {
-            let settings = DatabaseSettings { create_if_missing: true, exclusive: false, ..database.settings };
+            let settings = DatabaseSettings { create_if_missing: true, exclusive: false, ..DatabaseSettings::from(&database.settings) };
             open(database.database_url, settings).await.map(drop)
         }
         Command::Seller { database, command } => seller(&*database.open_existing().await?, command).await,

@@ -42,7 +42,7 @@ pub struct ServerConfig {
     #[arg(long, env = "MARKETCHAT_MAX_MESSAGE_CHARS", default_value_t = DEFAULT_MAX_MESSAGE_CHARS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_message_chars: usize,
     /// What to do with messages containing card numbers or IBANs.
-    #[arg(long, env = "MARKETCHAT_SENSITIVE_DATA", value_enum, default_value = "reject")]
+    #[arg(long, env = "MARKETCHAT_SENSITIVE_DATA", default_value = "reject", value_parser = clap::builder::EnumValueParser::<SensitivePolicyFlag>::new().map(SensitivePolicy::from))]
     pub sensitive_data: SensitivePolicy,
     /// Live events buffered per subscriber before it counts as too slow and is cut off.
     #[arg(long, env = "MARKETCHAT_EVENT_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
@@ -154,5 +154,62 @@ impl Default for ServerConfig {
             webhook_ca_file: None,
             retention_days: None,
         }
+    }
+}
+
+/// The `--sensitive-data` values: the domain's [`SensitivePolicy`], named and described
+/// for the command line (the domain stays free of clap).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SensitivePolicyFlag {
+    /// Refuse the message with an error that says why.
+    Reject,
+    /// Store it with the number masked.
+    Redact,
+    /// Store it as sent.
+    Off,
+}
+
+impl From<SensitivePolicyFlag> for SensitivePolicy {
+    fn from(flag: SensitivePolicyFlag) -> Self {
+        match flag {
+            SensitivePolicyFlag::Reject => SensitivePolicy::Reject,
+            SensitivePolicyFlag::Redact => SensitivePolicy::Redact,
+            SensitivePolicyFlag::Off => SensitivePolicy::Off,
+        }
+    }
+}
+
+/// Database connection flags, shared by every command that opens a database; they become
+/// the store's [`DatabaseSettings`](crate::store::DatabaseSettings).
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseFlags {
+    /// Most connections this node opens to the database.
+    #[arg(long = "db-pool-size", env = "MARKETCHAT_DB_POOL_SIZE", default_value_t = 10, global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pool_size: u32,
+    /// Longest a statement may run before the database cancels it.
+    #[arg(long = "db-statement-timeout-ms", env = "MARKETCHAT_DB_STATEMENT_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis, global = true)]
+    pub statement_timeout: std::time::Duration,
+    /// Longest to wait for a connection (connecting, or from a busy pool) before failing.
+    #[arg(long = "db-connect-timeout-ms", env = "MARKETCHAT_DB_CONNECT_TIMEOUT_MS", default_value = "3000", value_parser = parse_millis, global = true)]
+    pub connect_timeout: std::time::Duration,
+}
+
+impl From<&DatabaseFlags> for crate::store::DatabaseSettings {
+    fn from(flags: &DatabaseFlags) -> Self {
+        Self {
+            pool_size: flags.pool_size,
+            statement_timeout: flags.statement_timeout,
+            connect_timeout: flags.connect_timeout,
+            ..Self::default()
+        }
+    }
+}
+
+/// A positive number of milliseconds (0 would mean "no time at all", never meant).
+fn parse_millis(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(millis) => Ok(std::time::Duration::from_millis(millis)),
+        Err(error) => Err(error.to_string()),
     }
 }

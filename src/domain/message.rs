@@ -13,7 +13,7 @@ pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 5_000;
 pub const MAX_COMBINING_MARKS_PER_CHAR: usize = 8;
 
 /// What to do with a message that contains a card number or IBAN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SensitivePolicy {
     /// Refuse the message with an error that says why.
     #[default]

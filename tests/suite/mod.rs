@@ -18,6 +18,7 @@ mod multinode;
 mod operations;
 mod operator_api;
 mod paging;
+mod parity;
 mod portals;
 mod realtime;
 mod retention;

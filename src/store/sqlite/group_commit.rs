@@ -6,8 +6,9 @@
 //! other reason the batch is rolled back and each write retried in a transaction of its
 //! own, so one bad write never takes others down with it.
 
-use super::sqlite::{insert_message, mark_read_in};
-use super::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
+use super::writes::insert_message;
+use crate::store::chats::ChatWrites;
+use crate::store::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -127,7 +128,7 @@ async fn apply_alone(writer: &SqlitePool, op: &WriteOp) -> Applied {
 async fn apply(tx: &mut Transaction<'static, Sqlite>, op: &WriteOp) -> Applied {
     match op {
         WriteOp::Create(message, _) => Applied::Create(insert_message(tx, message).await),
-        WriteOp::Read(request, _) => Applied::Read(mark_read_in(tx, request).await),
+        WriteOp::Read(request, _) => Applied::Read(ChatWrites::<Sqlite>::mark_read_in(tx, request).await),
     }
 }
 

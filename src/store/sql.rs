@@ -1,0 +1,177 @@
+//! What the statements both back ends share stand on: the [`SqlBackend`] trait a back
+//! end implements (its pools), the [`Dialect`] fragments where the two SQL dialects
+//! differ, the [`every_backend!`] impls that run the statements, and how a row of either
+//! dialect becomes a record.
+//!
+//! Shared statements use `$N` placeholders, which sqlx's SQLite driver reads as well as
+//! PostgreSQL does. They live in the per-area modules (sellers, keys, accounts, webhooks,
+//! chats, settings), each an area trait of [`Store`] with one impl for every back end.
+
+use super::{ApiKeyRecord, ChatRecord, EventCursor, EventKind, MessageRecord, SellerRecord, Side, Store, StoredEvent, UserRecord};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Pool, Row, Transaction, Type};
+use std::future::Future;
+
+/// What differs between the two SQL dialects inside the statements both back ends share
+/// (implemented by sqlx's database types, in each dialect's module).
+pub(super) trait Dialect: Database<QueryResult: RowsAffected> {
+    /// The SQL function `f(haystack, needle)` giving the needle's 1-based position in
+    /// the haystack, 0 when absent (SQLite's `instr`, PostgreSQL's `strpos`).
+    const POSITION: &'static str;
+    /// Whether `SELECT … FOR UPDATE [SKIP LOCKED]` locks rows (PostgreSQL, where several
+    /// nodes write at once); SQLite's write transaction holds the whole database instead.
+    const ROW_LOCKS: bool;
+    /// How a `messages_read` event stores its message IDs.
+    type MessageIds: for<'q> Encode<'q, Self> + for<'r> Decode<'r, Self> + Type<Self> + Send;
+    /// The IDs as stored.
+    fn store_ids(ids: &[i64]) -> Result<Self::MessageIds, sqlx::Error>;
+    /// The IDs as read back.
+    fn read_ids(stored: Self::MessageIds) -> Result<Vec<i64>, sqlx::Error>;
+}
+
+/// How many rows a statement changed (each sqlx database's result says so, through no
+/// common trait).
+pub(super) trait RowsAffected {
+    /// The number of rows changed.
+    fn rows_affected(&self) -> u64;
+}
+
+/// A SQL back end: a [`Store`] whose areas (its supertraits: sellers, keys, accounts,
+/// webhooks, chats, settings) come from the statements both back ends share, run on the
+/// pools this trait gives them. What the dialects do differently (the write path, the
+/// event feed, cross-node wake-ups) each implements as `Store` itself.
+pub(super) trait SqlBackend: Store {
+    /// The sqlx database, with its dialect's fragments.
+    type Db: Dialect;
+    /// The pool reads run on.
+    fn readers(&self) -> &Pool<Self::Db>;
+    /// The pool single-statement writes run on.
+    fn writer(&self) -> &Pool<Self::Db>;
+    /// Begins a write transaction.
+    fn begin_write(&self) -> impl Future<Output = sqlx::Result<Transaction<'static, Self::Db>>> + Send;
+}
+
+/// A Rust type the shared statements both bind and read on database `DB`.
+pub(super) trait Value<DB: Database>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> {}
+
+impl<DB: Database, T> Value<DB> for T where T: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> {}
+
+/// An impl for every SQL back end, with the sqlx bounds generic statements need written
+/// once (Rust does not carry bounds on sqlx's types over from a trait to the code using
+/// it, so each impl would otherwise repeat them): `impl Trait for B { … }` over every
+/// [`SqlBackend`] `B`, or `impl Type<DB> { … }` over every [`Dialect`] `DB`.
+macro_rules! every_backend {
+    ($(#[$attr:meta])* impl $trait:ident for B { $($body:tt)* }) => {
+        $crate::store::sql::every_backend!(@bounded B::Db, [$(#[$attr])* impl<B: $crate::store::sql::SqlBackend> $trait for B] { $($body)* });
+    };
+    ($(#[$attr:meta])* impl $type:ident<DB> { $($body:tt)* }) => {
+        $crate::store::sql::every_backend!(@bounded DB, [$(#[$attr])* impl<DB: $crate::store::sql::Dialect> $type<DB>] { $($body)* });
+    };
+    (@bounded $db:ty, [$($header:tt)*] { $($body:tt)* }) => {
+        $($header)*
+        where
+            for<'c> &'c mut <$db as sqlx::Database>::Connection: sqlx::Executor<'c, Database = $db>,
+            for<'q> <$db as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, $db>,
+            usize: sqlx::ColumnIndex<<$db as sqlx::Database>::Row>,
+            <$db as sqlx::Database>::Row: $crate::store::sql::RecordRow,
+            i64: $crate::store::sql::Value<$db>,
+            Option<i64>: $crate::store::sql::Value<$db>,
+            bool: $crate::store::sql::Value<$db>,
+            String: $crate::store::sql::Value<$db>,
+            Option<String>: $crate::store::sql::Value<$db>,
+            for<'s> &'s str: sqlx::Encode<'s, $db> + sqlx::Type<$db>,
+            for<'s> Option<&'s str>: sqlx::Encode<'s, $db> + sqlx::Type<$db>,
+        {
+            $($body)*
+        }
+    };
+}
+pub(super) use every_backend;
+
+/// Columns of a message row, in the order [`RecordRow::message`] reads them.
+pub(super) const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
+
+/// A chat joined with its seller and last message, in the order [`RecordRow::chat`] reads them.
+pub(super) const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count - c.removed_count, \
+     c.unread_by_seller, c.unread_by_operator, \
+     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
+     FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
+
+/// Columns of a user row, in the order [`RecordRow::user`] reads them.
+pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role, u.disabled_at";
+
+/// Columns of an API key row, in the order [`RecordRow::api_key`] reads them.
+pub(super) const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";
+
+/// Columns of a seller row, in the order [`RecordRow::seller`] reads them.
+pub(super) const SELLER_COLUMNS: &str = "id, business_name, created_at";
+
+/// Records read out of a row the same way on both back ends (dialects differ in SQL,
+/// not in how a row becomes a record).
+pub(super) trait RecordRow {
+    /// A message from the columns starting at `offset` (see [`MESSAGE_COLUMNS`]).
+    fn message(&self, offset: usize) -> Result<MessageRecord, sqlx::Error>;
+    /// A chat (see [`CHAT_SELECT`]).
+    fn chat(&self) -> Result<ChatRecord, sqlx::Error>;
+    /// A seller (see [`SELLER_COLUMNS`]).
+    fn seller(&self) -> Result<SellerRecord, sqlx::Error>;
+    /// A portal user (see [`USER_COLUMNS`]).
+    fn user(&self) -> Result<UserRecord, sqlx::Error>;
+    /// An API key (see [`KEY_COLUMNS`]).
+    fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error>;
+    /// An event of the feed: its `seq`, `tx` (as a number), seller_id, kind, sent_by,
+    /// read_at and message_ids, then its message's columns (see [`MESSAGE_COLUMNS`]).
+    fn event(&self) -> Result<StoredEvent, sqlx::Error>;
+}
+
+impl<R: Row> RecordRow for R
+where
+    R::Database: Dialect,
+    usize: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> &'r str: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn message(&self, at: usize) -> Result<MessageRecord, sqlx::Error> {
+        let (id, seller_id, seq, sent_by) = (self.try_get(at)?, self.try_get(at + 1)?, self.try_get(at + 2)?, side_from_db(self.try_get(at + 3)?)?);
+        let (sender_label, body, created_at, read_at) = (self.try_get(at + 4)?, self.try_get(at + 5)?, self.try_get(at + 6)?, self.try_get(at + 7)?);
+        Ok(MessageRecord { id, seller_id, seq, sent_by, sender_label, body, created_at, read_at })
+    }
+
+    fn chat(&self) -> Result<ChatRecord, sqlx::Error> {
+        let last_id: Option<i64> = self.try_get(6)?;
+        let (message_count, unread_by_seller, unread_by_operator) = (self.try_get(3)?, self.try_get(4)?, self.try_get(5)?);
+        let last_message = last_id.map(|_| self.message(6)).transpose()?;
+        Ok(ChatRecord { seller: self.seller()?, message_count, unread_by_seller, unread_by_operator, last_message })
+    }
+
+    fn seller(&self) -> Result<SellerRecord, sqlx::Error> {
+        Ok(SellerRecord { id: self.try_get(0)?, business_name: self.try_get(1)?, created_at: self.try_get(2)? })
+    }
+
+    fn user(&self) -> Result<UserRecord, sqlx::Error> {
+        let (id, email, name, password_hash) = (self.try_get(0)?, self.try_get(1)?, self.try_get(2)?, self.try_get(3)?);
+        Ok(UserRecord { id, email, name, password_hash, seller_id: self.try_get(4)?, role: self.try_get(5)?, disabled_at: self.try_get(6)? })
+    }
+
+    fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error> {
+        let (id, seller_id, label) = (self.try_get(0)?, self.try_get(1)?, self.try_get(2)?);
+        Ok(ApiKeyRecord { id, seller_id, label, created_at: self.try_get(3)?, revoked_at: self.try_get(4)?, last_used_at: self.try_get(5)? })
+    }
+
+    fn event(&self) -> Result<StoredEvent, sqlx::Error> {
+        let kind = match self.try_get::<&str, _>(3)? {
+            "message_created" => EventKind::MessageCreated(self.message(7)?),
+            _ => EventKind::MessagesRead {
+                sent_by: side_from_db(self.try_get(4)?)?,
+                read_at: self.try_get(5)?,
+                message_ids: R::Database::read_ids(self.try_get(6)?)?,
+            },
+        };
+        Ok(StoredEvent { position: EventCursor { tx: self.try_get(1)?, seq: self.try_get(0)? }, seller_id: self.try_get(2)?, kind })
+    }
+}
+
+/// Reads a stored `sent_by`.
+pub(super) fn side_from_db(raw: &str) -> Result<Side, sqlx::Error> {
+    Side::parse(raw).ok_or_else(|| sqlx::Error::Decode(format!("unknown sent_by {raw:?}").into()))
+}

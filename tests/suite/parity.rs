@@ -1,0 +1,263 @@
+//! The two back ends agree: the same operations leave the same chat counters and event
+//! feed on SQLite (kept by a trigger) and PostgreSQL (kept by the insert CTE), both by
+//! the rule in `src/store/mod.rs` ("Chat counters"); and the two migration sets make the
+//! same tables and columns, apart from the differences `migrations/README.md` lists.
+//! These tests use both back ends at once, so they need PostgreSQL in either binary.
+
+use crate::common::db::postgres_admin_url;
+use crate::common::requirements::require_postgres;
+use marketchat::domain::cursor::EventCursor;
+use marketchat::domain::Side;
+use marketchat::store::{self, ChatRecord, CreateOutcome, EventKind, MarkRead, NewMessage, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A fresh SQLite file and a fresh PostgreSQL database (dropped afterwards), migrated.
+struct BothBackends {
+    sqlite: Arc<dyn Store>,
+    postgres: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    postgres_name: String,
+}
+
+impl BothBackends {
+    async fn open() -> Self {
+        use sqlx::Connection;
+        require_postgres();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = store::connect(&format!("sqlite://{}", dir.path().join("parity.db").display()), &Default::default()).await.expect("open SQLite");
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let postgres_name = format!("mc_parity_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url())).await.expect("PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {postgres_name}")).execute(&mut admin).await.expect("create database");
+        let postgres = store::connect(&format!("{}/{postgres_name}", postgres_admin_url()), &Default::default()).await.expect("open PostgreSQL");
+        Self { sqlite, postgres, _dir: dir, postgres_name }
+    }
+
+    /// Both stores, named for messages.
+    fn each(&self) -> [(&'static str, &dyn Store); 2] {
+        [("SQLite", &*self.sqlite), ("PostgreSQL", &*self.postgres)]
+    }
+}
+
+impl Drop for BothBackends {
+    fn drop(&mut self) {
+        let name = self.postgres_name.clone();
+        // Drop runs outside async: a small runtime of its own, on another thread.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url())).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn send(seller_id: i64, sent_by: Side, body: &str, now: i64, client_mutation_id: Option<&str>) -> NewMessage {
+    let sender_label = (sent_by == Side::Admin).then(|| "ops".to_owned());
+    NewMessage { seller_id, sent_by, sender_label, body: body.to_owned(), client_mutation_id: client_mutation_id.map(str::to_owned), now, dedupe_since: 0 }
+}
+
+fn read(seller_id: i64, sent_by: Side, up_to_seq: Option<i64>, now: i64) -> MarkRead {
+    MarkRead { seller_id, sent_by, up_to_seq, now }
+}
+
+/// A chat's counters: message_count, unread_by_seller, unread_by_operator, and the last
+/// message's (id, seq).
+type Counters = (i64, i64, i64, Option<(i64, i64)>);
+
+fn counters(chat: &ChatRecord) -> Counters {
+    (chat.message_count, chat.unread_by_seller, chat.unread_by_operator, chat.last_message.as_ref().map(|m| (m.id, m.seq)))
+}
+
+/// Every chat's counters, after checking that they follow the rule from the stored
+/// messages: the count of messages, the unread ones of each side, the newest one.
+async fn checked_counters(name: &str, store: &dyn Store, sellers: &[i64]) -> BTreeMap<i64, Counters> {
+    let mut all = BTreeMap::new();
+    for &seller in sellers {
+        let chat = store.chat(seller).await.unwrap().unwrap_or_else(|| panic!("{name}: chat {seller}"));
+        let messages = store.messages_oldest_first(seller, 0, 1_000).await.unwrap();
+        let unread = |side: Side| messages.iter().filter(|m| m.sent_by == side && m.read_at.is_none()).count() as i64;
+        let newest = messages.last().map(|m| (m.id, m.seq));
+        let recounted = (messages.len() as i64, unread(Side::Admin), unread(Side::Seller), newest);
+        assert_eq!(counters(&chat), recounted, "{name}: chat {seller}'s counters follow from its messages");
+        all.insert(seller, counters(&chat));
+    }
+    all
+}
+
+/// The feed as both back ends can be compared: each event's `seq` (the transaction part
+/// of a position is PostgreSQL's alone), chat, kind and messages. Waits until `count`
+/// events are readable (PostgreSQL shows an event once no older transaction runs).
+async fn feed(name: &str, store: &dyn Store, count: usize) -> Vec<(i64, i64, String)> {
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        events = store.events_after(EventCursor::START, None, 1_000).await.unwrap();
+        if events.len() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(events.windows(2).all(|pair| pair[0].position < pair[1].position), "{name}: feed order");
+    events
+        .into_iter()
+        .map(|event| {
+            let what = match event.kind {
+                EventKind::MessageCreated(m) => format!("created {} #{} {:?}", m.id, m.seq, m.body),
+                EventKind::MessagesRead { sent_by, read_at, message_ids } => format!("read {sent_by:?} at {read_at}: {message_ids:?}"),
+            };
+            (event.position.seq, event.seller_id, what)
+        })
+        .collect()
+}
+
+/// One operation of the script both back ends run.
+enum Operation {
+    Send(NewMessage),
+    MarkRead(MarkRead),
+    RemoveBefore { cutoff: i64, limit: i64 },
+}
+
+/// Runs an operation; its answer as text, to compare across back ends.
+async fn run(store: &dyn Store, operation: &Operation) -> String {
+    match operation {
+        Operation::Send(message) => match store.create_message(message).await.unwrap() {
+            CreateOutcome::Created(m) => format!("created {} #{}", m.id, m.seq),
+            CreateOutcome::Replayed(m) => format!("replayed {} #{}", m.id, m.seq),
+        },
+        Operation::MarkRead(request) => format!("read {:?}", store.mark_read(request).await.unwrap()),
+        Operation::RemoveBefore { cutoff, limit } => format!("removed {}", store.remove_before(*cutoff, *limit).await.unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn both_back_ends_keep_the_same_chat_counters_and_feed_for_the_same_operations() {
+    use Operation::*;
+    let both = BothBackends::open().await;
+    let mut sellers = Vec::new();
+    for (name, store) in both.each() {
+        let created = vec![store.create_seller("Acme", 1).await.unwrap().id, store.create_seller("Blue", 2).await.unwrap().id];
+        assert!(sellers.is_empty() || sellers == created, "{name}: seller IDs");
+        sellers = created;
+    }
+    let (acme, blue) = (sellers[0], sellers[1]);
+    // Steps, and how many events the feed holds after each.
+    let script = [
+        ("sends both ways", 4, vec![
+            Send(send(acme, Side::Seller, "hello", 1_000, Some("m1"))),
+            Send(send(acme, Side::Seller, "anyone?", 1_001, None)),
+            Send(send(acme, Side::Admin, "hi Acme", 1_002, None)),
+            Send(send(blue, Side::Admin, "welcome", 1_003, None)),
+        ]),
+        ("a repeated client mutation ID", 4, vec![Send(send(acme, Side::Seller, "hello", 1_004, Some("m1")))]),
+        ("the operator reads part, then the rest, then nothing", 6, vec![
+            MarkRead(read(acme, Side::Seller, Some(1), 1_500)),
+            MarkRead(read(acme, Side::Seller, None, 1_501)),
+            MarkRead(read(acme, Side::Seller, None, 1_502)),
+        ]),
+        ("the sellers read theirs", 8, vec![MarkRead(read(acme, Side::Admin, None, 3_000)), MarkRead(read(blue, Side::Admin, None, 3_001))]),
+        ("a newer message", 9, vec![Send(send(acme, Side::Seller, "still there?", 5_000, None))]),
+        // The 4 messages before 2 000 go in two batches with their events, then the 2
+        // read events before it; the newer message and the later read events stay.
+        ("retention", 3, vec![
+            RemoveBefore { cutoff: 2_000, limit: 2 },
+            RemoveBefore { cutoff: 2_000, limit: 10 },
+            RemoveBefore { cutoff: 2_000, limit: 10 },
+            RemoveBefore { cutoff: 2_000, limit: 10 },
+        ]),
+    ];
+    for (step, feed_length, operations) in &script {
+        let mut seen = Vec::new();
+        for (name, store) in both.each() {
+            let mut answers = Vec::new();
+            for operation in operations {
+                answers.push(run(store, operation).await);
+            }
+            let state = (answers, checked_counters(name, store, &sellers).await, feed(name, store, *feed_length).await);
+            assert_eq!(state.2.len(), *feed_length, "{name}, {step}: the feed holds what happened");
+            seen.push(state);
+        }
+        assert_eq!(seen[0].0, seen[1].0, "{step}: both back ends answer alike");
+        assert_eq!(seen[0].1, seen[1].1, "{step}: the same counters");
+        assert_eq!(seen[0].2, seen[1].2, "{step}: the same feed");
+    }
+    // A message for no seller changes nothing on either back end.
+    for (name, store) in both.each() {
+        let before = checked_counters(name, store, &sellers).await;
+        assert!(store.create_message(&send(9_999, Side::Seller, "lost", 6_000, None)).await.is_err(), "{name}: unknown seller");
+        assert_eq!(checked_counters(name, store, &sellers).await, before, "{name}: nothing changed");
+        assert_eq!(store.operator_unread_total().await.unwrap(), 1, "{name}: the newer message is unread");
+    }
+}
+
+/// A column as both back ends can be compared: whether it may hold NULL, and its kind
+/// of type (see `migrations/README.md` for how the dialects' types map).
+type Column = (bool, &'static str);
+
+/// The SQLite schema: table -> column -> column kind.
+async fn sqlite_columns(database: &std::path::Path) -> BTreeMap<String, BTreeMap<String, Column>> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display())).await.unwrap();
+    let rows: Vec<(String, String, String, bool, bool)> = sqlx::query_as(
+        "SELECT t.name, c.name, c.type, c.\"notnull\", c.pk > 0 FROM sqlite_master t, pragma_table_info(t.name) c \
+         WHERE t.type = 'table' AND t.name NOT LIKE 'sqlite_%' AND t.name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut tables: BTreeMap<String, BTreeMap<String, Column>> = BTreeMap::new();
+    for (table, column, declared, not_null, primary_key) in rows {
+        let kind = match declared.as_str() {
+            "INTEGER" => "integer",
+            "TEXT" => "text",
+            other => panic!("SQLite type {other} of {table}.{column} has no mapping"),
+        };
+        tables.entry(table).or_default().insert(column, (!(not_null || primary_key), kind));
+    }
+    tables
+}
+
+/// The PostgreSQL schema: table -> column -> column kind.
+async fn postgres_columns(url: &str) -> BTreeMap<String, BTreeMap<String, Column>> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut tables: BTreeMap<String, BTreeMap<String, Column>> = BTreeMap::new();
+    for (table, column, data_type, nullable) in rows {
+        let kind = match data_type.as_str() {
+            "bigint" => "integer",
+            "text" => "text",
+            "ARRAY" => "integer array",
+            "xid8" => "transaction",
+            other => panic!("PostgreSQL type {other} of {table}.{column} has no mapping"),
+        };
+        tables.entry(table).or_default().insert(column, (nullable == "YES", kind));
+    }
+    tables
+}
+
+#[tokio::test]
+async fn both_migration_sets_make_the_same_tables_and_columns() {
+    let both = BothBackends::open().await;
+    let sqlite = sqlite_columns(&both._dir.path().join("parity.db")).await;
+    let mut postgres = postgres_columns(&format!("{}/{}", postgres_admin_url(), both.postgres_name)).await;
+    // The documented differences (migrations/README.md): PostgreSQL orders the feed by
+    // the writing transaction, and stores a read event's IDs as an array, not JSON text.
+    let events = postgres.get_mut("events").expect("an events table");
+    assert_eq!(events.remove("tx"), Some((false, "transaction")), "events.tx on PostgreSQL");
+    assert_eq!(events.insert("message_ids".to_owned(), (true, "text")), Some((true, "integer array")), "events.message_ids on PostgreSQL");
+    assert_eq!(sqlite.keys().collect::<Vec<_>>(), postgres.keys().collect::<Vec<_>>(), "the same tables");
+    for (table, columns) in &sqlite {
+        assert_eq!(columns, &postgres[table], "the columns of {table}");
+    }
+}
