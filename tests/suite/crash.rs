@@ -4,7 +4,7 @@ use crate::common::app::TestApp;
 use crate::common::db::TestDatabase;
 use crate::common::graphql::{BRIEF_SEND, SELLER_SEND};
 use crate::common::nodes::NodeProcess;
-use crate::common::wait::poll_until;
+use crate::common::wait::{poll_until, wait_until};
 use marketchat::domain::cursor::EventCursor;
 use marketchat::store::{self, EventKind};
 use rand::Rng;
@@ -31,6 +31,9 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_message_and_leaves_no_p
     for round in 0..10 {
         let node = start_node(&database.url).await;
         let client = TestApp::remote(node.base.clone(), setup.clone(), database.url.clone());
+        // The kill window opens once the node reaches its database: on a busy machine its
+        // first connection takes longer than the window itself.
+        wait_until(Duration::from_secs(10), || async { client.get("/readyz").await.0 == reqwest::StatusCode::OK }).await;
         let client = Arc::new(client);
         let mut senders = Vec::new();
         for worker in 0..6 {
