@@ -2,7 +2,7 @@
 //! statements every SQL back end runs for it, written once.
 
 use super::sql::{every_backend, Dialect, RecordRow, RowsAffected, USER_COLUMNS};
-use super::{SessionRecord, StoreResult, UserRecord};
+use super::records::{SessionRecord, StoreResult, UserRecord};
 use async_trait::async_trait;
 use sqlx::Row;
 use tracing::instrument;

@@ -4,7 +4,7 @@
 //! module); the statements those share are [`ChatWrites`].
 
 use super::sql::{every_backend, Dialect, RecordRow, RowsAffected, CHAT_SELECT, MESSAGE_COLUMNS};
-use super::{search_term, unread_column, ChatListQuery, ChatRecord, ListPage, MarkRead, MessagePage, MessageRecord, NewMessage, StoreResult};
+use super::records::{search_term, unread_column, ChatListQuery, ChatRecord, ListPage, MarkRead, MessagePage, MessageRecord, NewMessage, StoreResult};
 use crate::domain::paging::{Direction, PageRequest};
 use async_trait::async_trait;
 use std::collections::HashMap;

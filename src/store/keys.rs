@@ -2,7 +2,7 @@
 //! back end runs for it, written once.
 
 use super::sql::{every_backend, RecordRow, RowsAffected, KEY_COLUMNS};
-use super::{ApiKeyRecord, StoreResult};
+use super::records::{ApiKeyRecord, StoreResult};
 use async_trait::async_trait;
 use tracing::instrument;
 

@@ -2,7 +2,7 @@
 //! SQL back end runs for it, written once.
 
 use super::sql::{every_backend, Dialect, RecordRow, SELLER_COLUMNS};
-use super::{search_term, ListPage, SellerListQuery, SellerRecord, StoreResult};
+use super::records::{search_term, ListPage, SellerListQuery, SellerRecord, StoreResult};
 use async_trait::async_trait;
 use tracing::instrument;
 

@@ -2,11 +2,11 @@
 //! and the statements every SQL back end runs for it, written once.
 
 use super::sql::every_backend;
-use super::StoreResult;
+use super::records::StoreResult;
 use async_trait::async_trait;
 use tracing::instrument;
 
-/// The database's health and settings (a part of [`Store`](super::Store)).
+/// The database's health and settings (a part of `Store`).
 #[async_trait]
 pub trait SettingStore {
     /// Whether the database answers.

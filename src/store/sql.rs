@@ -5,9 +5,11 @@
 //!
 //! Shared statements use `$N` placeholders, which sqlx's SQLite driver reads as well as
 //! PostgreSQL does. They live in the per-area modules (sellers, keys, accounts, webhooks,
-//! chats, settings), each an area trait of [`Store`] with one impl for every back end.
+//! chats, settings), each an area trait of `Store` with one impl for every back end.
 
-use super::{ApiKeyRecord, ChatRecord, EventCursor, EventKind, MessageRecord, SellerRecord, Side, Store, StoredEvent, UserRecord};
+use super::records::{ApiKeyRecord, ChatRecord, EventKind, MessageRecord, SellerRecord, StoredEvent, UserRecord};
+use crate::domain::cursor::EventCursor;
+use crate::domain::Side;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Pool, Row, Transaction, Type};
 use std::future::Future;
 
@@ -35,11 +37,11 @@ pub(super) trait RowsAffected {
     fn rows_affected(&self) -> u64;
 }
 
-/// A SQL back end: a [`Store`] whose areas (its supertraits: sellers, keys, accounts,
+/// A SQL back end: a `Store` whose areas (its supertraits: sellers, keys, accounts,
 /// webhooks, chats, settings) come from the statements both back ends share, run on the
 /// pools this trait gives them. What the dialects do differently (the write path, the
 /// event feed, cross-node wake-ups) each implements as `Store` itself.
-pub(super) trait SqlBackend: Store {
+pub(super) trait SqlBackend: Send + Sync + 'static {
     /// The sqlx database, with its dialect's fragments.
     type Db: Dialect;
     /// The pool reads run on.

@@ -2,7 +2,8 @@
 //! for them, and the statements every SQL back end runs for it, written once.
 
 use super::sql::{every_backend, Dialect, RowsAffected};
-use super::{AttemptOutcome, AttemptRecord, DeliveryRecord, EventCursor, NewDelivery, StoreResult, WebhookRecord};
+use super::records::{AttemptOutcome, AttemptRecord, DeliveryRecord, NewDelivery, StoreResult, WebhookRecord};
+use crate::domain::cursor::EventCursor;
 use async_trait::async_trait;
 use tracing::instrument;
 
@@ -19,8 +20,9 @@ type AttemptRow = (i64, Option<i64>, Option<String>, String, i64, bool, i64);
 /// Webhooks (a part of [`Store`](super::Store)).
 #[async_trait]
 pub trait WebhookStore {
-    /// Registers a webhook endpoint; it receives events from now on.
-    async fn create_webhook(&self, url: &str, secret: &str, events: &[String], now: i64) -> StoreResult<WebhookRecord>;
+    /// Registers a webhook endpoint; it receives the events after `from` (the feed's head
+    /// when it is registered, so it starts with what happens next).
+    async fn create_webhook(&self, url: &str, secret: &str, events: &[String], from: EventCursor, now: i64) -> StoreResult<WebhookRecord>;
     /// All endpoints, oldest first (removed ones too).
     async fn list_webhooks(&self) -> StoreResult<Vec<WebhookRecord>>;
     /// Removes an endpoint; false when there is no such active endpoint.
@@ -41,8 +43,7 @@ every_backend! {
     #[async_trait]
     impl WebhookStore for B {
         #[instrument(level = "debug", skip_all)]
-        async fn create_webhook(&self, url: &str, secret: &str, events: &[String], now: i64) -> StoreResult<WebhookRecord> {
-            let cursor = self.last_event_position().await?;
+        async fn create_webhook(&self, url: &str, secret: &str, events: &[String], from: EventCursor, now: i64) -> StoreResult<WebhookRecord> {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO webhook_endpoints (url, secret, events, created_at, cursor_tx, cursor_seq) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
@@ -50,11 +51,11 @@ every_backend! {
             .bind(secret)
             .bind(events.join(","))
             .bind(now)
-            .bind(cursor.tx)
-            .bind(cursor.seq)
+            .bind(from.tx)
+            .bind(from.seq)
             .fetch_one(self.writer())
             .await?;
-            Ok(WebhookRecord { id, url: url.to_owned(), secret: secret.to_owned(), events: events.to_vec(), created_at: now, removed_at: None, cursor })
+            Ok(WebhookRecord { id, url: url.to_owned(), secret: secret.to_owned(), events: events.to_vec(), created_at: now, removed_at: None, cursor: from })
         }
 
         #[instrument(level = "debug", skip_all)]

@@ -260,7 +260,7 @@ async fn with_two_nodes_each_webhook_delivery_is_made_by_one_node() {
     let seller = nodes[0].seller("Acme").await;
     let receiver = Receiver::start(0, false).await;
     let events = vec!["chat_message.created".to_owned()];
-    cluster.store.create_webhook(&receiver.url, "whsec_test", &events, now()).await.unwrap();
+    cluster.store.create_webhook(&receiver.url, "whsec_test", &events, cluster.store.last_event_position().await.unwrap(), now()).await.unwrap();
     for i in 0..30 {
         nodes[i % 2].seller_sends(&seller.key, &format!("m{i}")).await;
     }

@@ -6,7 +6,7 @@ use crate::common::cli::marketchat_command;
 use crate::common::db::TestDatabase;
 use crate::common::graphql::{error_code, payload_errors, BRIEF_READ};
 use crate::common::nodes::NodeProcess;
-use crate::common::wait::wait_until;
+use crate::common::wait::{poll_until, wait_until};
 use crate::common::webhook::{Received, Receiver, ReceiverBehaviour};
 use hmac::{Hmac, Mac};
 use marketchat::config::ServerConfig;
@@ -209,8 +209,8 @@ async fn a_destination_that_resolves_to_loopback_at_delivery_is_never_contacted(
     let port = receiver.url.rsplit(':').next().unwrap().trim_end_matches("/hook");
     let by_name = format!("http://localhost:{port}/hook");
     let events = vec!["chat_message.created".to_owned()];
-    app.store.create_webhook(&by_name, "whsec_test", &events, now()).await.unwrap();
-    app.store.create_webhook(&receiver.url, "whsec_test", &events, now()).await.unwrap();
+    app.store.create_webhook(&by_name, "whsec_test", &events, app.store.last_event_position().await.unwrap(), now()).await.unwrap();
+    app.store.create_webhook(&receiver.url, "whsec_test", &events, app.store.last_event_position().await.unwrap(), now()).await.unwrap();
     app.seller_sends(&seller.key, "hello").await;
     let attempts = app
         .wait_for_webhook_attempts(|a| a.iter().filter(|a| a.url == by_name).count() >= 2 && a.iter().filter(|a| a.url == receiver.url).count() >= 2)
@@ -313,7 +313,7 @@ async fn endpoint_deliveries_are_bounded_and_absent_from_the_seller_api() {
     let seller = app.seller("Acme").await;
     let (status, body) = app.graphql("/graphql/seller", &seller.key, "{ webhookEndpoints { deliveries { status } } }", json!({})).await;
     assert!(status.is_client_error() || !body["errors"].is_null(), "the seller API has no webhooks: {body}");
-    app.store.create_webhook("https://hooks.example.com/in", "whsec_test", &["chat_message.created".to_owned()], now()).await.unwrap();
+    app.store.create_webhook("https://hooks.example.com/in", "whsec_test", &["chat_message.created".to_owned()], app.store.last_event_position().await.unwrap(), now()).await.unwrap();
     let op = app.operator_key("ops").await;
     let (_, body) = app.graphql("/graphql/operator", &op, "{ webhookEndpoints { deliveries(first: 0) { status } } }", json!({})).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
@@ -338,8 +338,9 @@ async fn ssl_cert_file_adds_a_trusted_ca_for_deliveries() {
     app.seller_sends(&seller.key, "trusted through SSL_CERT_FILE").await;
     let received = receiver.wait_until(|r| !r.is_empty()).await;
     assert_eq!(received[0].answered, 200);
-    let (_, lines, _) = cli_deliveries(&database.url, &id);
-    assert_eq!(lines[0].split('\t').nth(1), Some("200"), "{lines:?}");
+    // The node records the attempt once the receiver has answered it.
+    let (_, lines, _) = poll_until(Duration::from_secs(10), || async { cli_deliveries(&database.url, &id) }, |(_, lines, _)| !lines.is_empty()).await;
+    assert_eq!(lines.first().and_then(|line| line.split('\t').nth(1)), Some("200"), "{lines:?}");
 }
 
 /// A delivery in flight when a node stops is retried soon after the next start: with

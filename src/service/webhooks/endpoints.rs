@@ -62,7 +62,8 @@ impl WebhookService {
         let url = check_url(url, self.destinations).map_err(|message| ServiceError::invalid("url", message))?;
         let events = parse_event_types(events).map_err(|message| ServiceError::invalid("events", message))?;
         let secret = new_secret();
-        let endpoint = self.store.create_webhook(&url, &secret, &events, self.clock.now()).await?;
+        let from = self.store.last_event_position().await?;
+        let endpoint = self.store.create_webhook(&url, &secret, &events, from, self.clock.now()).await?;
         Ok((endpoint, secret))
     }
 

@@ -5,7 +5,11 @@
 mod writes;
 
 use super::sql::{Dialect, RecordRow, RowsAffected, SqlBackend};
-use super::*;
+use super::contract::Store;
+use super::records::*;
+use crate::domain::cursor::EventCursor;
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;

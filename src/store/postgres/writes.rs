@@ -4,7 +4,7 @@
 
 use crate::domain::Side;
 use crate::store::chats::ChatWrites;
-use crate::store::{unread_column, CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
+use crate::store::records::{unread_column, CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
 use sqlx::{PgConnection, PgPool, Postgres};
 
 /// Stores a message (see `Store::create_message`): one statement, or with a client

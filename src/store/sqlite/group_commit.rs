@@ -8,7 +8,7 @@
 
 use super::writes::insert_message;
 use crate::store::chats::ChatWrites;
-use crate::store::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
+use crate::store::records::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 

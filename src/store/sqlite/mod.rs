@@ -4,7 +4,10 @@ mod group_commit;
 mod writes;
 
 use super::sql::{Dialect, RecordRow, RowsAffected, SqlBackend};
-use super::*;
+use super::contract::Store;
+use super::records::*;
+use crate::domain::cursor::EventCursor;
+use async_trait::async_trait;
 use group_commit::GroupCommitter;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};

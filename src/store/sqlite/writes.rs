@@ -3,7 +3,7 @@
 //! ([`ChatWrites`]).
 
 use crate::store::chats::ChatWrites;
-use crate::store::{CreateOutcome, NewMessage, StoreError, StoreResult};
+use crate::store::records::{CreateOutcome, NewMessage, StoreError, StoreResult};
 use sqlx::{Sqlite, SqliteConnection};
 
 /// Stores a message inside the caller's transaction (see `create_message`).

@@ -1,0 +1,43 @@
+//! The `Store` trait: everything the services need from storage, as the areas every SQL
+//! back end shares (its supertraits) plus what each dialect does its own way.
+
+use super::records::{CommitHook, CreateOutcome, MarkRead, NewMessage, StoreResult, StoredEvent};
+use super::accounts::AccountStore;
+use super::chats::ChatStore;
+use super::keys::KeyStore;
+use super::sellers::SellerStore;
+use super::settings::SettingStore;
+use super::webhooks::WebhookStore;
+use crate::domain::cursor::EventCursor;
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+/// Everything the service needs from storage: the areas every SQL back end shares (its
+/// supertraits) and what each dialect does its own way (below). Implementations must make
+/// each method atomic: a failed call leaves nothing half-written.
+#[async_trait]
+pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStore + SettingStore + Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Stores a message, updates the chat's counters and records a `MessageCreated`
+    /// event, all in one transaction; or returns the original message of a repeated
+    /// `client_mutation_id` (recording nothing).
+    async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome>;
+    /// Marks the other side's unread messages read; returns the IDs it changed.
+    /// Records a `MessagesRead` event in the same transaction when any changed.
+    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>>;
+    /// Committed events after `after` in feed order; only `seller_id`'s if given. Never
+    /// returns an event while one that sorts before it could still commit.
+    async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>>;
+    /// The newest readable feed position (`EventCursor::START` when empty).
+    async fn last_event_position(&self) -> StoreResult<EventCursor>;
+    /// Tells other nodes that events were committed (PostgreSQL NOTIFY; a wake-up only).
+    async fn announce_commit(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Calls `wake` whenever another node announces a commit, until `stop`; `None` for a
+    /// store that only one node writes to.
+    fn spawn_commit_listener(&self, _wake: CommitHook, _stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
+}

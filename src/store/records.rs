@@ -1,0 +1,398 @@
+//! The plain values that cross the store's edge: records read back, what to write,
+//! list queries, how to open a database, and the store's error. No sqlx types, so the
+//! layers above never depend on the driver.
+
+use crate::domain::cursor::{ChatCursor, EventCursor, SellerCursor};
+use crate::domain::Side;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+
+/// A storage failure. Never shown to clients as is: the API edge logs it and answers
+/// with a generic internal error.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row the caller named does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A group commit failed; every write in it was rolled back.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    /// The writer task is gone (the store is shutting down).
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    /// The database URL names no backend we support.
+    #[error("unsupported database URL (use sqlite://PATH or postgres://…)")]
+    UnsupportedUrl,
+    /// A `sqlite://` path that names no database this command may open.
+    #[error("{0}")]
+    NoDatabase(String),
+    /// Another server holds the SQLite database's lock file.
+    #[error("another marketchat server uses {0} (its lock file {0}.lock is held)")]
+    InUse(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A callback run when events may have been committed (wakes the event broker).
+pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
+
+/// How to open a database: connection limits for a database server (PostgreSQL; SQLite
+/// ignores them) and what a SQLite file may be used for.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// Most connections this node opens to the database.
+    pub pool_size: u32,
+    /// Longest a statement may run before the database cancels it.
+    pub statement_timeout: Duration,
+    /// Longest to wait for a connection (connecting, or from a busy pool) before failing.
+    pub connect_timeout: Duration,
+    /// Whether a missing SQLite file is created (only `serve`, `demo` and `migrate` do;
+    /// other commands refuse a path with no database, so a typo cannot make an empty one).
+    pub create_if_missing: bool,
+    /// Whether to hold the SQLite file's exclusive lock file (`PATH.lock`) for the store's
+    /// life, so a second server on the same file refuses to start.
+    pub exclusive: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            statement_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            create_if_missing: true,
+            exclusive: false,
+        }
+    }
+}
+
+/// A seller account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellerRecord {
+    /// Row number.
+    pub id: i64,
+    /// Display name.
+    pub business_name: String,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// One stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// Global row number (the `ChatMessage-<n>` of its ID).
+    pub id: i64,
+    /// The seller whose thread holds it.
+    pub seller_id: i64,
+    /// Position in the thread, 1, 2, 3, … assigned inside the insert's transaction.
+    pub seq: i64,
+    /// Who sent it.
+    pub sent_by: Side,
+    /// For operator messages: the operator key's label or user's name.
+    pub sender_label: Option<String>,
+    /// The text.
+    pub body: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds when the other side read it.
+    pub read_at: Option<i64>,
+}
+
+/// A chat with its maintained counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRecord {
+    /// The seller this chat belongs to.
+    pub seller: SellerRecord,
+    /// Messages in the thread (not counting those removed by retention).
+    pub message_count: i64,
+    /// Operator messages the seller has not read.
+    pub unread_by_seller: i64,
+    /// Seller messages the operator has not read.
+    pub unread_by_operator: i64,
+    /// The newest message, if any.
+    pub last_message: Option<MessageRecord>,
+}
+
+impl ChatRecord {
+    /// Unread messages from the point of view of `reader`.
+    pub fn unread_for(&self, reader: Side) -> i64 {
+        match reader {
+            Side::Admin => self.unread_by_operator,
+            Side::Seller => self.unread_by_seller,
+        }
+    }
+}
+
+/// An API key as stored (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Row number.
+    pub id: i64,
+    /// `None` for an operator key.
+    pub seller_id: Option<i64>,
+    /// A free-text label, used as the operator's `sentBy`.
+    pub label: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds, once revoked.
+    pub revoked_at: Option<i64>,
+    /// Unix milliseconds of the last authenticated request (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+}
+
+/// A portal user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Row number.
+    pub id: i64,
+    /// Lower-cased e-mail address (the login).
+    pub email: String,
+    /// Display name (an operator user's `sentBy`).
+    pub name: String,
+    /// argon2id hash (PHC string).
+    pub password_hash: String,
+    /// For a seller user, the seller.
+    pub seller_id: Option<i64>,
+    /// For an operator user, the role's name.
+    pub role: Option<String>,
+    /// Unix milliseconds, while the user is disabled (cannot log in).
+    pub disabled_at: Option<i64>,
+}
+
+/// A live portal session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Its user.
+    pub user: UserRecord,
+    /// Unix milliseconds of its last recorded use (written at most once a minute).
+    pub last_used_at: i64,
+}
+
+/// A webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    /// Row number.
+    pub id: i64,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// The HMAC signing secret.
+    pub secret: String,
+    /// Event types it receives (`chat_message.created`, `chat_message.read`).
+    pub events: Vec<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, once removed.
+    pub removed_at: Option<i64>,
+    /// Feed position up to which deliveries have been made.
+    pub cursor: EventCursor,
+}
+
+/// A delivery to queue for an endpoint.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The event ID receivers de-duplicate by.
+    pub event_id: String,
+    /// The JSON body to POST.
+    pub body: String,
+}
+
+/// A delivery claimed for an attempt.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    /// Row number.
+    pub id: i64,
+    /// The endpoint.
+    pub endpoint_id: i64,
+    /// The event ID (the same on every attempt).
+    pub event_id: String,
+    /// The JSON body.
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    /// When the delivery was queued (Unix ms).
+    pub created_at: i64,
+}
+
+/// One recorded delivery attempt, as `webhook deliveries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// When it was made (Unix ms).
+    pub attempted_at: i64,
+    /// The HTTP status answered, if any.
+    pub status: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// When the delivery is tried next (Unix ms), for a delivery's latest attempt while
+    /// it is still pending.
+    pub next_retry_at: Option<i64>,
+    /// The event delivered.
+    pub event_id: String,
+}
+
+/// What one delivery attempt decided.
+#[derive(Debug, Clone, Copy)]
+pub enum AttemptOutcome {
+    /// A 2xx answer: done.
+    Delivered,
+    /// Try again at this time (Unix ms).
+    Retry(i64),
+    /// Stop trying.
+    GiveUp,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The thread.
+    pub seller_id: i64,
+    /// Who sends it.
+    pub sent_by: Side,
+    /// Operator key label or user name.
+    pub sender_label: Option<String>,
+    /// Validated text.
+    pub body: String,
+    /// The client's idempotency token.
+    pub client_mutation_id: Option<String>,
+    /// Unix milliseconds.
+    pub now: i64,
+    /// A repeated `client_mutation_id` newer than this (Unix ms) returns the original.
+    pub dedupe_since: i64,
+}
+
+impl NewMessage {
+    /// The message as stored under row number `id` at position `seq`.
+    pub(super) fn stored(&self, id: i64, seq: i64) -> MessageRecord {
+        let (sender_label, body) = (self.sender_label.clone(), self.body.clone());
+        MessageRecord { id, seller_id: self.seller_id, seq, sent_by: self.sent_by, sender_label, body, created_at: self.now, read_at: None }
+    }
+}
+
+/// What storing a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// A new message was stored.
+    Created(MessageRecord),
+    /// The client retried: this is the message its `client_mutation_id` created before.
+    Replayed(MessageRecord),
+}
+
+impl CreateOutcome {
+    /// The message, whichever way it came.
+    pub fn message(&self) -> &MessageRecord {
+        match self {
+            CreateOutcome::Created(m) | CreateOutcome::Replayed(m) => m,
+        }
+    }
+}
+
+/// Which messages to mark read.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkRead {
+    /// The thread.
+    pub seller_id: i64,
+    /// Whose messages are being read (the other side's).
+    pub sent_by: Side,
+    /// Only messages at or before this position in the thread.
+    pub up_to_seq: Option<i64>,
+    /// Unix milliseconds to record as `readAt`.
+    pub now: i64,
+}
+
+/// What happened in a chat, as the durable event feed records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A message was stored.
+    MessageCreated(MessageRecord),
+    /// Messages of `sent_by` were marked read at `read_at`.
+    MessagesRead {
+        /// Whose messages were read.
+        sent_by: Side,
+        /// The `readAt` that was set (Unix ms).
+        read_at: i64,
+        /// The messages that changed, ascending.
+        message_ids: Vec<i64>,
+    },
+}
+
+/// One entry of the event feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Position in the feed (see [`EventCursor`] for the order).
+    pub position: EventCursor,
+    /// The chat it happened in.
+    pub seller_id: i64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// A page of a thread, in list order (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct MessagePage {
+    /// The messages, newest first.
+    pub messages: Vec<MessageRecord>,
+    /// Whether more messages lie beyond the page in the requested direction.
+    pub has_more: bool,
+}
+
+/// The operator's chat-list query.
+#[derive(Debug, Clone, Default)]
+pub struct ChatListQuery {
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this cursor.
+    pub after: Option<ChatCursor>,
+    /// Only chats with unread seller messages.
+    pub unread_only: bool,
+    /// Case-folded substring of the business name.
+    pub search: Option<String>,
+}
+
+/// The seller-list query.
+#[derive(Debug, Clone, Default)]
+pub struct SellerListQuery {
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this cursor.
+    pub after: Option<SellerCursor>,
+    /// Case-folded substring of the business name.
+    pub search: Option<String>,
+}
+
+/// A page of a list with a forward `has_more` flag.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Whether more follow.
+    pub has_more: bool,
+}
+
+/// The chat counter of unread messages sent by `side`.
+pub(super) fn unread_column(side: Side) -> &'static str {
+    match side {
+        Side::Admin => "unread_by_seller",
+        Side::Seller => "unread_by_operator",
+    }
+}
+
+/// The case-folded search term, or `None` for no filter.
+pub(super) fn search_term(search: Option<&str>) -> Option<String> {
+    search.map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase)
+}
+
+impl<T> ListPage<T> {
+    /// A page from `limit + 1` fetched rows: the extra row only says that more follow.
+    pub(super) fn from_overfetch(mut items: Vec<T>, limit: i64) -> Self {
+        let has_more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        Self { items, has_more }
+    }
+}
