@@ -54,3 +54,16 @@ async fn the_committed_schemas_are_what_the_server_serves() {
         );
     }
 }
+
+/// The layering in src/lib.rs holds: no import circles and no module naming a higher layer
+/// (scripts/import_graph.py reads the tree; it exits 1 and names the edges otherwise).
+#[test]
+fn every_import_in_src_points_down_the_layers() {
+    let output = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/import_graph.py"))
+        .output()
+        .expect("python3 runs scripts/import_graph.py");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("0 import circle(s), 0 upward import(s)"), "{report}");
+}
