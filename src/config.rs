@@ -2,9 +2,11 @@
 
 mod proxies;
 mod rate_limits;
+mod sso;
 
 pub use proxies::TrustedProxies;
 pub use rate_limits::{Rate, RateLimits};
+pub use sso::{SsoFlags, CALLBACK_PATH};
 
 use crate::domain::message::{MessageRules, SensitivePolicy, DEFAULT_MAX_MESSAGE_CHARS};
 use clap::builder::TypedValueParser as _;
@@ -100,6 +102,14 @@ pub struct ServerConfig {
     /// Most subscription WebSockets one API key or portal user may hold open at once.
     #[arg(long, env = "MARKETCHAT_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_sockets_per_credential: usize,
+    /// The address people reach this server at (e.g. `https://chat.example.com`), for
+    /// links that leave it: the identity provider sends operator staff back to
+    /// `<public URL>/operator/sso/callback`.
+    #[arg(long, env = "MARKETCHAT_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<url::Url>,
+    /// Operator single sign-on.
+    #[command(flatten)]
+    pub sso: SsoFlags,
 }
 
 impl ServerConfig {
@@ -123,6 +133,11 @@ impl ServerConfig {
     /// Which destinations webhooks may be registered for and delivered to.
     pub fn webhook_destinations(&self) -> crate::service::webhooks::DestinationPolicy {
         crate::service::webhooks::DestinationPolicy { allow_private: self.webhook_allow_private }
+    }
+
+    /// The single sign-on settings (`None`: off); an error names the flag to fix.
+    pub fn sso_settings(&self) -> Result<Option<crate::service::sso::SsoSettings>, String> {
+        self.sso.settings(self.public_url.as_ref())
     }
 
     /// The message rules these settings describe.
@@ -153,8 +168,19 @@ impl Default for ServerConfig {
             webhook_allow_private: false,
             webhook_ca_file: None,
             retention_days: None,
+            public_url: None,
+            sso: SsoFlags::default(),
         }
     }
+}
+
+/// An absolute http(s) URL with no query or fragment.
+fn parse_public_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() || url.host().is_none() {
+        return Err("must be an http:// or https:// address without query or fragment, e.g. https://chat.example.com".to_owned());
+    }
+    Ok(url)
 }
 
 /// The `--sensitive-data` values: the domain's [`SensitivePolicy`], named and described

@@ -9,6 +9,7 @@
 //! - [`accounts`]: portal users, logins and sessions.
 //! - [`webhooks`]: registering endpoints and delivering events to them.
 //! - [`retention`]: removing messages older than the retention period.
+//! - [`sso`]: operator single sign-on with the marketplace's OpenID Connect provider.
 
 pub mod accounts;
 pub(crate) mod auth;
@@ -17,6 +18,7 @@ mod clock;
 mod error;
 pub(crate) mod retention;
 mod settings;
+pub mod sso;
 pub(crate) mod webhooks;
 
 pub use accounts::Accounts;
@@ -25,4 +27,5 @@ pub use chat::ChatService;
 pub use clock::Clock;
 pub use error::ServiceError;
 pub use settings::{ChatSwitch, CHAT_ENABLED_SETTING};
+pub use sso::SsoService;
 pub use webhooks::WebhookService;
