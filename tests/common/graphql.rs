@@ -135,6 +135,17 @@ impl TestApp {
     }
 }
 
+/// A GraphQL request authenticated by a portal session cookie (`name=value`), with the
+/// CSRF header the portals send.
+pub async fn as_user(app: &TestApp, path: &str, cookie: &str, query: &str, variables: Value) -> (StatusCode, Value) {
+    let request = app
+        .post(path)
+        .header("cookie", cookie)
+        .header("x-requested-with", "marketchat")
+        .json(&json!({ "query": query, "variables": variables }));
+    TestApp::read(request).await
+}
+
 /// The `errors` of a payload as (field, first message) pairs.
 pub fn payload_errors(payload: &Value) -> Vec<(String, String)> {
     payload["errors"]

@@ -3,12 +3,14 @@
 //! way clients do.
 
 pub mod app;
+pub mod browser;
 pub mod ca;
 pub mod cli;
 pub mod db;
 pub mod graphql;
 pub mod log;
 pub mod nodes;
+pub mod oidc;
 pub mod requirements;
 pub mod wait;
 pub mod webhook;

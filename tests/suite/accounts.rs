@@ -3,7 +3,7 @@
 
 use crate::common::app::{now, test_config, TestApp};
 use crate::common::cli::run_marketchat;
-use crate::common::graphql::{error_code, payload_errors, texts, BRIEF_LIST, OPERATOR_SEND, SELLER_PAGE, SELLER_SEND};
+use crate::common::graphql::{as_user, error_code, payload_errors, texts, BRIEF_LIST, OPERATOR_SEND, SELLER_PAGE, SELLER_SEND};
 use crate::common::wait::poll_until;
 use crate::common::ws::{Ended, WsClient};
 use marketchat::config::ServerConfig;
@@ -28,16 +28,6 @@ async fn login(app: &TestApp, email: &str, password: &str) -> (StatusCode, Value
         }
     }
     (status, body, set_cookie.map(|c| c.split(';').next().unwrap().to_owned()))
-}
-
-/// A GraphQL request authenticated by the session cookie (with the CSRF header).
-async fn as_user(app: &TestApp, path: &str, cookie: &str, query: &str, variables: Value) -> (StatusCode, Value) {
-    let request = app
-        .post(path)
-        .header("cookie", cookie)
-        .header("x-requested-with", "marketchat")
-        .json(&json!({ "query": query, "variables": variables }));
-    TestApp::read(request).await
 }
 
 #[tokio::test]

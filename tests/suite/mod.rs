@@ -23,6 +23,7 @@ mod portals;
 mod realtime;
 mod retention;
 mod seller_api;
+mod sso;
 mod storage;
 mod tls;
 mod webhooks;
