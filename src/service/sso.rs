@@ -20,7 +20,7 @@ use crate::store::{IdpIdentity, PendingSignIn, Store, StoreError, UserRecord};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreProviderMetadata};
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -353,7 +353,11 @@ impl SsoService {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
             .request_async(&self.http)
             .await
-            .map_err(|error| SsoError::Invalid(format!("the code exchange failed: {}", describe(&error))))?;
+            .map_err(|error| match error {
+                // Not reached, or no answer: the provider is unavailable, not wrong.
+                RequestTokenError::Request(error) => SsoError::Unavailable(format!("the token endpoint: {}", describe(&error))),
+                error => SsoError::Invalid(format!("the code exchange failed: {}", describe(&error))),
+            })?;
         let id_token = tokens.id_token().ok_or_else(|| SsoError::Invalid("the token response carries no ID token".to_owned()))?;
         let nonce = Nonce::new(pending.nonce);
         let (claims, client) = match self.verify(&client, id_token, &nonce) {
