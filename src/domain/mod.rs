@@ -8,6 +8,7 @@ pub mod keys;
 pub mod message;
 pub mod paging;
 pub mod sensitive;
+pub mod time;
 pub mod users;
 pub mod wire;
 
@@ -62,7 +63,7 @@ pub enum Principal {
     /// A credential of one seller account.
     Seller {
         /// The seller's row number.
-        seller_id: i64,
+        seller_id: ids::SellerId,
     },
 }
 

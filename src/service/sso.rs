@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 /// How long a sign-in may take at the provider before its callback is refused.
-pub const SIGN_IN_TTL_MS: i64 = 10 * 60 * 1000;
+pub const SIGN_IN_TTL: Duration = Duration::from_secs(10 * 60);
 /// How long discovered provider metadata (endpoints and signing keys) is used before it
 /// is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(15 * 60);
@@ -317,7 +317,7 @@ impl SsoService {
             browser_hash: browser.hash,
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
-            expires_at: now + SIGN_IN_TTL_MS,
+            expires_at: now.plus(SIGN_IN_TTL),
         };
         self.store.save_pending_sign_in(&pending, now).await?;
         Ok(StartedSignIn { redirect_to: url.to_string(), browser_token: browser.secret })
@@ -386,7 +386,7 @@ impl SsoService {
         let verifier = client
             .id_token_verifier()
             .set_allowed_algs(ALLOWED_ALGORITHMS)
-            .set_time_fn(move || chrono::DateTime::from_timestamp_millis(clock.now()).unwrap_or_default());
+            .set_time_fn(move || chrono::DateTime::from_timestamp_millis(clock.now().get()).unwrap_or_default());
         id_token.claims(&verifier, nonce).cloned()
     }
 

@@ -1,6 +1,7 @@
 //! Portal users and their login sessions: what storage offers for them, and the
 //! statements every SQL back end runs for it, written once.
 
+use crate::domain::time::UnixMillis;
 use super::sql::{every_backend, Dialect, RecordRow, RowsAffected, USER_COLUMNS};
 use super::records::{IdpIdentity, PendingSignIn, SessionRecord, StoreResult, UserRecord};
 use async_trait::async_trait;
@@ -11,7 +12,7 @@ use tracing::instrument;
 #[async_trait]
 pub trait AccountStore {
     /// Creates a portal user; `None` when the e-mail address (or the identity) is taken.
-    async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>>;
+    async fn create_user(&self, user: &UserRecord, now: UnixMillis) -> StoreResult<Option<UserRecord>>;
     /// The user signed in as this identity at the identity provider.
     async fn user_by_identity(&self, identity: &IdpIdentity) -> StoreResult<Option<UserRecord>>;
     /// Links an operator user that has no identity yet to `identity`; false when the user
@@ -21,7 +22,7 @@ pub trait AccountStore {
     /// user has it; returns the user as stored now.
     async fn refresh_operator_user(&self, user_id: i64, email: &str, name: &str, role: &str) -> StoreResult<Option<UserRecord>>;
     /// Stores a sign-in sent to the identity provider, deleting those expired at `now`.
-    async fn save_pending_sign_in(&self, pending: &PendingSignIn, now: i64) -> StoreResult<()>;
+    async fn save_pending_sign_in(&self, pending: &PendingSignIn, now: UnixMillis) -> StoreResult<()>;
     /// Takes (deletes and returns) the pending sign-in with this state hash: each can be
     /// taken once, by one node.
     async fn take_pending_sign_in(&self, state_hash: &str) -> StoreResult<Option<PendingSignIn>>;
@@ -31,29 +32,29 @@ pub trait AccountStore {
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
     /// Disables a user (`Some(now)`: ends all their sessions in the same transaction) or
     /// enables one (`None`); false when there is no such user.
-    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool>;
+    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<UnixMillis>) -> StoreResult<bool>;
     /// Replaces a user's password hash and ends their sessions; false when there is no such user.
     async fn set_user_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool>;
     /// Stores a login session, last used `now`, in one transaction with ending the user's
     /// sessions that expired or were unused since before `idle_since` and, beyond the
     /// newest `keep_per_user`, the oldest ones.
-    async fn create_session(&self, token_hash: &str, user_id: i64, now: i64, expires_at: i64, idle_since: i64, keep_per_user: i64) -> StoreResult<()>;
+    async fn create_session(&self, token_hash: &str, user_id: i64, now: UnixMillis, expires_at: UnixMillis, idle_since: UnixMillis, keep_per_user: i64) -> StoreResult<()>;
     /// The session and its user when it has not expired at `now` and was last used at or
     /// after `idle_since`.
-    async fn session_user(&self, token_hash: &str, now: i64, idle_since: i64) -> StoreResult<Option<SessionRecord>>;
+    async fn session_user(&self, token_hash: &str, now: UnixMillis, idle_since: UnixMillis) -> StoreResult<Option<SessionRecord>>;
     /// Records a use of the session.
-    async fn touch_session(&self, token_hash: &str, now: i64) -> StoreResult<()>;
+    async fn touch_session(&self, token_hash: &str, now: UnixMillis) -> StoreResult<()>;
     /// Ends a session.
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Deletes sessions expired at `now` or unused since before `idle_since`; returns how many.
-    async fn purge_sessions(&self, now: i64, idle_since: i64) -> StoreResult<u64>;
+    async fn purge_sessions(&self, now: UnixMillis, idle_since: UnixMillis) -> StoreResult<u64>;
 }
 
 every_backend! {
     #[async_trait]
     impl AccountStore for B {
         #[instrument(level = "debug", skip_all)]
-        async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>> {
+        async fn create_user(&self, user: &UserRecord, now: UnixMillis) -> StoreResult<Option<UserRecord>> {
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO users (email, name, password_hash, seller_id, role, created_at, oidc_issuer, oidc_subject) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
@@ -61,9 +62,9 @@ every_backend! {
             .bind(&user.email)
             .bind(&user.name)
             .bind(&user.password_hash)
-            .bind(user.seller_id)
+            .bind(user.seller_id.map(|v| v.get()))
             .bind(&user.role)
-            .bind(now)
+            .bind(now.get())
             .bind(user.identity.as_ref().map(|identity| identity.issuer.as_str()))
             .bind(user.identity.as_ref().map(|identity| identity.subject.as_str()))
             .fetch_optional(self.writer())
@@ -117,15 +118,15 @@ every_backend! {
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn save_pending_sign_in(&self, pending: &PendingSignIn, now: i64) -> StoreResult<()> {
+        async fn save_pending_sign_in(&self, pending: &PendingSignIn, now: UnixMillis) -> StoreResult<()> {
             let mut tx = self.begin_write().await?;
-            sqlx::query("DELETE FROM sso_sign_ins WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sso_sign_ins WHERE expires_at <= $1").bind(now.get()).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO sso_sign_ins (state_hash, browser_hash, nonce, pkce_verifier, expires_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&pending.state_hash)
                 .bind(&pending.browser_hash)
                 .bind(&pending.nonce)
                 .bind(&pending.pkce_verifier)
-                .bind(pending.expires_at)
+                .bind(pending.expires_at.get())
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -146,7 +147,7 @@ every_backend! {
                 browser_hash: row.try_get(1)?,
                 nonce: row.try_get(2)?,
                 pkce_verifier: row.try_get(3)?,
-                expires_at: row.try_get(4)?,
+                expires_at: row.typed(4)?,
             }))
         }
 
@@ -165,11 +166,11 @@ every_backend! {
             Ok(rows.iter().map(RecordRow::user).collect::<Result<Vec<_>, _>>()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
-        async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool> {
+        #[instrument(level = "debug", skip_all, fields(user_id = %user_id))]
+        async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<UnixMillis>) -> StoreResult<bool> {
             let mut tx = self.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
-                .bind(disabled_at)
+                .bind(disabled_at.map(|v| v.get()))
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?
@@ -181,7 +182,7 @@ every_backend! {
             Ok(changed == 1)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
+        #[instrument(level = "debug", skip_all, fields(user_id = %user_id))]
         async fn set_user_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
             let mut tx = self.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -195,8 +196,8 @@ every_backend! {
             Ok(changed == 1)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
-        async fn create_session(&self, token_hash: &str, user_id: i64, now: i64, expires_at: i64, idle_since: i64, keep_per_user: i64) -> StoreResult<()> {
+        #[instrument(level = "debug", skip_all, fields(user_id = %user_id))]
+        async fn create_session(&self, token_hash: &str, user_id: i64, now: UnixMillis, expires_at: UnixMillis, idle_since: UnixMillis, keep_per_user: i64) -> StoreResult<()> {
             let mut tx = self.begin_write().await?;
             if B::Db::ROW_LOCKS {
                 // Concurrent logins of one user take turns, so the cap holds exactly.
@@ -204,15 +205,15 @@ every_backend! {
             }
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_used_at < $3)")
                 .bind(user_id)
-                .bind(now)
-                .bind(idle_since)
+                .bind(now.get())
+                .bind(idle_since.get())
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at, last_used_at) VALUES ($1, $2, $3, $4)")
                 .bind(token_hash)
                 .bind(user_id)
-                .bind(expires_at)
-                .bind(now)
+                .bind(expires_at.get())
+                .bind(now.get())
                 .execute(&mut *tx)
                 .await?;
             // The newest `keep_per_user` stay (newest = latest expiry: every session lives
@@ -230,24 +231,24 @@ every_backend! {
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn session_user(&self, token_hash: &str, now: i64, idle_since: i64) -> StoreResult<Option<SessionRecord>> {
+        async fn session_user(&self, token_hash: &str, now: UnixMillis, idle_since: UnixMillis) -> StoreResult<Option<SessionRecord>> {
             let row = sqlx::query(&format!(
                 "SELECT {USER_COLUMNS}, s.last_used_at FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_used_at >= $3"
             ))
             .bind(token_hash)
-            .bind(now)
-            .bind(idle_since)
+            .bind(now.get())
+            .bind(idle_since.get())
             .fetch_optional(self.readers())
             .await?;
             let Some(row) = row else { return Ok(None) };
-            Ok(Some(SessionRecord { user: row.user()?, last_used_at: row.try_get(9)? }))
+            Ok(Some(SessionRecord { user: row.user()?, last_used_at: row.typed(9)? }))
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn touch_session(&self, token_hash: &str, now: i64) -> StoreResult<()> {
+        async fn touch_session(&self, token_hash: &str, now: UnixMillis) -> StoreResult<()> {
             sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE token_hash = $2 AND last_used_at < $1")
-                .bind(now)
+                .bind(now.get())
                 .bind(token_hash)
                 .execute(self.writer())
                 .await?;
@@ -261,10 +262,10 @@ every_backend! {
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn purge_sessions(&self, now: i64, idle_since: i64) -> StoreResult<u64> {
+        async fn purge_sessions(&self, now: UnixMillis, idle_since: UnixMillis) -> StoreResult<u64> {
             let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_used_at < $2")
-                .bind(now)
-                .bind(idle_since)
+                .bind(now.get())
+                .bind(idle_since.get())
                 .execute(self.writer())
                 .await?;
             Ok(result.rows_affected())

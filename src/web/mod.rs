@@ -4,10 +4,9 @@
 
 use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
 use crate::config::TrustedProxies;
-use crate::domain::ids::seller_gid;
-use crate::service::accounts::{AccountError, SESSION_LIFETIME_MS};
+use crate::service::accounts::{AccountError, SESSION_LIFETIME};
 use crate::service::auth::Presented;
-use crate::service::sso::{CallbackParams, SignInProblem, SsoError, SIGN_IN_TTL_MS};
+use crate::service::sso::{CallbackParams, SignInProblem, SsoError, SIGN_IN_TTL};
 use crate::service::{Accounts, AuthService, SsoService};
 use crate::store::UserRecord;
 use axum::extract::{FromRef, Path, Query, RawQuery, State};
@@ -80,7 +79,7 @@ async fn login(
     let login = state.accounts.login(&request.email, &request.password, client).await;
     let (token, user) = login.map_err(|error| login_refused(error, state.sso.as_deref()))?;
     let mut response = Json(json!({ "user": user_json(&user) })).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME_MS / 1000, https));
+    response.headers_mut().insert(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME.as_secs() as i64, https));
     Ok(response)
 }
 
@@ -208,7 +207,7 @@ async fn sso_start(State(state): State<WebState>, ClientIp(client): ClientIp, Cl
     match sso.start().await {
         Ok(started) => {
             let mut response = Redirect::to(&started.redirect_to).into_response();
-            response.headers_mut().append(header::SET_COOKIE, sso_cookie(&started.browser_token, SIGN_IN_TTL_MS / 1000, https));
+            response.headers_mut().append(header::SET_COOKIE, sso_cookie(&started.browser_token, SIGN_IN_TTL.as_secs() as i64, https));
             Ok(response)
         }
         Err(error) => {
@@ -235,7 +234,7 @@ async fn sso_callback(
         Ok((token, user)) => {
             tracing::info!(user_id = user.id, "operator signed in with single sign-on");
             let mut response = Redirect::to("/operator/").into_response();
-            response.headers_mut().append(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME_MS / 1000, https));
+            response.headers_mut().append(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME.as_secs() as i64, https));
             response.headers_mut().append(header::SET_COOKIE, sso_cookie("", 0, https));
             response
         }
@@ -296,6 +295,6 @@ fn user_json(user: &UserRecord) -> serde_json::Value {
         "email": user.email,
         "kind": if user.seller_id.is_some() { "seller" } else { "operator" },
         "role": user.role,
-        "sellerId": user.seller_id.map(seller_gid),
+        "sellerId": user.seller_id.map(|id| id.gid()),
     })
 }
