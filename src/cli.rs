@@ -4,11 +4,12 @@ use crate::app;
 use crate::config::{DatabaseFlags, ServerConfig};
 use crate::demo::Demo;
 use crate::domain::ids::{seller_gid, user_gid, GlobalId, IdKind};
-use crate::domain::keys::generate_key;
+use crate::domain::keys;
 use crate::domain::wire::{format_time, WireMessage};
 use crate::service::accounts::NewUserKind;
 use crate::service::webhooks::{self, DestinationPolicy};
-use crate::service::{Accounts, ChatService, Clock, ServiceError, WebhookService};
+use crate::service::provisioning::{SellerChange, SellerRef};
+use crate::service::{Accounts, ChatService, Clock, Provisioning, ServiceError, WebhookService};
 use crate::store::{self, DatabaseSettings, Store};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -160,16 +161,40 @@ pub enum SellerCommand {
         #[arg(long)]
         external_id: Option<String>,
     },
-    /// Rename a seller.
+    /// Rename a seller and/or set its external ID; prints its ID.
     Update {
-        /// The seller's ID.
-        id: String,
-        /// The new business name.
-        #[arg(long)]
-        name: String,
+        /// Which seller.
+        #[command(flatten)]
+        seller: SellerTarget,
+        /// What to change.
+        #[command(flatten)]
+        change: SellerUpdate,
     },
     /// List sellers: `ID<TAB>NAME` a line.
     List,
+}
+
+/// Which seller `seller update` changes.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SellerTarget {
+    /// The seller's ID.
+    id: Option<String>,
+    /// Find the seller by the marketplace's own ID instead.
+    #[arg(long, value_name = "EXTERNAL_ID")]
+    by_external_id: Option<String>,
+}
+
+/// What `seller update` changes (at least one).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
+pub struct SellerUpdate {
+    /// The new business name.
+    #[arg(long)]
+    name: Option<String>,
+    /// The marketplace's own ID for this seller (unique); replaces any it had.
+    #[arg(long)]
+    external_id: Option<String>,
 }
 
 /// Who a new key belongs to.
@@ -192,11 +217,17 @@ pub enum KeyCommand {
         /// Whose key.
         #[command(flatten)]
         owner: KeyOwner,
+        /// An operator admin key: it may also call the provisioning API (create and rename
+        /// sellers, create, list and revoke their keys).
+        #[arg(long, requires = "operator")]
+        admin: bool,
         /// A label; on operator keys it is the `sentBy` of messages sent with it.
         #[arg(long)]
         label: Option<String>,
     },
-    /// List keys (never their secrets): `ID<TAB>OWNER<TAB>LABEL<TAB>CREATED<TAB>LAST USED<TAB>STATUS` a line.
+    /// List keys (never their secrets):
+    /// `ID<TAB>OWNER<TAB>LABEL<TAB>CREATED<TAB>LAST USED<TAB>STATUS<TAB>ADMIN` a line
+    /// (ADMIN is `admin` for an operator admin key, else `-`).
     List,
     /// Revoke a key by its ID.
     Revoke {
@@ -335,8 +366,8 @@ pub async fn run(mut cli: Cli) -> Result<()> {
             let settings = DatabaseSettings { create_if_missing: true, exclusive: false, ..DatabaseSettings::from(&database.settings) };
             open(database.database_url, settings).await.map(drop)
         }
-        Command::Seller { database, command } => seller(&*database.open_existing().await?, command).await,
-        Command::Key { database, command } => key(&*database.open_existing().await?, command).await,
+        Command::Seller { database, command } => seller(database.open_existing().await?, command).await,
+        Command::Key { database, command } => key(database.open_existing().await?, command).await,
         Command::Webhook { database, command } => webhook(database.open_existing().await?, command).await,
         Command::User { database, command } => user(database.open_existing().await?, command).await,
         Command::Settings { database, command: SettingsCommand::Set { name: SettingName::ChatEnabled, value } } => {
@@ -444,12 +475,22 @@ fn parse_id(raw: &str, kind: IdKind) -> Result<i64> {
     GlobalId::decode_as(raw, kind).map_err(|e| anyhow::anyhow!("{raw:?} {e}"))
 }
 
-fn business_name(raw: &str) -> Result<&str> {
-    let name = raw.trim();
-    if name.is_empty() {
-        bail!("--name can't be blank");
+/// A service error as the command line says it: a user-fixable one names the flag.
+fn cli_error(error: ServiceError) -> anyhow::Error {
+    match error {
+        ServiceError::Invalid { field: "base", message } => anyhow::anyhow!(message),
+        ServiceError::Invalid { field, message } => {
+            let flag = match field {
+                "businessName" => "--name",
+                "externalId" => "--external-id",
+                "sellerId" => "--seller",
+                "label" => "--label",
+                other => other,
+            };
+            anyhow::anyhow!("{flag} {message}")
+        }
+        internal => internal.into(),
     }
-    Ok(name)
 }
 
 async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
@@ -500,24 +541,24 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
     Ok(())
 }
 
-async fn seller(store: &dyn Store, command: SellerCommand) -> Result<()> {
+async fn seller(store: Arc<dyn Store>, command: SellerCommand) -> Result<()> {
+    let provisioning = Provisioning::new(store.clone(), Clock::system());
     match command {
         SellerCommand::Create { name, external_id } => {
-            let name = business_name(&name)?;
-            let seller = match external_id.as_deref().map(str::trim) {
-                None => store.create_seller(name, now()).await?,
-                Some("") => bail!("--external-id can't be blank"),
-                Some(external_id) => match store.create_seller_with_external_id(name, external_id, now()).await? {
-                    Some(seller) => seller,
-                    None => bail!("a seller with external ID {external_id:?} exists already"),
-                },
-            };
+            let seller = provisioning.create_seller(&name, external_id.as_deref()).await.map_err(cli_error)?;
             println!("{}", seller_gid(seller.id));
         }
-        SellerCommand::Update { id, name } => {
-            let name = business_name(&name)?;
-            if store.rename_seller(seller_argument(&id)?, name).await?.is_none() {
-                bail!("no seller with ID {id}");
+        SellerCommand::Update { seller, change } => {
+            let (target, named) = match (seller.id, seller.by_external_id) {
+                (Some(raw), _) => (SellerRef::Id(seller_argument(&raw)?), format!("ID {raw}")),
+                (None, Some(external_id)) => (SellerRef::ExternalId(external_id.clone()), format!("external ID {external_id:?}")),
+                (None, None) => bail!("name the seller by its ID or --by-external-id"),
+            };
+            let change = SellerChange { business_name: change.name, external_id: change.external_id };
+            match provisioning.update_seller(&target, &change).await {
+                Ok(updated) => println!("{}", seller_gid(updated.id)),
+                Err(ServiceError::Invalid { field: "seller", .. }) => bail!("no seller with {named}"),
+                Err(error) => return Err(cli_error(error)),
             }
         }
         SellerCommand::List => {
@@ -543,43 +584,51 @@ async fn seller(store: &dyn Store, command: SellerCommand) -> Result<()> {
     Ok(())
 }
 
-async fn key(store: &dyn Store, command: KeyCommand) -> Result<()> {
+async fn key(store: Arc<dyn Store>, command: KeyCommand) -> Result<()> {
+    let provisioning = Provisioning::new(store, Clock::system());
     match command {
-        KeyCommand::Create { owner, label } => {
-            let seller_id = match owner.seller {
-                Some(raw) => {
-                    let id = seller_argument(&raw)?;
-                    if store.seller(id).await?.is_none() {
-                        bail!("no seller with ID {raw}");
-                    }
-                    Some(id)
-                }
-                None => None,
+        KeyCommand::Create { owner, admin, label } => {
+            let key_owner = match &owner.seller {
+                Some(raw) => keys::KeyOwner::Seller(seller_argument(raw)?),
+                None => keys::KeyOwner::Operator { admin },
             };
-            let key = generate_key(&mut rand::thread_rng());
-            store.create_api_key(&key.hash, seller_id, label.as_deref(), now()).await?;
-            println!("{}", key.secret);
+            match provisioning.create_api_key(key_owner, label.as_deref()).await {
+                Ok(created) => println!("{}", created.secret),
+                Err(ServiceError::Invalid { field: "sellerId", .. }) => bail!("no seller with ID {}", owner.seller.unwrap_or_default()),
+                Err(error) => return Err(cli_error(error)),
+            }
         }
         KeyCommand::List => {
             let mut out = std::io::stdout().lock();
-            for key in store.list_api_keys().await? {
-                let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", seller_gid(id)));
-                let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_time);
-                let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
-                writeln!(
-                    out,
-                    "{}\t{owner}\t{}\t{}\t{}\t{status}",
-                    GlobalId::new(IdKind::ApiKey, key.id).encode(),
-                    key.label.as_deref().unwrap_or("-"),
-                    time(Some(key.created_at)),
-                    time(key.last_used_at),
-                )?;
+            let mut query = store::KeyListQuery { limit: 500, after_id: 0, seller_id: None };
+            loop {
+                let page = provisioning.api_keys(&query).await?;
+                for key in &page.items {
+                    let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", seller_gid(id)));
+                    let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_time);
+                    let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                    let admin = if key.admin { "admin" } else { "-" };
+                    writeln!(
+                        out,
+                        "{}\t{owner}\t{}\t{}\t{}\t{status}\t{admin}",
+                        GlobalId::new(IdKind::ApiKey, key.id).encode(),
+                        key.label.as_deref().unwrap_or("-"),
+                        time(Some(key.created_at)),
+                        time(key.last_used_at),
+                    )?;
+                }
+                match (page.has_more, page.items.last()) {
+                    (true, Some(last)) => query.after_id = last.id,
+                    _ => break,
+                }
             }
         }
         KeyCommand::Revoke { key_id } => {
             let id = parse_id(&key_id, IdKind::ApiKey)?;
-            if !store.revoke_api_key(id, now()).await? {
-                bail!("no API key with ID {key_id}");
+            match provisioning.revoke_api_key(id).await {
+                Ok(_) => {}
+                Err(ServiceError::Invalid { field: "id", .. }) => bail!("no API key with ID {key_id}"),
+                Err(error) => return Err(cli_error(error)),
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod graphql;
 pub mod log;
 pub mod nodes;
 pub mod requirements;
+pub mod session;
 pub mod wait;
 pub mod webhook;
 pub mod ws;
