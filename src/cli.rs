@@ -219,7 +219,7 @@ pub enum KeyCommand {
         owner: KeyOwner,
         /// An operator admin key: it may also call the provisioning API (create and rename
         /// sellers, create, list and revoke their keys).
-        #[arg(long, requires = "operator")]
+        #[arg(long, requires = "operator", conflicts_with = "seller")]
         admin: bool,
         /// A label; on operator keys it is the `sentBy` of messages sent with it.
         #[arg(long)]
@@ -732,6 +732,15 @@ mod tests {
         let after = Cli::try_parse_from(["marketchat", "seller", "list", "--database-url", "sqlite://after.db"]).unwrap();
         let Command::Seller { database, .. } = after.command else { panic!("seller") };
         assert_eq!(database.database_url, "sqlite://after.db");
+    }
+
+    #[test]
+    fn only_an_operator_key_can_be_an_admin_key() {
+        let admin = Cli::try_parse_from(["marketchat", "key", "create", "--operator", "--admin"]).unwrap();
+        assert!(matches!(admin.command, Command::Key { command: KeyCommand::Create { admin: true, .. }, .. }));
+        for refused in [&["marketchat", "key", "create", "--seller", "1", "--admin"][..], &["marketchat", "key", "create", "--admin"]] {
+            assert!(Cli::try_parse_from(refused).is_err(), "{refused:?}");
+        }
     }
 
     #[test]
