@@ -68,6 +68,9 @@ impl Provisioning {
         let external_id = parse_external_id(external_id)?;
         let business_name = parse_business_name(business_name)?;
         let (seller, created) = self.store.upsert_seller(external_id.as_str(), business_name.as_str(), self.clock.now()).await?;
+        if created {
+            tracing::info!(seller_id = seller.id, "provisioning: seller created");
+        }
         Ok(Upserted { seller, created })
     }
 
@@ -131,6 +134,7 @@ impl Provisioning {
         }
         let new = generate_key(&mut rand::thread_rng());
         let key = self.store.create_api_key(&new.hash, owner, label.as_ref().map(KeyLabel::as_str), self.clock.now()).await?;
+        tracing::info!(key_id = key.id, seller_id = key.seller_id, admin = key.admin, "provisioning: API key created");
         Ok(CreatedKey { key, secret: new.secret })
     }
 
@@ -139,7 +143,9 @@ impl Provisioning {
     /// A key that does not exist is an `id` error.
     #[instrument(skip_all)]
     pub async fn revoke_api_key(&self, key_id: i64) -> Result<ApiKeyRecord, ServiceError> {
-        self.store.revoke_api_key(key_id, self.clock.now()).await?.ok_or_else(|| ServiceError::invalid("id", "does not exist"))
+        let key = self.store.revoke_api_key(key_id, self.clock.now()).await?.ok_or_else(|| ServiceError::invalid("id", "does not exist"))?;
+        tracing::info!(key_id, seller_id = key.seller_id, "provisioning: API key revoked");
+        Ok(key)
     }
 
     /// One page of API keys, oldest first (never their secrets): one seller's, or every
