@@ -2,7 +2,7 @@
 //! marketplace's IDs `MP-1001`…), some history, working keys (one of them an admin key for
 //! the provisioning API) and portal logins, for the CLI to serve at once.
 
-use crate::domain::ids::seller_gid;
+use crate::domain::ids::SellerId;
 use crate::domain::keys::KeyOwner;
 use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
@@ -33,7 +33,7 @@ const SELLERS: [(&str, &str, &[(bool, &str)]); 3] = [
 struct DemoSeller {
     name: &'static str,
     external_id: &'static str,
-    row: i64,
+    row: SellerId,
     id: String,
     key: String,
 }
@@ -118,13 +118,13 @@ async fn seed(store: Arc<dyn Store>) -> Result<Seeded> {
             let sender = if *from_operator { &support } else { &principal };
             service.send_message(sender, seller.id, text, None).await?;
         }
-        sellers.push(DemoSeller { name, external_id, row: seller.id, id: seller_gid(seller.id), key: key.secret });
+        sellers.push(DemoSeller { name, external_id, row: seller.id, id: seller.id.gid(), key: key.secret });
     }
     Ok(Seeded { operator_key: operator.secret, admin_key: admin.secret, sellers })
 }
 
 /// A Full Admin operator login and a login of the first seller, with fresh passwords.
-async fn seed_logins(store: Arc<dyn Store>, seller_id: i64) -> Result<Vec<(&'static str, &'static str, String)>> {
+async fn seed_logins(store: Arc<dyn Store>, seller_id: SellerId) -> Result<Vec<(&'static str, &'static str, String)>> {
     let accounts = Accounts::new(store, Clock::system());
     let password = || {
         use rand::Rng;

@@ -13,7 +13,7 @@ use super::objects::provisioning::{
 };
 use super::resolvers::{chat_events, create_message, current_cursor, mark_read};
 use crate::domain::cursor::{ChatCursor, SellerCursor};
-use crate::domain::ids::{GlobalId, IdKind};
+use crate::domain::ids::{GlobalId, IdKind, KeyId, MessageId, SellerId, WebhookId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::paging::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::service::provisioning::SellerRef;
@@ -26,8 +26,8 @@ use futures_util::Stream;
 pub type OperatorSchema = Schema<OperatorQuery, OperatorMutation, OperatorSubscription>;
 
 /// Decodes a `sellerId` argument of a query.
-fn seller_argument(raw: &ID) -> Result<i64> {
-    GlobalId::decode_as(raw, IdKind::Seller).map_err(|e| ApiError::bad_argument("sellerId", e))
+fn seller_argument(raw: &ID) -> Result<SellerId> {
+    GlobalId::decode_as::<SellerId>(raw).map_err(|e| ApiError::bad_argument("sellerId", e))
 }
 
 /// Objects the operator can fetch by global ID.
@@ -61,7 +61,7 @@ impl OperatorQuery {
         let unread_only = unread_only.unwrap_or(false);
         let query = ChatListQuery { limit: page.limit, after: page.cursor, unread_only, search: search.clone() };
         let found = ApiContext::of(ctx).chat.chats(&query).await?;
-        let cursor_of = |chat: &ChatRecord| ChatCursor { last_message_id: chat.last_message.as_ref().map_or(0, |m| m.id) }.encode();
+        let cursor_of = |chat: &ChatRecord| ChatCursor { last_message_id: chat.last_message.as_ref().map_or(MessageId::from(0), |m| m.id) }.encode();
         Ok(Connection::new(TotalCount::Chats { unread_only, search }, found.items, cursor_of, ChatObject).with_flags(found.has_more, page.cursor.is_some()))
     }
 
@@ -135,7 +135,7 @@ impl OperatorQuery {
     async fn seller(&self, ctx: &Context<'_>, id: Option<ID>, external_id: Option<String>) -> Result<Option<SellerObject>> {
         ensure_admin(ctx)?;
         let seller = match (id, external_id) {
-            (Some(id), None) => SellerRef::Id(GlobalId::decode_as(&id, IdKind::Seller).map_err(|e| ApiError::bad_argument("id", e))?),
+            (Some(id), None) => SellerRef::Id(GlobalId::decode_as::<SellerId>(&id).map_err(|e| ApiError::bad_argument("id", e))?),
             (None, Some(external_id)) => SellerRef::ExternalId(external_id),
             _ => return Err(ApiError::bad_input("give exactly one of `id` and `externalId`")),
         };
@@ -153,8 +153,8 @@ impl OperatorQuery {
             return Err(ApiError::bad_argument("first", format!("must be between 0 and {MAX_PAGE_SIZE}")));
         }
         let seller_id = seller_id.as_ref().map(seller_argument).transpose()?;
-        let after_id = after.map(|id| GlobalId::decode_as(&id, IdKind::ApiKey)).transpose().map_err(|e| ApiError::bad_argument("after", e))?;
-        let query = KeyListQuery { limit, after_id: after_id.unwrap_or(0), seller_id };
+        let after = after.map(|id| GlobalId::decode_as::<KeyId>(&id)).transpose().map_err(|e| ApiError::bad_argument("after", e))?;
+        let query = KeyListQuery { limit, after, seller_id };
         let page = ApiContext::of(ctx).provisioning.api_keys(&query).await?;
         Ok(page.items.into_iter().map(ApiKeyObject::from).collect())
     }
@@ -165,9 +165,9 @@ impl OperatorQuery {
         let id = GlobalId::decode(&id).map_err(|e| ApiError::bad_argument("id", e))?;
         let chat = &ApiContext::of(ctx).chat;
         let node = match id.kind {
-            IdKind::ChatMessage => chat.message(id.number).await?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
-            IdKind::Chat => chat.chat(id.number).await?.map(|c| OperatorNode::Chat(ChatObject(c))),
-            IdKind::Seller => chat.seller(id.number).await?.map(|s| OperatorNode::Seller(SellerObject(s))),
+            IdKind::ChatMessage => chat.message(MessageId::from(id.number)).await?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
+            IdKind::Chat => chat.chat(SellerId::from(id.number)).await?.map(|c| OperatorNode::Chat(ChatObject(c))),
+            IdKind::Seller => chat.seller(SellerId::from(id.number)).await?.map(|s| OperatorNode::Seller(SellerObject(s))),
             IdKind::ApiKey | IdKind::WebhookEndpoint | IdKind::OperatorUser | IdKind::SellerUser => None,
         };
         Ok(node)
@@ -261,7 +261,7 @@ impl OperatorMutation {
     /// Removes a webhook endpoint (Full Admins and operator API keys).
     async fn webhook_endpoint_delete(&self, ctx: &Context<'_>, input: WebhookEndpointDeleteInput) -> Result<WebhookEndpointDeletePayload> {
         ensure_settings_permission(ctx)?;
-        let id = match GlobalId::decode_as(&input.id, IdKind::WebhookEndpoint) {
+        let id = match GlobalId::decode_as::<WebhookId>(&input.id) {
             Ok(id) => id,
             Err(error) => return Ok(WebhookEndpointDeletePayload { removed: false, errors: Some(vec![ValidationError::new("id", error.to_string())]) }),
         };
@@ -291,7 +291,7 @@ impl OperatorMutation {
     /// credentials only).
     async fn seller_api_key_create(&self, ctx: &Context<'_>, input: SellerApiKeyCreateInput) -> Result<ApiKeyCreatePayload> {
         ensure_admin(ctx)?;
-        let result = match GlobalId::decode_as(&input.seller_id, IdKind::Seller) {
+        let result = match GlobalId::decode_as::<SellerId>(&input.seller_id) {
             Ok(seller_id) => ApiContext::of(ctx).provisioning.create_api_key(KeyOwner::Seller(seller_id), input.label.as_deref()).await,
             Err(error) => Err(ServiceError::invalid("sellerId", error.to_string())),
         };
@@ -303,7 +303,7 @@ impl OperatorMutation {
     /// Revokes an API key at once (admin credentials only).
     async fn api_key_revoke(&self, ctx: &Context<'_>, input: ApiKeyRevokeInput) -> Result<ApiKeyRevokePayload> {
         ensure_admin(ctx)?;
-        let result = match GlobalId::decode_as(&input.id, IdKind::ApiKey) {
+        let result = match GlobalId::decode_as::<KeyId>(&input.id) {
             Ok(key_id) => ApiContext::of(ctx).provisioning.revoke_api_key(key_id).await,
             Err(error) => Err(ServiceError::invalid("id", error.to_string())),
         };
@@ -314,7 +314,7 @@ impl OperatorMutation {
     /// Sends a message into a seller's thread.
     async fn chat_message_create(&self, ctx: &Context<'_>, input: OperatorMessageCreateInput) -> Result<ChatMessageCreatePayload<OperatorChatMessage>> {
         ensure_operator(ctx)?;
-        match GlobalId::decode_as(&input.seller_id, IdKind::Seller) {
+        match GlobalId::decode_as::<SellerId>(&input.seller_id) {
             Ok(seller_id) => create_message(ctx, seller_id, &input.message, input.client_mutation_id).await,
             Err(error) => Ok(ChatMessageCreatePayload::invalid("sellerId", error, input.client_mutation_id)),
         }
@@ -323,7 +323,7 @@ impl OperatorMutation {
     /// Marks a seller's messages read.
     async fn chat_message_read(&self, ctx: &Context<'_>, input: OperatorMessageReadInput) -> Result<ChatMessageReadPayload> {
         ensure_operator(ctx)?;
-        match GlobalId::decode_as(&input.seller_id, IdKind::Seller) {
+        match GlobalId::decode_as::<SellerId>(&input.seller_id) {
             Ok(seller_id) => mark_read(ctx, seller_id, &input.sent_by, input.up_to.as_ref(), input.client_mutation_id).await,
             Err(error) => Ok(ChatMessageReadPayload::invalid("sellerId", error, input.client_mutation_id)),
         }

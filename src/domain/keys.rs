@@ -1,5 +1,6 @@
 //! API key secrets: generated with 256 bits of randomness, stored only as a SHA-256 hash.
 
+use super::ids::SellerId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -17,13 +18,13 @@ pub enum KeyOwner {
         /// Created with `key create --operator --admin`.
         admin: bool,
     },
-    /// One seller account (its row number).
-    Seller(i64),
+    /// One seller account.
+    Seller(SellerId),
 }
 
 impl KeyOwner {
     /// The seller, for a seller key.
-    pub fn seller_id(self) -> Option<i64> {
+    pub fn seller_id(self) -> Option<SellerId> {
         match self {
             KeyOwner::Seller(seller_id) => Some(seller_id),
             KeyOwner::Operator { .. } => None,

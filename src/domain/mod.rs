@@ -9,6 +9,7 @@ pub mod message;
 pub mod paging;
 pub mod provisioning;
 pub mod sensitive;
+pub mod time;
 pub mod users;
 pub mod wire;
 
@@ -66,7 +67,7 @@ pub enum Principal {
     /// A credential of one seller account.
     Seller {
         /// The seller's row number.
-        seller_id: i64,
+        seller_id: ids::SellerId,
     },
 }
 
@@ -149,6 +150,6 @@ mod tests {
             let confused = Principal::Operator { label: None, role: Some(role), admin_key: true };
             assert!(!confused.may_provision(), "a user's role decides, never the key flag: {role}");
         }
-        assert!(!Principal::Seller { seller_id: 1 }.may_provision());
+        assert!(!Principal::Seller { seller_id: ids::SellerId::from(1) }.may_provision());
     }
 }

@@ -8,6 +8,7 @@ mod lockout;
 pub use hashing::{HashPool, HashPoolError};
 pub use lockout::{Lockout, LockoutKey};
 
+use crate::domain::ids::SellerId;
 use super::clock::Clock;
 use crate::domain::keys::{generate_secret, hash_key};
 use crate::domain::users::OperatorRole;
@@ -21,11 +22,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 /// How long a login lasts at most.
-pub const SESSION_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// A session unused for this long has ended.
-pub const SESSION_IDLE_TIMEOUT_MS: i64 = 2 * 60 * 60 * 1000;
+pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
 /// A session's last use is written at most this often, so reads stay reads.
-pub const SESSION_TOUCH_RESOLUTION_MS: i64 = 60_000;
+pub const SESSION_TOUCH_RESOLUTION: Duration = Duration::from_secs(60);
 /// Sessions one user may hold; a login beyond it ends the oldest.
 pub const MAX_SESSIONS_PER_USER: i64 = 20;
 /// Failed logins per address and client IP checked before back-off begins.
@@ -77,7 +78,7 @@ pub enum NewUserKind {
     /// An operator user with a role.
     Operator(OperatorRole),
     /// A user of one seller account.
-    Seller(i64),
+    Seller(SellerId),
 }
 
 /// How often expired and idle sessions are deleted.
@@ -161,7 +162,7 @@ impl Accounts {
         self.lockout.succeeded(key);
         let token = generate_secret(&mut rand::thread_rng(), "mcs_");
         let now = self.clock.now();
-        let (expires_at, idle_since) = (now + SESSION_LIFETIME_MS, now - SESSION_IDLE_TIMEOUT_MS);
+        let (expires_at, idle_since) = (now.plus(SESSION_LIFETIME), now.minus(SESSION_IDLE_TIMEOUT));
         self.store.create_session(&token.hash, user.id, now, expires_at, idle_since, MAX_SESSIONS_PER_USER).await?;
         Ok((token.secret, user))
     }
@@ -185,7 +186,7 @@ impl Accounts {
     #[instrument(skip_all)]
     pub async fn purge_sessions(&self) -> Result<u64, AccountError> {
         let now = self.clock.now();
-        Ok(self.store.purge_sessions(now, now - SESSION_IDLE_TIMEOUT_MS).await?)
+        Ok(self.store.purge_sessions(now, now.minus(SESSION_IDLE_TIMEOUT)).await?)
     }
 
     /// Deletes expired and idle sessions at start and then every hour, until `stop`.
@@ -234,7 +235,7 @@ fn check_lengths(email: &str, password: &str) -> Result<(), AccountError> {
 mod tests {
     use super::*;
 
-    fn user(seller_id: Option<i64>, role: Option<&str>) -> UserRecord {
+    fn user(seller_id: Option<SellerId>, role: Option<&str>) -> UserRecord {
         UserRecord {
             id: 7,
             email: "u@example.test".to_owned(),
@@ -256,7 +257,7 @@ mod tests {
             principal_of(&user(None, Some("viewer"))),
             Some(Principal::Operator { label: Some("U".to_owned()), role: Some(OperatorRole::Viewer), admin_key: false })
         );
-        assert_eq!(principal_of(&user(Some(3), None)), Some(Principal::Seller { seller_id: 3 }));
+        assert_eq!(principal_of(&user(Some(SellerId::from(3)), None)), Some(Principal::Seller { seller_id: SellerId::from(3) }));
     }
 
     #[test]

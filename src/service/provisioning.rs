@@ -6,6 +6,7 @@
 
 use super::clock::Clock;
 use super::error::ServiceError;
+use crate::domain::ids::{KeyId, SellerId};
 use crate::domain::keys::{generate_key, KeyOwner};
 use crate::domain::provisioning::{BusinessName, ExternalId, KeyLabel};
 use crate::store::{ApiKeyRecord, KeyListQuery, ListPage, SellerRecord, Store, StoreError};
@@ -15,8 +16,8 @@ use tracing::instrument;
 /// Which seller a caller means: by row number, or by the marketplace's own ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SellerRef {
-    /// The seller's row number (from its global ID).
-    Id(i64),
+    /// The seller's row ID (from its global ID).
+    Id(SellerId),
     /// The seller's external ID, as given (trimmed before the lookup).
     ExternalId(String),
 }
@@ -69,7 +70,7 @@ impl Provisioning {
         let business_name = parse_business_name(business_name)?;
         let (seller, created) = self.store.upsert_seller(external_id.as_str(), business_name.as_str(), self.clock.now()).await?;
         if created {
-            tracing::info!(seller_id = seller.id, "provisioning: seller created");
+            tracing::info!(seller_id = %seller.id, "provisioning: seller created");
         }
         Ok(Upserted { seller, created })
     }
@@ -134,7 +135,7 @@ impl Provisioning {
         }
         let new = generate_key(&mut rand::thread_rng());
         let key = self.store.create_api_key(&new.hash, owner, label.as_ref().map(KeyLabel::as_str), self.clock.now()).await?;
-        tracing::info!(key_id = key.id, seller_id = key.seller_id, admin = key.admin, "provisioning: API key created");
+        tracing::info!(key_id = %key.id, seller_id = key.seller_id.map(SellerId::get), admin = key.admin, "provisioning: API key created");
         Ok(CreatedKey { key, secret: new.secret })
     }
 
@@ -142,9 +143,9 @@ impl Provisioning {
     /// subscriptions close at their next re-check); revoking it again changes nothing.
     /// A key that does not exist is an `id` error.
     #[instrument(skip_all)]
-    pub async fn revoke_api_key(&self, key_id: i64) -> Result<ApiKeyRecord, ServiceError> {
+    pub async fn revoke_api_key(&self, key_id: KeyId) -> Result<ApiKeyRecord, ServiceError> {
         let key = self.store.revoke_api_key(key_id, self.clock.now()).await?.ok_or_else(|| ServiceError::invalid("id", "does not exist"))?;
-        tracing::info!(key_id, seller_id = key.seller_id, "provisioning: API key revoked");
+        tracing::info!(key_id = %key_id, seller_id = key.seller_id.map(SellerId::get), "provisioning: API key revoked");
         Ok(key)
     }
 
@@ -210,7 +211,7 @@ mod tests {
         let rename = SellerChange { business_name: Some("Acme Outdoor".to_owned()), external_id: Some("mp-9".to_owned()) };
         let updated = service.update_seller(&by_external, &rename).await.unwrap();
         assert_eq!((updated.id, updated.business_name.as_str(), updated.external_id.as_deref()), (acme.id, "Acme Outdoor", Some("mp-9")));
-        let missing = service.update_seller(&SellerRef::Id(999), &rename).await.unwrap_err();
+        let missing = service.update_seller(&SellerRef::Id(SellerId::from(999)), &rename).await.unwrap_err();
         assert!(matches!(missing, ServiceError::Invalid { field: "seller", .. }));
         let nothing = service.update_seller(&SellerRef::Id(acme.id), &SellerChange::default()).await.unwrap_err();
         assert!(matches!(nothing, ServiceError::Invalid { field: "base", .. }));

@@ -1,6 +1,8 @@
 //! Sellers, each with its chat: what storage offers for them, and the statements every
 //! SQL back end runs for it, written once.
 
+use crate::domain::ids::SellerId;
+use crate::domain::time::UnixMillis;
 use super::sql::{every_backend, Dialect, RecordRow, SELLER_COLUMNS};
 use super::records::{search_term, ListPage, SellerListQuery, SellerRecord, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -10,20 +12,20 @@ use tracing::instrument;
 #[async_trait]
 pub trait SellerStore {
     /// Creates a seller and its empty chat.
-    async fn create_seller(&self, business_name: &str, now: i64) -> StoreResult<SellerRecord>;
+    async fn create_seller(&self, business_name: &str, now: UnixMillis) -> StoreResult<SellerRecord>;
     /// Creates a seller carrying the marketplace's own ID; `None` when a seller has that
     /// external ID already.
-    async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: i64) -> StoreResult<Option<SellerRecord>>;
+    async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: UnixMillis) -> StoreResult<Option<SellerRecord>>;
     /// Creates the seller with this external ID (and its empty chat), or renames the one
     /// that has it; true when it was created. Concurrent calls with one external ID make
     /// one seller, and a call that changes nothing writes nothing.
-    async fn upsert_seller(&self, external_id: &str, business_name: &str, now: i64) -> StoreResult<(SellerRecord, bool)>;
+    async fn upsert_seller(&self, external_id: &str, business_name: &str, now: UnixMillis) -> StoreResult<(SellerRecord, bool)>;
     /// Sets a seller's business name and/or external ID (`None`: unchanged); `None` when
     /// there is no such seller, [`StoreError::Duplicate`] when another seller has the
     /// external ID.
-    async fn update_seller(&self, seller_id: i64, business_name: Option<&str>, external_id: Option<&str>) -> StoreResult<Option<SellerRecord>>;
+    async fn update_seller(&self, seller_id: SellerId, business_name: Option<&str>, external_id: Option<&str>) -> StoreResult<Option<SellerRecord>>;
     /// One seller.
-    async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>>;
+    async fn seller(&self, seller_id: SellerId) -> StoreResult<Option<SellerRecord>>;
     /// The seller with this external ID.
     async fn seller_by_external_id(&self, external_id: &str) -> StoreResult<Option<SellerRecord>>;
     /// Sellers by folded name.
@@ -36,21 +38,21 @@ every_backend! {
     #[async_trait]
     impl SellerStore for B {
         #[instrument(level = "debug", skip_all)]
-        async fn create_seller(&self, business_name: &str, now: i64) -> StoreResult<SellerRecord> {
+        async fn create_seller(&self, business_name: &str, now: UnixMillis) -> StoreResult<SellerRecord> {
             let mut tx = self.begin_write().await?;
             let id: i64 = sqlx::query_scalar("INSERT INTO sellers (business_name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(business_name)
                 .bind(business_name.to_lowercase())
-                .bind(now)
+                .bind(now.get())
                 .fetch_one(&mut *tx)
                 .await?;
             sqlx::query("INSERT INTO chats (seller_id) VALUES ($1)").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(SellerRecord { id, business_name: business_name.to_owned(), created_at: now, external_id: None })
+            Ok(SellerRecord { id: SellerId::from(id), business_name: business_name.to_owned(), created_at: now, external_id: None })
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: i64) -> StoreResult<Option<SellerRecord>> {
+        async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: UnixMillis) -> StoreResult<Option<SellerRecord>> {
             let mut tx = self.begin_write().await?;
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO sellers (business_name, name_key, created_at, external_id) VALUES ($1, $2, $3, $4) \
@@ -58,18 +60,18 @@ every_backend! {
             )
             .bind(business_name)
             .bind(business_name.to_lowercase())
-            .bind(now)
+            .bind(now.get())
             .bind(external_id)
             .fetch_optional(&mut *tx)
             .await?;
             let Some(id) = id else { return Ok(None) };
             sqlx::query("INSERT INTO chats (seller_id) VALUES ($1)").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(Some(SellerRecord { id, business_name: business_name.to_owned(), created_at: now, external_id: Some(external_id.to_owned()) }))
+            Ok(Some(SellerRecord { id: SellerId::from(id), business_name: business_name.to_owned(), created_at: now, external_id: Some(external_id.to_owned()) }))
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn upsert_seller(&self, external_id: &str, business_name: &str, now: i64) -> StoreResult<(SellerRecord, bool)> {
+        async fn upsert_seller(&self, external_id: &str, business_name: &str, now: UnixMillis) -> StoreResult<(SellerRecord, bool)> {
             let mut tx = self.begin_write().await?;
             // Looked up first, so a sync that changes nothing writes nothing (and burns no
             // ID: PostgreSQL takes a sequence value even for an insert that conflicts).
@@ -91,14 +93,14 @@ every_backend! {
                 )
                 .bind(business_name)
                 .bind(business_name.to_lowercase())
-                .bind(now)
+                .bind(now.get())
                 .bind(external_id)
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(id) = id {
                     sqlx::query("INSERT INTO chats (seller_id) VALUES ($1)").bind(id).execute(&mut *tx).await?;
                     tx.commit().await?;
-                    let seller = SellerRecord { id, business_name: business_name.to_owned(), created_at: now, external_id: Some(external_id.to_owned()) };
+                    let seller = SellerRecord { id: SellerId::from(id), business_name: business_name.to_owned(), created_at: now, external_id: Some(external_id.to_owned()) };
                     return Ok((seller, true));
                 }
             }
@@ -113,8 +115,8 @@ every_backend! {
             Ok((seller, false))
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
-        async fn update_seller(&self, seller_id: i64, business_name: Option<&str>, external_id: Option<&str>) -> StoreResult<Option<SellerRecord>> {
+        #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
+        async fn update_seller(&self, seller_id: SellerId, business_name: Option<&str>, external_id: Option<&str>) -> StoreResult<Option<SellerRecord>> {
             let result = sqlx::query(&format!(
                 "UPDATE sellers SET business_name = COALESCE($1, business_name), name_key = COALESCE($2, name_key), \
                  external_id = COALESCE($3, external_id) WHERE id = $4 RETURNING {SELLER_COLUMNS}"
@@ -122,7 +124,7 @@ every_backend! {
             .bind(business_name)
             .bind(business_name.map(str::to_lowercase))
             .bind(external_id)
-            .bind(seller_id)
+            .bind(seller_id.get())
             .fetch_optional(self.writer())
             .await;
             match result {
@@ -132,10 +134,10 @@ every_backend! {
             }
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
-        async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>> {
+        #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
+        async fn seller(&self, seller_id: SellerId) -> StoreResult<Option<SellerRecord>> {
             let row = sqlx::query(&format!("SELECT {SELLER_COLUMNS} FROM sellers WHERE id = $1"))
-                .bind(seller_id)
+                .bind(seller_id.get())
                 .fetch_optional(self.readers())
                 .await?;
             Ok(row.as_ref().map(RecordRow::seller).transpose()?)
@@ -153,7 +155,7 @@ every_backend! {
         #[instrument(level = "debug", skip_all)]
         async fn list_sellers(&self, query: &SellerListQuery) -> StoreResult<ListPage<SellerRecord>> {
             let (after_name, after_id) = match &query.after {
-                Some(cursor) => (cursor.name_key.as_str(), cursor.seller_id),
+                Some(cursor) => (cursor.name_key.as_str(), cursor.seller_id.get()),
                 None => ("", 0),
             };
             let rows = sqlx::query(&format!(

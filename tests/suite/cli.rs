@@ -421,7 +421,7 @@ async fn seller_update_renames_by_id_or_external_id_and_sets_an_external_id_no_o
     assert_eq!(renamed.trim(), acme, "prints the seller's ID");
     stdout(&run_marketchat(&url, &["seller", "update", &blue, "--external-id", "mp-43", "--name", "Blue Harbor"], &[], None));
     let blue_row = app.store.seller_by_external_id("mp-43").await.unwrap().expect("found by its new external ID");
-    assert_eq!((blue_row.business_name.as_str(), GlobalId::new(IdKind::Seller, blue_row.id).encode()), ("Blue Harbor", blue.clone()));
+    assert_eq!((blue_row.business_name.as_str(), blue_row.id.gid()), ("Blue Harbor", blue.clone()));
     let admin = app.admin_key("sync").await;
     let synced = app.upsert_seller(&admin, "mp-42", "Acme Outdoor").await;
     assert_eq!((synced["created"].as_bool(), synced["seller"]["id"].as_str()), (Some(false), Some(acme.as_str())), "the API sees the same sellers");

@@ -167,7 +167,7 @@ async fn type_and_enter(client: &Client, text: &str) {
     input.send_keys("\u{E007}").await.unwrap(); // Enter
 }
 
-async fn users(app: &TestApp, seller_id: i64, operator_role: OperatorRole) {
+async fn users(app: &TestApp, seller_id: marketchat::domain::ids::SellerId, operator_role: OperatorRole) {
     let accounts = Accounts::new(app.store.clone(), marketchat::service::Clock::system());
     accounts.create_user("seller@acme.test", Some("Acme Staff"), "password-123", NewUserKind::Seller(seller_id)).await.unwrap();
     accounts.create_user("ops@market.test", Some("Support"), "password-123", NewUserKind::Operator(operator_role)).await.unwrap();

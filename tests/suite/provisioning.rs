@@ -5,7 +5,7 @@ use crate::common::app::TestApp;
 use crate::common::graphql::{error_code, payload_errors, API_KEYS, API_KEY_REVOKE, BRIEF_LIST, SELLER_API_KEY_CREATE, SELLER_LOOKUP, SELLER_UPSERT};
 use crate::common::session::as_user;
 use futures_util::future::join_all;
-use marketchat::domain::ids::{GlobalId, IdKind};
+use marketchat::domain::ids::{GlobalId, IdKind, SellerId};
 use marketchat::domain::users::OperatorRole;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -54,7 +54,7 @@ async fn seller_upsert_creates_the_seller_with_its_chat_then_renames_it_and_a_re
         assert_eq!(again["seller"]["businessName"], name);
     }
     assert_eq!(stored_state(&app).await, after_first_sync, "a repeated sync changes nothing");
-    assert_eq!(app.stored_messages(GlobalId::decode_as(&seller_id, IdKind::Seller).unwrap()).await, 1, "renaming keeps the thread");
+    assert_eq!(app.stored_messages(GlobalId::decode_as::<SellerId>(&seller_id).unwrap()).await, 1, "renaming keeps the thread");
 
     let echoed = app.as_operator(&admin, SELLER_UPSERT, json!({ "externalId": "mp-2", "businessName": "Blue Harbor Books", "cmid": "sync-7" })).await;
     assert_eq!(echoed["sellerUpsert"]["clientMutationId"], "sync-7");
@@ -208,7 +208,7 @@ async fn a_key_made_through_the_api_works_on_the_seller_api_until_it_is_revoked(
     assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"), "refused once revoked: {body}");
     let again = app.as_operator(&admin, API_KEY_REVOKE, json!({ "id": key_id })).await["apiKeyRevoke"].clone();
     assert_eq!(again["apiKey"]["revokedAt"], revoked_at.as_str(), "revoking again keeps the first time");
-    assert_eq!(app.stored_messages(GlobalId::decode_as(seller_gid, IdKind::Seller).unwrap()).await, 1);
+    assert_eq!(app.stored_messages(GlobalId::decode_as::<SellerId>(seller_gid).unwrap()).await, 1);
 }
 
 #[tokio::test]

@@ -4,8 +4,7 @@
 
 use super::operator::SellerObject;
 use super::payload::ValidationError;
-use crate::domain::ids::{seller_gid, GlobalId, IdKind};
-use crate::domain::wire::format_time;
+use crate::domain::time::UnixMillis;
 use crate::store::ApiKeyRecord;
 use async_graphql::{InputObject, SimpleObject, ID};
 
@@ -32,12 +31,12 @@ pub struct ApiKeyObject {
 impl From<ApiKeyRecord> for ApiKeyObject {
     fn from(key: ApiKeyRecord) -> Self {
         Self {
-            id: ID(GlobalId::new(IdKind::ApiKey, key.id).encode()),
+            id: ID(key.id.gid()),
             label: key.label,
-            created_at: format_time(key.created_at),
-            last_used_at: key.last_used_at.map(format_time),
-            revoked_at: key.revoked_at.map(format_time),
-            seller_id: key.seller_id.map(|id| ID(seller_gid(id))),
+            created_at: key.created_at.to_rfc3339(),
+            last_used_at: key.last_used_at.map(UnixMillis::to_rfc3339),
+            revoked_at: key.revoked_at.map(UnixMillis::to_rfc3339),
+            seller_id: key.seller_id.map(|id| ID(id.gid())),
             admin: key.admin,
         }
     }
