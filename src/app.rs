@@ -7,7 +7,7 @@ use crate::listener::{CappedListener, ClientAddr};
 use crate::metrics::{Metrics, PathLabels, RequestLabels};
 use crate::realtime::Broker;
 use crate::service::webhooks::{self, WebhookSettings};
-use crate::service::{retention, Accounts, AuthService, ChatService, Clock, SsoService, WebhookService};
+use crate::service::{retention, Accounts, AuthService, ChatService, Clock, Provisioning, SsoService, WebhookService};
 use crate::store::Store;
 use crate::web::{self, WebState};
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
@@ -102,6 +102,7 @@ impl AppState {
         let context = ApiContext {
             chat: chat.clone(),
             webhooks: WebhookService::new(store.clone(), clock.clone(), config.webhook_destinations()),
+            provisioning: Provisioning::new(store.clone(), clock.clone()),
             broker: broker.clone(),
             limiter: limiter.clone(),
             metrics: metrics.clone(),

@@ -12,6 +12,7 @@ pub mod log;
 pub mod nodes;
 pub mod oidc;
 pub mod requirements;
+pub mod session;
 pub mod wait;
 pub mod webhook;
 pub mod ws;

@@ -5,7 +5,8 @@
 use crate::common::app::{test_config, TestApp};
 use crate::common::browser::Driver;
 use crate::common::db::{runs_on, Backend};
-use crate::common::graphql::{as_user, error_code, OPERATOR_SEND};
+use crate::common::graphql::{error_code, OPERATOR_SEND};
+use crate::common::session::as_user;
 use crate::common::nodes::Cluster;
 use crate::common::oidc::{account, sign_in_problem, sso_flags, AtProvider, Browserless, IdentityProvider, SsoApp, CALLBACK, CLIENT_ID, CLIENT_SECRET, PASSWORD, ROLE_CLAIM};
 use fantoccini::Locator;
