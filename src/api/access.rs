@@ -41,3 +41,14 @@ pub fn ensure_may_chat<'a>(ctx: &Context<'a>, action: &str) -> Result<&'a Princi
     }
     Ok(principal)
 }
+
+/// Refuses anything but an operator credential that may provision (SPEC §11: operator
+/// admin keys and Full Admin users); others get `FORBIDDEN`.
+pub fn ensure_admin(ctx: &Context<'_>) -> Result<()> {
+    ensure_operator(ctx)?;
+    if ctx.data_unchecked::<Principal>().may_change_settings() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only operator admin keys and Full Admin users may call this"))
+    }
+}

@@ -18,6 +18,8 @@ pub trait SellerStore {
     async fn rename_seller(&self, seller_id: i64, business_name: &str) -> StoreResult<Option<SellerRecord>>;
     /// One seller.
     async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>>;
+    /// The seller carrying the marketplace's own ID `external_id`.
+    async fn seller_by_external_id(&self, external_id: &str) -> StoreResult<Option<SellerRecord>>;
     /// Sellers by folded name.
     async fn list_sellers(&self, query: &SellerListQuery) -> StoreResult<ListPage<SellerRecord>>;
     /// How many sellers match `search`.
@@ -75,6 +77,15 @@ every_backend! {
         async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>> {
             let row = sqlx::query(&format!("SELECT {SELLER_COLUMNS} FROM sellers WHERE id = $1"))
                 .bind(seller_id)
+                .fetch_optional(self.readers())
+                .await?;
+            Ok(row.as_ref().map(RecordRow::seller).transpose()?)
+        }
+
+        #[instrument(level = "debug", skip_all)]
+        async fn seller_by_external_id(&self, external_id: &str) -> StoreResult<Option<SellerRecord>> {
+            let row = sqlx::query(&format!("SELECT {SELLER_COLUMNS} FROM sellers WHERE external_id = $1"))
+                .bind(external_id)
                 .fetch_optional(self.readers())
                 .await?;
             Ok(row.as_ref().map(RecordRow::seller).transpose()?)

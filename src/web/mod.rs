@@ -1,5 +1,10 @@
 //! The portals: static pages and scripts embedded in the binary (no CDN, no build step),
-//! and the server part: login, logout and who is logged in.
+//! and the server part: login, logout and who is logged in; the embedded seller chat
+//! ([`embed`]); and the content policy every page is served with.
+
+mod embed;
+
+pub use embed::{EmbedPage, Framable};
 
 use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
 use crate::config::TrustedProxies;
@@ -26,6 +31,30 @@ pub struct WebState {
     pub auth: AuthService,
     /// The login limit per client IP.
     pub limiter: Arc<RateLimiter>,
+    /// The embedded seller chat's page, rendered for `--embed-origins`.
+    pub embed: EmbedPage,
+}
+
+/// The content policy of every page but for who may frame it: only our own scripts,
+/// styles and connections (no inline script anywhere).
+macro_rules! policy_without_framing {
+    () => {
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
+    };
+}
+
+/// The content policy of every response but the embed page: no page may frame ours.
+pub const CONTENT_SECURITY_POLICY: &str = concat!(policy_without_framing!(), "; frame-ancestors 'none'");
+
+/// The content policy of a page that `frame_ancestors` (a CSP source list) may frame.
+fn policy_with_frame_ancestors(frame_ancestors: &str) -> String {
+    format!("{}; frame-ancestors {frame_ancestors}", policy_without_framing!())
+}
+
+/// `text` safe inside HTML text and quoted attribute values.
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// The portals' routes: pages, assets, the API guide, login, logout and the session.
@@ -36,6 +65,7 @@ where
     TrustedProxies: FromRef<S>,
 {
     Router::new()
+        .merge(embed::router())
         .route("/", get(landing_page))
         .route("/docs/api", get(api_docs))
         .route("/seller/", get(seller_page))
@@ -137,6 +167,8 @@ async fn portal_asset(Path(file): Path<String>) -> Response {
         "portal.css" => asset("text/css; charset=utf-8", include_str!("assets/portal.css")),
         "portal.js" => asset("text/javascript; charset=utf-8", include_str!("assets/portal.js")),
         "seller.js" => asset("text/javascript; charset=utf-8", include_str!("assets/seller.js")),
+        "seller-chat.js" => asset("text/javascript; charset=utf-8", include_str!("assets/seller-chat.js")),
+        "embed-seller.js" => asset("text/javascript; charset=utf-8", include_str!("assets/embed-seller.js")),
         "operator.js" => asset("text/javascript; charset=utf-8", include_str!("assets/operator.js")),
         _ => StatusCode::NOT_FOUND.into_response(),
     }

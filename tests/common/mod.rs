@@ -3,13 +3,16 @@
 //! way clients do.
 
 pub mod app;
+pub mod browser;
 pub mod ca;
 pub mod cli;
 pub mod db;
+pub mod host;
 pub mod graphql;
 pub mod log;
 pub mod nodes;
 pub mod requirements;
+pub mod sessions;
 pub mod wait;
 pub mod webhook;
 pub mod ws;

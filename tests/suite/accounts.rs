@@ -4,6 +4,7 @@
 use crate::common::app::{now, test_config, TestApp};
 use crate::common::cli::run_marketchat;
 use crate::common::graphql::{error_code, payload_errors, texts, BRIEF_LIST, OPERATOR_SEND, SELLER_PAGE, SELLER_SEND};
+use crate::common::sessions::{as_user, login};
 use crate::common::wait::poll_until;
 use crate::common::ws::{Ended, WsClient};
 use marketchat::config::ServerConfig;
@@ -14,30 +15,6 @@ use serde_json::{json, Value};
 fn create_user(database_url: &str, args: &[&str], password: &str) -> (bool, String) {
     let output = run_marketchat(database_url, &[&["user", "create"], args].concat(), &[], Some(password));
     (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// Logs in; returns the status, body and the session cookie (name=value).
-async fn login(app: &TestApp, email: &str, password: &str) -> (StatusCode, Value, Option<String>) {
-    let response = app.post("/login").json(&json!({ "email": email, "password": password })).send().await.unwrap();
-    let status = response.status();
-    let set_cookie = response.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
-    let body = response.json().await.unwrap_or(Value::Null);
-    if let Some(cookie) = &set_cookie {
-        for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
-            assert!(cookie.contains(flag), "{cookie} lacks {flag}");
-        }
-    }
-    (status, body, set_cookie.map(|c| c.split(';').next().unwrap().to_owned()))
-}
-
-/// A GraphQL request authenticated by the session cookie (with the CSRF header).
-async fn as_user(app: &TestApp, path: &str, cookie: &str, query: &str, variables: Value) -> (StatusCode, Value) {
-    let request = app
-        .post(path)
-        .header("cookie", cookie)
-        .header("x-requested-with", "marketchat")
-        .json(&json!({ "query": query, "variables": variables }));
-    TestApp::read(request).await
 }
 
 #[tokio::test]
