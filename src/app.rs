@@ -9,7 +9,7 @@ use crate::realtime::Broker;
 use crate::service::webhooks::{self, WebhookSettings};
 use crate::service::{retention, Accounts, AuthService, ChatService, Clock, WebhookService};
 use crate::store::Store;
-use crate::web::{self, EmbedPage, Framable, WebState, CONTENT_SECURITY_POLICY};
+use crate::web::{self, EmbedState, Framable, WebState, CONTENT_SECURITY_POLICY};
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -31,6 +31,8 @@ pub struct AppState {
     api: ApiState,
     /// The portals' state.
     web: WebState,
+    /// The embedded seller chat's state.
+    embed: EmbedState,
     /// Portal users and sessions.
     pub accounts: Arc<Accounts>,
     /// Proxies whose forwarding headers name the client.
@@ -72,6 +74,12 @@ impl FromRef<Arc<AppState>> for WebState {
     }
 }
 
+impl FromRef<Arc<AppState>> for EmbedState {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.embed.clone()
+    }
+}
+
 impl FromRef<Arc<AppState>> for TrustedProxies {
     fn from_ref(state: &Arc<AppState>) -> Self {
         state.trusted_proxies.clone()
@@ -107,7 +115,8 @@ impl AppState {
         };
         Self {
             api: ApiState::new(config, context, auth.clone(), shutdown.clone()),
-            web: WebState { accounts: accounts.clone(), auth, limiter, embed: EmbedPage::new(&config.embed_origins) },
+            embed: EmbedState::new(accounts.clone(), limiter.clone(), &config.embed_origins),
+            web: WebState { accounts: accounts.clone(), auth, limiter },
             accounts,
             trusted_proxies: config.trusted_proxies.clone(),
             chat,

@@ -6,13 +6,14 @@
 //! Only the embed page may be framed, and only by `--embed-origins`; its page carries
 //! those origins, the only ones it posts the unread count to.
 
-use super::{escape_html, policy_with_frame_ancestors, WebState};
-use crate::api::{ApiError, ClientIp, ErrorCode};
+use super::policy::{escape_html, policy_with_frame_ancestors, Framable};
+use crate::api::{ApiError, ClientIp, ErrorCode, RateLimiter};
 use crate::config::{EmbedOrigins, TrustedProxies};
 use crate::domain::ids::seller_gid;
 use crate::domain::sign_in::EMBED_SELLER_PATH;
 use crate::domain::wire::format_time;
 use crate::service::accounts::sign_in::EmbedSession;
+use crate::service::Accounts;
 use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -26,28 +27,27 @@ use std::sync::Arc;
 /// nothing about the token or its user is revealed.
 pub const SIGN_IN_EXPIRED: &str = "sign-in link expired";
 
-/// Marks a response that may be framed (by its own `frame-ancestors`), so the security
-/// headers leave out `X-Frame-Options: DENY`.
-#[derive(Debug, Clone, Copy)]
-pub struct Framable;
-
-/// The embed page as served: rendered once with the allowed origins, and its policy.
+/// What the embed routes share: sign-ins, the per-IP limit, and the page as served.
 #[derive(Clone)]
-pub struct EmbedPage {
-    /// The HTML, with the origins it may post to.
+pub struct EmbedState {
+    /// Redeems sign-in tokens.
+    accounts: Arc<Accounts>,
+    /// The per-client-IP request limit.
+    limiter: Arc<RateLimiter>,
+    /// The page's HTML, rendered once with the origins it may post to.
     html: Arc<str>,
     /// Its `Content-Security-Policy`, with `frame-ancestors` set to the origins.
     policy: HeaderValue,
 }
 
-impl EmbedPage {
-    /// The page for `origins`.
-    pub fn new(origins: &EmbedOrigins) -> Self {
+impl EmbedState {
+    /// The embed routes' state for `--embed-origins` `origins`.
+    pub fn new(accounts: Arc<Accounts>, limiter: Arc<RateLimiter>, origins: &EmbedOrigins) -> Self {
         let listed = escape_html(&origins.origins().join(" "));
         let html = include_str!("assets/embed-seller.html").replace("{{EMBED_ORIGINS}}", &listed);
         let policy = HeaderValue::from_str(&policy_with_frame_ancestors(&origins.frame_ancestors()))
             .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'none'"));
-        Self { html: html.into(), policy }
+        Self { accounts, limiter, html: html.into(), policy }
     }
 }
 
@@ -55,7 +55,7 @@ impl EmbedPage {
 pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
-    WebState: FromRef<S>,
+    EmbedState: FromRef<S>,
     TrustedProxies: FromRef<S>,
 {
     Router::new()
@@ -65,14 +65,13 @@ where
 }
 
 /// `GET /embed/seller`: the chat filling its frame; framable by `--embed-origins` only.
-async fn embed_page(State(state): State<WebState>) -> Response {
-    let page = &state.embed;
+async fn embed_page(State(state): State<EmbedState>) -> Response {
     let mut response = (
         [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
-        page.html.to_string(),
+        state.html.to_string(),
     )
         .into_response();
-    response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, page.policy.clone());
+    response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, state.policy.clone());
     response.extensions_mut().insert(Framable);
     response
 }
@@ -102,7 +101,7 @@ struct ExchangeRequest {
 /// cookie: third-party cookies are not assumed, and a cookie would need the CSRF guard).
 /// Limited per client IP like every API request; a token that does not redeem gets 401
 /// [`SIGN_IN_EXPIRED`], whatever the reason.
-async fn exchange(State(state): State<WebState>, ClientIp(client): ClientIp, Json(request): Json<ExchangeRequest>) -> Result<Response, ApiError> {
+async fn exchange(State(state): State<EmbedState>, ClientIp(client): ClientIp, Json(request): Json<ExchangeRequest>) -> Result<Response, ApiError> {
     state.limiter.request_from(client)?;
     let redeemed = state.accounts.redeem_sign_in(&request.token).await.map_err(|error| {
         tracing::error!(%error, "could not redeem a sign-in token");

@@ -3,8 +3,10 @@
 //! ([`embed`]); and the content policy every page is served with.
 
 mod embed;
+mod policy;
 
-pub use embed::{EmbedPage, Framable};
+pub use embed::EmbedState;
+pub use policy::{Framable, CONTENT_SECURITY_POLICY};
 
 use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
 use crate::config::TrustedProxies;
@@ -31,30 +33,6 @@ pub struct WebState {
     pub auth: AuthService,
     /// The login limit per client IP.
     pub limiter: Arc<RateLimiter>,
-    /// The embedded seller chat's page, rendered for `--embed-origins`.
-    pub embed: EmbedPage,
-}
-
-/// The content policy of every page but for who may frame it: only our own scripts,
-/// styles and connections (no inline script anywhere).
-macro_rules! policy_without_framing {
-    () => {
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
-    };
-}
-
-/// The content policy of every response but the embed page: no page may frame ours.
-pub const CONTENT_SECURITY_POLICY: &str = concat!(policy_without_framing!(), "; frame-ancestors 'none'");
-
-/// The content policy of a page that `frame_ancestors` (a CSP source list) may frame.
-fn policy_with_frame_ancestors(frame_ancestors: &str) -> String {
-    format!("{}; frame-ancestors {frame_ancestors}", policy_without_framing!())
-}
-
-/// `text` safe inside HTML text and quoted attribute values.
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// The portals' routes: pages, assets, the API guide, login, logout and the session.
@@ -62,6 +40,7 @@ pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     WebState: FromRef<S>,
+    EmbedState: FromRef<S>,
     TrustedProxies: FromRef<S>,
 {
     Router::new()

@@ -12,7 +12,7 @@ use crate::common::graphql::{error_code, payload_errors, texts, SELLER_PAGE};
 use crate::common::host::HostSite;
 use crate::common::sessions::{as_user, login};
 use crate::common::wait::wait_until;
-use crate::common::ws::{Ended, WsClient, CHAT_EVENTS};
+use crate::common::ws::{Ended, WsClient};
 use fantoccini::{Client, Locator};
 use marketchat::config::ServerConfig;
 use marketchat::domain::keys::hash_key;
@@ -371,4 +371,282 @@ async fn embed_origins_and_the_public_url_are_checked_at_start_and_the_url_is_ab
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(flag) && stderr.lines().count() <= 3, "says which flag is wrong: {stderr}");
     }
+}
+
+// ---- In real headless Chromium, framed by a marketplace page of another origin ----
+
+/// A chat server that `host` may frame (its `--embed-origins`), with browser-length re-checks.
+async fn chat_framable_by(host: &HostSite) -> TestApp {
+    TestApp::spawn_with(ServerConfig { embed_origins: host.origin.parse().unwrap(), ws_recheck_secs: 1, ..test_config() }).await
+}
+
+/// A marketplace's seller portal page drawing the launcher with `token`. Its stylesheet
+/// tries hard to reach inside the element; it records every unread count the element reports.
+fn launcher_page(chat: &str, token: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Acme Seller Hub — Orders</title>
+<style>
+  body {{ margin: 0; font: 16px Georgia, serif; background: #f4f1ea; color: #2b2b2b; }}
+  header {{ display: flex; align-items: center; justify-content: space-between; padding: 12px 28px; background: #1f3a5f; color: #fff; }}
+  nav {{ display: flex; align-items: center; gap: 22px; }}
+  main {{ padding: 24px 28px; }}
+  table {{ border-collapse: collapse; width: 640px; background: #fff; }}
+  td, th {{ border-bottom: 1px solid #ddd; padding: 8px 10px; text-align: left; }}
+  .badge {{ background: rgb(0, 0, 255); color: #fff; border-radius: 4px; padding: 2px 8px; font-size: 13px; }}
+  /* Hostile on purpose: none of this may change the chat. */
+  button, .launcher {{ background: rgb(255, 0, 0) !important; font-size: 30px !important; border-radius: 0 !important; }}
+  marketchat-seller-chat {{ letter-spacing: 3px; color: rgb(0, 128, 0); font: italic 22px Georgia, serif; }}
+  .panel, iframe {{ background: rgb(0, 0, 255); }}
+</style></head>
+<body>
+<header><strong>Acme Seller Hub</strong><nav><span>Orders</span><span>Listings</span><span>Payouts</span>
+  <marketchat-seller-chat token="{token}"></marketchat-seller-chat></nav></header>
+<main><h1>Orders</h1>
+<table><tr><th>Order</th><th>Buyer</th><th>Status</th></tr>
+<tr><td>#10421</td><td>J. Rivera</td><td>Shipped</td></tr><tr><td>#10422</td><td>K. Osei</td><td>Awaiting payout</td></tr></table>
+<p>Payouts run every Friday. <span class="badge" id="host-badge">3 new orders</span></p></main>
+<script>window.unread = [];</script>
+<script src="{chat}/embed.js"></script>
+<script>document.querySelector('marketchat-seller-chat').addEventListener('marketchat:unread', (e) => window.unread.push(e.detail.count));</script>
+</body></html>"#
+    )
+}
+
+/// A page framing the chat with a plain iframe of `src`, recording what the chat posts to it.
+fn iframe_page(chat: &str, src: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Acme Seller Hub — Messages</title></head>
+<body style="margin: 0; font-family: sans-serif; background: #f4f1ea">
+<script>
+  window.received = []; window.frameLoaded = false;
+  addEventListener('message', (e) => {{ if (e.origin === '{chat}') window.received.push(e.data); }});
+</script>
+<h1 style="margin: 16px 24px">Messages</h1>
+<iframe id="chat" title="Messages" src="{src}" style="margin: 0 24px; width: 420px; height: 560px; border: 1px solid #ccc" onload="window.frameLoaded = true"></iframe>
+</body></html>"#
+    )
+}
+
+/// The element's shadow root part at `css`, as the page has it now.
+fn in_launcher(css: &str) -> String {
+    format!("document.querySelector('marketchat-seller-chat').shadowRoot.querySelector('{css}')")
+}
+
+/// The launcher's badge text.
+async fn launcher_badge(client: &Client) -> String {
+    client.execute(&format!("return {}.textContent", in_launcher("[data-testid=unread-badge]")), vec![]).await.unwrap().as_str().unwrap_or("").to_owned()
+}
+
+/// Whether the operator's newest message in `seller`'s thread has been read.
+async fn newest_admin_message_read(app: &TestApp, admin: &str, seller: &TestSeller) -> bool {
+    let query = "query($s: ID!) { chatMessages(sellerId: $s, first: 10) { nodes { sentByType readAt } } }";
+    let data = app.as_operator(admin, query, json!({ "s": seller.gid })).await;
+    data["chatMessages"]["nodes"].as_array().unwrap().iter().find(|n| n["sentByType"] == "Admin").is_some_and(|n| !n["readAt"].is_null())
+}
+
+/// The texts of `seller`'s thread, newest first, as the Operator API sees them.
+async fn thread(app: &TestApp, admin: &str, seller: &TestSeller) -> Vec<String> {
+    let query = "query($s: ID!) { chatMessages(sellerId: $s, first: 50) { nodes { message } } }";
+    texts(&app.as_operator(admin, query, json!({ "s": seller.gid })).await["chatMessages"])
+}
+
+#[tokio::test]
+async fn a_seller_chats_through_the_launcher_on_a_marketplace_page_of_another_origin() {
+    let host = HostSite::start("127.0.0.2").await;
+    let app = chat_framable_by(&host).await;
+    let seller = app.seller("Acme Outdoor").await;
+    let admin = admin_key(&app).await;
+    app.operator_sends(&admin, &seller.gid, "Welcome to Acme's seller chat! Ask us anything about payouts.").await;
+    let token = token_for(&app, &admin, &seller, "acme-staff-17").await;
+    let page = host.page("/orders", launcher_page(&app.base, &token));
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&page).await.unwrap();
+
+    // Closed: the launcher shows the unread count from the start; nothing is read yet.
+    let badge_shows = |count: &'static str| {
+        let browser = browser.clone();
+        async move { launcher_badge(&browser).await == count }
+    };
+    assert!(wait_until(PAGE_WAIT, || badge_shows("1")).await, "the badge shows 1");
+    wait_js(&browser, "return window.unread.length > 0 && window.unread[window.unread.length - 1] === 1", 10).await;
+    assert!(!newest_admin_message_read(&app, &admin, &seller).await, "not read while closed");
+    // No CSS leaks in: the launcher keeps its own look whatever the page's stylesheet says.
+    let launcher_style = format!("const s = getComputedStyle({}); return [s.backgroundColor, s.fontSize, s.letterSpacing, s.borderRadius].join('|')", in_launcher(".launcher"));
+    assert_eq!(browser.execute(&launcher_style, vec![]).await.unwrap(), json!("rgb(255, 255, 255)|14px|normal|999px"));
+    let badge_style = format!("const s = getComputedStyle({}); return [s.backgroundColor, s.color, s.letterSpacing].join('|')", in_launcher(".badge"));
+    assert_eq!(browser.execute(&badge_style, vec![]).await.unwrap(), json!("rgb(217, 45, 32)|rgb(255, 255, 255)|normal"));
+    // ... and none leaks out: the page's own .badge keeps the page's style.
+    let host_badge = "const s = getComputedStyle(document.getElementById('host-badge')); return [s.backgroundColor, s.position].join('|')";
+    assert_eq!(browser.execute(host_badge, vec![]).await.unwrap(), json!("rgb(0, 0, 255)|static"));
+    screenshot(&browser, "embed-launcher.png").await;
+
+    // Opening the chat marks the operator's message read and clears the badge.
+    let element = browser.find(Locator::Css("marketchat-seller-chat")).await.unwrap();
+    let shadow = element.shadow_root().await.unwrap();
+    shadow.find(Locator::Css(".launcher")).await.unwrap().click().await.unwrap();
+    assert!(wait_until(PAGE_WAIT, || badge_shows("")).await, "the badge clears when the chat opens");
+    assert!(wait_until(PAGE_WAIT, || newest_admin_message_read(&app, &admin, &seller)).await, "read once opened");
+    assert!(js_bool(&browser, &format!("return !{}.hidden", in_launcher("[data-testid=chat-window]"))).await);
+
+    // Inside the frame: the thread, and the seller writes back.
+    shadow.find(Locator::Css("iframe")).await.unwrap().enter_frame().await.unwrap();
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Welcome to Acme")).await;
+    assert!(js_bool(&browser, "return location.hash === '' && !location.href.includes('mct_')").await, "the token left the address bar");
+    type_and_enter(&browser, "Hi! When will order #10422 be paid out?").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("#10422")).await;
+    assert_eq!(thread(&app, &admin, &seller).await[0], "Hi! When will order #10422 be paid out?", "the operator sees it");
+    // The operator's answer arrives live and, the chat being open, is read at once.
+    app.operator_sends(&admin, &seller.gid, "It goes out with Friday's payout run.").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Friday's payout")).await;
+    assert!(wait_until(PAGE_WAIT, || newest_admin_message_read(&app, &admin, &seller)).await);
+    browser.enter_parent_frame().await.unwrap();
+    screenshot(&browser, "embed.png").await;
+
+    // Escape in the chat closes it and gives focus back to the launcher.
+    shadow.find(Locator::Css("iframe")).await.unwrap().enter_frame().await.unwrap();
+    browser.find(Locator::Css("[data-testid=message-input]")).await.unwrap().send_keys("\u{E00C}").await.unwrap();
+    browser.enter_parent_frame().await.unwrap();
+    wait_js(&browser, &format!("return {}.hidden", in_launcher("[data-testid=chat-window]")), 10).await;
+    wait_js(&browser, &format!("return document.activeElement.tagName === 'MARKETCHAT-SELLER-CHAT' && {}.shadowRoot.activeElement === {}", "document.activeElement", in_launcher(".launcher")), 10).await;
+    // Closed again: a new message counts, and the page hears the count.
+    app.operator_sends(&admin, &seller.gid, "One more thing: please confirm your bank details.").await;
+    assert!(wait_until(PAGE_WAIT, || badge_shows("1")).await, "the badge counts while closed");
+    wait_js(&browser, "return window.unread[window.unread.length - 1] === 1 && window.unread.includes(0)", 10).await;
+    assert!(!newest_admin_message_read(&app, &admin, &seller).await, "not read while closed");
+    browser.close().await.unwrap();
+}
+
+/// The `marketchat:unread` counts the host page received so far.
+async fn unread_posted(browser: &Client) -> Vec<i64> {
+    let script = "return window.received.filter((m) => m && m.type === 'marketchat:unread').map((m) => m.count)";
+    browser.execute(script, vec![]).await.unwrap().as_array().unwrap().iter().filter_map(Value::as_i64).collect()
+}
+
+#[tokio::test]
+async fn a_plain_iframe_shows_the_live_chat_and_tells_the_host_page_the_unread_count() {
+    let host = HostSite::start("127.0.0.2").await;
+    let mut app = chat_framable_by(&host).await;
+    let seller = app.seller("Acme Outdoor").await;
+    let admin = admin_key(&app).await;
+    app.operator_sends(&admin, &seller.gid, "Your listing photos need a white background.").await;
+    app.operator_sends(&admin, &seller.gid, "See https://example.com/help/photos for the rules.").await;
+    let payload = sign_in_with(&app, &admin, json!({ "sellerId": seller.gid, "user": { "externalId": "acme-staff-17", "name": "Sam" } })).await;
+    let src = format!("{}{}", app.base, payload["url"].as_str().unwrap());
+    let page = host.page("/messages", iframe_page(&app.base, &src));
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&page).await.unwrap();
+
+    // The host page hears the count (2), then 0 once the open frame has marked them read.
+    let counted = wait_until(PAGE_WAIT, || async { unread_posted(&browser).await.ends_with(&[2, 0]) }).await;
+    assert!(counted, "posted: {:?}", unread_posted(&browser).await);
+    assert!(newest_admin_message_read(&app, &admin, &seller).await);
+
+    browser.find(Locator::Css("#chat")).await.unwrap().enter_frame().await.unwrap();
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("white background")).await;
+    assert!(js_bool(&browser, "return location.hash === ''").await, "the token left the address bar");
+    // Long words wrap inside the frame.
+    let word = "x".repeat(120);
+    type_and_enter(&browser, &format!("Noted: {word}")).await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("Noted")).await;
+    assert!(js_bool(&browser, "return document.documentElement.scrollWidth <= window.innerWidth").await, "nothing wider than the frame");
+    let send = "const b = document.querySelector('[data-testid=message-send]').getBoundingClientRect(); return b.right <= window.innerWidth && b.bottom <= window.innerHeight";
+    assert!(js_bool(&browser, send).await, "Send stays in the frame");
+    assert_eq!(thread(&app, &admin, &seller).await[0], format!("Noted: {word}"));
+
+    // The subscription resumes after the server was away, missing nothing.
+    let store = app.store.clone();
+    let seller_id = seller.id;
+    let watching = browser.clone();
+    app.restart(async move {
+        wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
+        let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::Clock::system());
+        let operator = marketchat::domain::Principal::Operator { label: None, role: None };
+        service.send_message(&operator, seller_id, "Sent while you were away.", None).await.unwrap();
+    })
+    .await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("while you were away")).await;
+    app.operator_sends(&admin, &seller.gid, "And this one after.").await;
+    wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("this one after")).await;
+    let shown = browser.find_all(Locator::Css("[data-testid=message]")).await.unwrap();
+    assert_eq!(shown.len(), 5, "each message exactly once");
+    wait_js(&browser, "return document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
+    browser.enter_parent_frame().await.unwrap();
+    let recounted = wait_until(PAGE_WAIT, || async { unread_posted(&browser).await.ends_with(&[1, 0]) }).await;
+    assert!(recounted, "posted: {:?}", unread_posted(&browser).await);
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_page_of_an_origin_not_allowed_gets_a_blocked_frame_and_the_token_stays_unused() {
+    let allowed = HostSite::start("127.0.0.2").await;
+    let other = HostSite::start("127.0.0.3").await;
+    let app = chat_framable_by(&allowed).await;
+    let seller = app.seller("Acme Outdoor").await;
+    let admin = admin_key(&app).await;
+    app.seller_sends(&seller.key, "a question nobody else may read").await;
+    let payload = sign_in_with(&app, &admin, json!({ "sellerId": seller.gid, "user": { "externalId": "u-1", "name": "Sam" } })).await;
+    let src = format!("{}{}", app.base, payload["url"].as_str().unwrap());
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+
+    browser.goto(&other.page("/messages", iframe_page(&app.base, &src))).await.unwrap();
+    wait_js(&browser, "return window.frameLoaded", 10).await;
+    browser.find(Locator::Css("#chat")).await.unwrap().enter_frame().await.unwrap();
+    let shows_chat = browser.execute("return document.querySelector('[data-testid=message-list]') !== null", vec![]).await;
+    assert_ne!(shows_chat.ok(), Some(json!(true)), "the browser did not render the chat in the frame");
+    browser.enter_parent_frame().await.unwrap();
+    assert_eq!(app.query_i64("SELECT COUNT(*) FROM seller_sign_ins WHERE used_at IS NULL").await, 1, "the blocked page never ran");
+    assert!(unread_posted(&browser).await.is_empty(), "nothing was posted to it");
+
+    // The same link in an allowed page works: it was the framing policy, not the token.
+    browser.goto(&allowed.page("/messages", iframe_page(&app.base, &src))).await.unwrap();
+    browser.find(Locator::Css("#chat")).await.unwrap().enter_frame().await.unwrap();
+    wait_for(&browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("nobody else")).await;
+    browser.close().await.unwrap();
+}
+
+/// What the embed page shows of itself: only `visible` among its views, and no messages.
+async fn shows_only(browser: &Client, visible: &str) {
+    let script = format!(
+        "return ['signing-in', 'app', 'expired', 'ended', 'unavailable'].every((id) => document.getElementById(id).hidden === (id !== '{visible}'))"
+    );
+    wait_js(browser, &script, 10).await;
+}
+
+#[tokio::test]
+async fn a_reused_or_missing_token_shows_only_the_expired_page_and_an_ended_session_says_so() {
+    let app = TestApp::spawn_with(ServerConfig { ws_recheck_secs: 1, ..test_config() }).await;
+    let seller = app.seller("Acme Outdoor").await;
+    let admin = admin_key(&app).await;
+    app.seller_sends(&seller.key, "private thread content").await;
+    let used = sign_in_with(&app, &admin, json!({ "sellerId": seller.gid, "user": { "externalId": "u-1", "name": "Sam" } })).await;
+    session_for(&app, used["token"].as_str().unwrap()).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+
+    for url in [format!("{}{}", app.base, used["url"].as_str().unwrap()), format!("{}/embed/seller", app.base), format!("{}/embed/seller#token=mct_forged", app.base)] {
+        // From a blank page each time: a change of fragment alone would not load the page again.
+        browser.goto("about:blank").await.unwrap();
+        browser.goto(&url).await.unwrap();
+        shows_only(&browser, "expired").await;
+        let text = browser.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+        assert!(text.contains("Sign-in link expired"), "{url}: {text}");
+        assert!(!text.contains("private thread content") && !text.contains("Write a message"), "nothing else: {text}");
+        assert!(browser.find_all(Locator::Css("[data-testid=message]")).await.unwrap().is_empty());
+    }
+    screenshot(&browser, "embed-expired.png").await;
+
+    // A live session that ends (its user disabled) says so instead of failing silently.
+    let fresh = sign_in_with(&app, &admin, json!({ "sellerId": seller.gid, "user": { "externalId": "u-1", "name": "Sam" } })).await;
+    browser.goto("about:blank").await.unwrap();
+    browser.goto(&format!("{}{}", app.base, fresh["url"].as_str().unwrap())).await.unwrap();
+    wait_for(&browser, "[data-testid=message]", |t| t.contains("private thread content")).await;
+    app.execute_sql(&["UPDATE users SET disabled_at = 1 WHERE external_id = 'u-1'", "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE external_id = 'u-1')"]).await.unwrap();
+    shows_only(&browser, "ended").await;
+    assert!(browser.find(Locator::Css("body")).await.unwrap().text().await.unwrap().contains("Your chat session has ended"));
+    browser.close().await.unwrap();
 }

@@ -162,10 +162,24 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     let store = marketchat::store::connect(&url, &Default::default()).await.unwrap();
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let (objects_after, keys_after) = schema_objects(&pool).await;
+    let index = |name: &str, table: &str| ("index".to_owned(), name.to_owned(), table.to_owned());
     let added: SchemaObjects = objects_after.iter().filter(|o| !objects_before.contains(o)).cloned().collect();
-    assert_eq!(added, [("index".to_owned(), "sellers_by_external_id".to_owned(), "sellers".to_owned())]);
-    assert!(objects_before.iter().all(|o| objects_after.contains(o)), "every index and trigger is back: {objects_after:?}");
+    assert_eq!(
+        added,
+        [
+            index("seller_sign_ins_by_expiry", "seller_sign_ins"),
+            index("sellers_by_external_id", "sellers"),
+            index("sqlite_autoindex_seller_sign_ins_1", "seller_sign_ins"),
+            index("users_by_external_id", "users"),
+            index("users_by_login_email", "users"),
+        ]
+    );
+    // The e-mail column's UNIQUE became `users_by_login_email` (unique among password users).
+    let gone: SchemaObjects = objects_before.iter().filter(|o| !objects_after.contains(o)).cloned().collect();
+    assert_eq!(gone, [index("sqlite_autoindex_users_1", "users")], "every other index and trigger is back: {objects_after:?}");
+    let (sign_in_keys, keys_after): (SchemaObjects, SchemaObjects) = keys_after.into_iter().partition(|key| key.0 == "seller_sign_ins");
     assert_eq!(keys_after, keys_before, "foreign keys as before");
+    assert_eq!(sign_in_keys, [("seller_sign_ins".to_owned(), "seller_id".to_owned(), "sellers.id".to_owned())]);
     for table in ["sellers", "messages", "api_keys", "users", "webhook_endpoints", "webhook_deliveries"] {
         let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").bind(table).fetch_one(&pool).await.unwrap();
         assert!(sql.contains("AUTOINCREMENT"), "{table}: {sql}");
@@ -183,6 +197,8 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     assert_eq!(counts, (2, 2, 2, 1, 1, 1, 1));
     assert_eq!(store.message(2).await.unwrap().unwrap().body, "b");
     assert_eq!(store.list_users().await.unwrap()[0].email.as_deref(), Some("a@b.c"));
+    let kind: String = sqlx::query_scalar("SELECT kind FROM sessions").fetch_one(&pool).await.unwrap();
+    assert_eq!(kind, "portal", "sessions from before are portal sessions");
 
     // The trigger still keeps the counters; the removed ID 3 is not handed out again.
     let next = store.create_message(&message(2, "d")).await.unwrap().message().clone();

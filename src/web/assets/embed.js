@@ -5,7 +5,8 @@
 //
 // draws a launcher button with the unread badge; clicking it opens the chat in a frame of
 // CHAT (the origin this script came from) beside the button. Everything lives in a shadow
-// root with its own stylesheet and inherited styles reset, so no CSS leaks in or out. The
+// root with its own stylesheet, under a wrapper that resets every property the page could
+// pass down by inheritance, so no CSS leaks in or out. The
 // frame's messages are believed only from that frame and CHAT's origin.
 //
 // The element fires `marketchat:unread` (detail: {count}) when the count changes and
@@ -19,11 +20,12 @@
   const CHAT = new URL(script && script.src ? script.src : location.href).origin;
 
   const STYLE = `
-    :host { all: initial; display: inline-block; position: relative; vertical-align: middle;
-      font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2430; }
+    :host { display: inline-block; vertical-align: middle; }
     :host([hidden]) { display: none; }
+    .root { all: initial; display: inline-block; position: relative;
+      font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2430; }
     .launcher { position: relative; display: inline-flex; align-items: center; justify-content: center; box-sizing: border-box;
-      width: 42px; height: 42px; margin: 0; padding: 0; border: 1px solid #e4e7ec; border-radius: 999px;
+      width: 42px; height: 42px; margin: 0; padding: 0; border: 1px solid #e4e7ec; border-radius: 999px; font: inherit;
       background: #fff; color: #1d2430; cursor: pointer; box-shadow: 0 1px 2px rgba(0,0,0,.06); }
     .launcher:hover { background: #f6f7f9; }
     .launcher:focus-visible { outline: 3px solid #9bb4ff; outline-offset: 2px; }
@@ -86,7 +88,10 @@
       this._panel.setAttribute("role", "dialog");
       this._panel.setAttribute("aria-label", "Messages from the marketplace");
       this._panel.hidden = true;
-      root.append(this._button, this._panel);
+      const wrapper = document.createElement("div");
+      wrapper.className = "root";
+      wrapper.append(this._button, this._panel);
+      root.append(wrapper);
       this._frame = null;
       this._token = null;
       this._open = false;
@@ -147,16 +152,21 @@
       }
     }
 
-    // Beside the button: below it, right edges aligned, kept inside the window (above the
-    // button when there is no room below).
+    // Beside the button: below it, right edges aligned, inside the window; above the
+    // button when there is more room there; never over the button itself.
     _place() {
       const box = this._button.getBoundingClientRect();
       const width = Math.min(400, window.innerWidth - 2 * GAP);
-      const height = Math.min(600, window.innerHeight - 2 * GAP);
       const left = Math.max(GAP, Math.min(box.right - width, window.innerWidth - width - GAP));
-      let top = box.bottom + GAP;
-      if (top + height > window.innerHeight - GAP) {
-        top = box.top - GAP - height >= GAP ? box.top - GAP - height : Math.max(GAP, window.innerHeight - height - GAP);
+      const below = window.innerHeight - box.bottom - 2 * GAP;
+      const above = box.top - 2 * GAP;
+      let top, height;
+      if (below >= Math.min(600, 360) || below >= above) {
+        height = Math.min(600, Math.max(below, 200));
+        top = box.bottom + GAP;
+      } else {
+        height = Math.min(600, above);
+        top = box.top - GAP - height;
       }
       Object.assign(this._panel.style, { left: left + "px", top: top + "px", width: width + "px", height: height + "px" });
     }
