@@ -3,9 +3,10 @@
 use crate::app;
 use crate::config::{DatabaseFlags, ServerConfig};
 use crate::demo::Demo;
-use crate::domain::ids::{seller_gid, user_gid, GlobalId, IdKind};
+use crate::domain::ids::{user_gid, GlobalId, IdKind, KeyId, RowId, SellerId, Seq, WebhookId};
+use crate::domain::time::UnixMillis;
 use crate::domain::keys::generate_key;
-use crate::domain::wire::{format_time, WireMessage};
+use crate::domain::wire::WireMessage;
 use crate::service::accounts::NewUserKind;
 use crate::service::webhooks::{self, DestinationPolicy};
 use crate::service::{Accounts, ChatService, Clock, ServiceError, WebhookService};
@@ -422,28 +423,36 @@ async fn serve(
     Ok(())
 }
 
-fn now() -> i64 {
+fn now() -> UnixMillis {
     Clock::system().now()
 }
 
 /// Decodes a seller ID argument, accepting a global ID or a plain row number.
-fn seller_argument(raw: &str) -> Result<i64> {
-    parse_id(raw, IdKind::Seller)
+fn seller_argument(raw: &str) -> Result<SellerId> {
+    parse_id(raw)
 }
 
 /// Decodes a portal user ID argument: an `OperatorUser-…` or `SellerUser-…` global ID, or
 /// a plain row number.
 fn user_argument(raw: &str) -> Result<i64> {
-    parse_id(raw, IdKind::OperatorUser).or_else(|_| parse_id(raw, IdKind::SellerUser)).map_err(|_| anyhow::anyhow!("{raw:?} is not a user ID"))
+    match (row_number(raw), GlobalId::decode(raw)) {
+        (Some(number), _) => Ok(number),
+        (None, Ok(GlobalId { kind: IdKind::OperatorUser | IdKind::SellerUser, number })) => Ok(number),
+        _ => bail!("{raw:?} is not a user ID"),
+    }
 }
 
-fn parse_id(raw: &str, kind: IdKind) -> Result<i64> {
-    if let Ok(number) = raw.parse::<i64>() {
-        if number > 0 {
-            return Ok(number);
-        }
+/// Decodes an ID argument of type `T`: its global ID or a plain row number.
+fn parse_id<T: RowId>(raw: &str) -> Result<T> {
+    match row_number(raw) {
+        Some(number) => Ok(T::from(number)),
+        None => GlobalId::decode_as::<T>(raw).map_err(|e| anyhow::anyhow!("{raw:?} {e}")),
     }
-    GlobalId::decode_as(raw, kind).map_err(|e| anyhow::anyhow!("{raw:?} {e}"))
+}
+
+/// A positive plain row number.
+fn row_number(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|number| *number > 0)
 }
 
 fn business_name(raw: &str) -> Result<&str> {
@@ -469,7 +478,7 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
         UserCommand::List => {
             let mut out = std::io::stdout().lock();
             for user in store.list_users().await? {
-                let mut owner = user.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", seller_gid(id)));
+                let mut owner = user.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", id.gid()));
                 if let Some(external_id) = &user.external_id {
                     // An embedded seller user, signed in by the marketplace.
                     owner.push_str(&format!(" external {external_id}"));
@@ -518,7 +527,7 @@ async fn seller(store: &dyn Store, command: SellerCommand) -> Result<()> {
                     None => bail!("a seller with external ID {external_id:?} exists already"),
                 },
             };
-            println!("{}", seller_gid(seller.id));
+            println!("{}", seller.id.gid());
         }
         SellerCommand::Update { id, name } => {
             let name = business_name(&name)?;
@@ -532,7 +541,7 @@ async fn seller(store: &dyn Store, command: SellerCommand) -> Result<()> {
             loop {
                 let page = store.list_sellers(&query).await?;
                 for seller in &page.items {
-                    writeln!(out, "{}\t{}", seller_gid(seller.id), seller.business_name)?;
+                    writeln!(out, "{}\t{}", seller.id.gid(), seller.business_name)?;
                 }
                 match (page.has_more, page.items.last()) {
                     (true, Some(last)) => {
@@ -569,13 +578,13 @@ async fn key(store: &dyn Store, command: KeyCommand) -> Result<()> {
         KeyCommand::List => {
             let mut out = std::io::stdout().lock();
             for key in store.list_api_keys().await? {
-                let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", seller_gid(id)));
-                let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_time);
+                let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", id.gid()));
+                let time = |t: Option<UnixMillis>| t.map_or_else(|| "-".to_owned(), UnixMillis::to_rfc3339);
                 let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
                 writeln!(
                     out,
                     "{}\t{owner}\t{}\t{}\t{}\t{status}",
-                    GlobalId::new(IdKind::ApiKey, key.id).encode(),
+                    key.id.gid(),
                     key.label.as_deref().unwrap_or("-"),
                     time(Some(key.created_at)),
                     time(key.last_used_at),
@@ -583,7 +592,7 @@ async fn key(store: &dyn Store, command: KeyCommand) -> Result<()> {
             }
         }
         KeyCommand::Revoke { key_id } => {
-            let id = parse_id(&key_id, IdKind::ApiKey)?;
+            let id = parse_id::<KeyId>(&key_id)?;
             if !store.revoke_api_key(id, now()).await? {
                 bail!("no API key with ID {key_id}");
             }
@@ -598,7 +607,7 @@ async fn export(store: &dyn Store, seller: &str) -> Result<()> {
         bail!("no seller with ID {seller}");
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut after_seq = 0;
+    let mut after_seq = Seq::new(0);
     loop {
         let batch = store.messages_oldest_first(seller_id, after_seq, 500).await?;
         let Some(last) = batch.last() else { break };
@@ -621,23 +630,23 @@ async fn webhook(store: Arc<dyn Store>, command: WebhookCommand) -> Result<()> {
                 Err(ServiceError::Invalid { message, .. }) => bail!(message),
                 Err(error) => return Err(error.into()),
             };
-            println!("{}\t{secret}", GlobalId::new(IdKind::WebhookEndpoint, endpoint.id).encode());
+            println!("{}\t{secret}", endpoint.id.gid());
         }
         WebhookCommand::List => {
             let mut out = std::io::stdout().lock();
             for endpoint in store.list_webhooks().await? {
                 let status = if endpoint.removed_at.is_some() { "removed" } else { "active" };
-                let id = GlobalId::new(IdKind::WebhookEndpoint, endpoint.id).encode();
+                let id = endpoint.id.gid();
                 writeln!(out, "{id}\t{}\t{}\t{status}", endpoint.url, endpoint.events.join(","))?;
             }
         }
         WebhookCommand::Remove { id } => {
-            if !endpoints(false).remove(parse_id(&id, IdKind::WebhookEndpoint)?).await? {
+            if !endpoints(false).remove(parse_id::<WebhookId>(&id)?).await? {
                 bail!("no active webhook endpoint with ID {id}");
             }
         }
         WebhookCommand::Deliveries { id, limit } => {
-            let endpoint_id = parse_id(&id, IdKind::WebhookEndpoint)?;
+            let endpoint_id = parse_id::<WebhookId>(&id)?;
             if !store.list_webhooks().await?.iter().any(|e| e.id == endpoint_id) {
                 bail!("no webhook endpoint with ID {id}");
             }
@@ -647,8 +656,8 @@ async fn webhook(store: Arc<dyn Store>, command: WebhookCommand) -> Result<()> {
                 let status = attempt.status.map_or_else(dash, |s| s.to_string());
                 // One line per attempt, whatever the error says.
                 let error = attempt.error.map_or_else(dash, |e| e.replace(['\t', '\n', '\r'], " "));
-                let next_retry = attempt.next_retry_at.map_or_else(dash, format_time);
-                let time = format_time(attempt.attempted_at);
+                let next_retry = attempt.next_retry_at.map_or_else(dash, UnixMillis::to_rfc3339);
+                let time = attempt.attempted_at.to_rfc3339();
                 writeln!(out, "{time}\t{status}\t{error}\t{next_retry}\t{}", attempt.event_id)?;
             }
         }

@@ -1,7 +1,7 @@
 //! `marketchat demo`: a temporary database with an operator, three sellers, some
 //! history, working keys and portal logins, for the CLI to serve at once.
 
-use crate::domain::ids::seller_gid;
+use crate::domain::ids::SellerId;
 use crate::domain::keys::generate_key;
 use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
@@ -29,7 +29,7 @@ const SELLERS: [(&str, &[(bool, &str)]); 3] = [
 /// One demo seller's credentials.
 struct DemoSeller {
     name: &'static str,
-    row: i64,
+    row: SellerId,
     id: String,
     key: String,
 }
@@ -103,13 +103,13 @@ async fn seed(store: Arc<dyn Store>) -> Result<(String, Vec<DemoSeller>)> {
             let sender = if *from_operator { &support } else { &principal };
             service.send_message(sender, seller.id, text, None).await?;
         }
-        sellers.push(DemoSeller { name, row: seller.id, id: seller_gid(seller.id), key: key.secret });
+        sellers.push(DemoSeller { name, row: seller.id, id: seller.id.gid(), key: key.secret });
     }
     Ok((operator.secret, sellers))
 }
 
 /// A Full Admin operator login and a login of the first seller, with fresh passwords.
-async fn seed_logins(store: Arc<dyn Store>, seller_id: i64) -> Result<Vec<(&'static str, &'static str, String)>> {
+async fn seed_logins(store: Arc<dyn Store>, seller_id: SellerId) -> Result<Vec<(&'static str, &'static str, String)>> {
     let accounts = Accounts::new(store, Clock::system());
     let password = || {
         use rand::Rng;

@@ -6,6 +6,8 @@ use crate::stats::{Latencies, Row};
 use anyhow::{ensure, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use marketchat::domain::cursor::EventCursor;
+use marketchat::domain::ids::{MessageId, SellerId};
+use marketchat::domain::time::UnixMillis;
 use marketchat::domain::keys::generate_key;
 use marketchat::domain::Side;
 use marketchat::store::{self, NewMessage, Store};
@@ -43,7 +45,7 @@ pub struct Bench {
 
 /// A seeded seller: row number and API key.
 struct Seeded {
-    id: i64,
+    id: SellerId,
     key: String,
 }
 
@@ -192,7 +194,7 @@ impl Bench {
         targets.sort();
         let mut per_key: Vec<Vec<(String, String)>> = Vec::new();
         for chunk in targets.chunk_by(|a, b| a.0 == b.0) {
-            per_key.push(chunk.iter().map(|(key, id)| (key.clone(), marketchat::domain::ids::message_gid(*id))).collect());
+            per_key.push(chunk.iter().map(|(key, id)| (key.clone(), id.gid())).collect());
         }
         let server = ChildServer::start("serve-child", &[&url])?;
         let total: usize = per_key.iter().map(Vec::len).sum();
@@ -424,14 +426,14 @@ impl Bench {
         progress("floor", "raw sqlx inserts");
         let started = Instant::now();
         for i in 0..per_commit_rows {
-            sqlx::query(insert).bind(1).bind(i as i64).bind("benchmark message").bind(now()).execute(&pool).await?;
+            sqlx::query(insert).bind(1).bind(i as i64).bind("benchmark message").bind(now().get()).execute(&pool).await?;
         }
         let per_commit = per_commit_rows as f64 / started.elapsed().as_secs_f64();
         let started = Instant::now();
         for chunk in 0..batched_rows / 512 {
             let mut tx = pool.begin().await?;
             for i in 0..512 {
-                sqlx::query(insert).bind(1).bind((chunk * 512 + i) as i64).bind("benchmark message").bind(now()).execute(&mut *tx).await?;
+                sqlx::query(insert).bind(1).bind((chunk * 512 + i) as i64).bind("benchmark message").bind(now().get()).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         }
@@ -504,21 +506,21 @@ async fn post_graphql(client: &reqwest::Client, base: &str, path: &str, key: &st
     Ok(body["data"].clone())
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+fn now() -> UnixMillis {
+    UnixMillis::new(chrono::Utc::now().timestamp_millis())
 }
 
-fn new_message(seller_id: i64, sent_by: Side, body: &str) -> NewMessage {
-    NewMessage { seller_id, sent_by, sender_label: None, body: body.to_owned(), client_mutation_id: None, now: now(), dedupe_since: 0 }
+fn new_message(seller_id: SellerId, sent_by: Side, body: &str) -> NewMessage {
+    NewMessage { seller_id, sent_by, sender_label: None, body: body.to_owned(), client_mutation_id: None, now: now(), dedupe_since: UnixMillis::new(0) }
 }
 
 /// Loads `count` seller messages into one thread through the Store, many writes in
 /// flight so group commit batches them.
-async fn bulk_load(store: Arc<dyn Store>, seller_id: i64, count: usize) -> Result<()> {
+async fn bulk_load(store: Arc<dyn Store>, seller_id: SellerId, count: usize) -> Result<()> {
     bulk_load_side(store, seller_id, count, Side::Seller).await.map(drop)
 }
 
-async fn bulk_load_side(store: Arc<dyn Store>, seller_id: i64, count: usize, side: Side) -> Result<Vec<i64>> {
+async fn bulk_load_side(store: Arc<dyn Store>, seller_id: SellerId, count: usize, side: Side) -> Result<Vec<MessageId>> {
     let mut ids = Vec::with_capacity(count);
     let mut pending = Vec::with_capacity(1_024);
     for i in 0..count {

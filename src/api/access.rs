@@ -2,12 +2,13 @@
 //! it reads or writes anything.
 
 use super::error::{ApiError, Result};
+use crate::domain::ids::SellerId;
 use crate::domain::Principal;
 use async_graphql::Context;
 
 /// The calling seller's row number (the HTTP layer only admits seller principals on the
 /// Seller API).
-pub fn calling_seller(ctx: &Context<'_>) -> Result<i64> {
+pub fn calling_seller(ctx: &Context<'_>) -> Result<SellerId> {
     match ctx.data_opt::<Principal>() {
         Some(Principal::Seller { seller_id }) => Ok(*seller_id),
         _ => Err(ApiError::unauthenticated()),

@@ -10,10 +10,9 @@ use super::objects::operator::{ChatObject, ChatSettings, OperatorChatMessage, Se
 use super::objects::payload::{into_payload, ChatMessageCreatePayload, ChatMessageReadPayload, ValidationError};
 use super::resolvers::{chat_events, create_message, current_cursor, mark_read};
 use crate::domain::cursor::{ChatCursor, SellerCursor};
-use crate::domain::ids::{GlobalId, IdKind};
+use crate::domain::ids::{GlobalId, IdKind, MessageId, SellerId, WebhookId};
 use crate::domain::paging::PageArgs;
 use crate::domain::sign_in::embed_url;
-use crate::domain::wire::format_time;
 use crate::service::accounts::sign_in::SignInRequest;
 use crate::store::{ChatListQuery, ChatRecord, SellerListQuery, SellerRecord};
 use async_graphql::{Context, InputObject, Interface, Object, Schema, SimpleObject, Subscription, Union, ID};
@@ -23,8 +22,8 @@ use futures_util::Stream;
 pub type OperatorSchema = Schema<OperatorQuery, OperatorMutation, OperatorSubscription>;
 
 /// Decodes a `sellerId` argument of a query.
-fn seller_argument(raw: &ID) -> Result<i64> {
-    GlobalId::decode_as(raw, IdKind::Seller).map_err(|e| ApiError::bad_argument("sellerId", e))
+fn seller_argument(raw: &ID) -> Result<SellerId> {
+    GlobalId::decode_as::<SellerId>(raw).map_err(|e| ApiError::bad_argument("sellerId", e))
 }
 
 /// Objects the operator can fetch by global ID.
@@ -58,7 +57,7 @@ impl OperatorQuery {
         let unread_only = unread_only.unwrap_or(false);
         let query = ChatListQuery { limit: page.limit, after: page.cursor, unread_only, search: search.clone() };
         let found = ApiContext::of(ctx).chat.chats(&query).await?;
-        let cursor_of = |chat: &ChatRecord| ChatCursor { last_message_id: chat.last_message.as_ref().map_or(0, |m| m.id) }.encode();
+        let cursor_of = |chat: &ChatRecord| ChatCursor { last_message_id: chat.last_message.as_ref().map_or(MessageId::from(0), |m| m.id) }.encode();
         Ok(Connection::new(TotalCount::Chats { unread_only, search }, found.items, cursor_of, ChatObject).with_flags(found.has_more, page.cursor.is_some()))
     }
 
@@ -133,9 +132,9 @@ impl OperatorQuery {
         let id = GlobalId::decode(&id).map_err(|e| ApiError::bad_argument("id", e))?;
         let chat = &ApiContext::of(ctx).chat;
         let node = match id.kind {
-            IdKind::ChatMessage => chat.message(id.number).await?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
-            IdKind::Chat => chat.chat(id.number).await?.map(|c| OperatorNode::Chat(ChatObject(c))),
-            IdKind::Seller => chat.seller(id.number).await?.map(|s| OperatorNode::Seller(SellerObject(s))),
+            IdKind::ChatMessage => chat.message(MessageId::from(id.number)).await?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
+            IdKind::Chat => chat.chat(SellerId::from(id.number)).await?.map(|c| OperatorNode::Chat(ChatObject(c))),
+            IdKind::Seller => chat.seller(SellerId::from(id.number)).await?.map(|s| OperatorNode::Seller(SellerObject(s))),
             IdKind::ApiKey | IdKind::WebhookEndpoint | IdKind::OperatorUser | IdKind::SellerUser => None,
         };
         Ok(node)
@@ -268,7 +267,7 @@ impl OperatorMutation {
     /// Removes a webhook endpoint (Full Admins and operator API keys).
     async fn webhook_endpoint_delete(&self, ctx: &Context<'_>, input: WebhookEndpointDeleteInput) -> Result<WebhookEndpointDeletePayload> {
         ensure_settings_permission(ctx)?;
-        let id = match GlobalId::decode_as(&input.id, IdKind::WebhookEndpoint) {
+        let id = match GlobalId::decode_as::<WebhookId>(&input.id) {
             Ok(id) => id,
             Err(error) => return Ok(WebhookEndpointDeletePayload { removed: false, errors: Some(vec![ValidationError::new("id", error.to_string())]) }),
         };
@@ -293,7 +292,7 @@ impl OperatorMutation {
         let (issued, errors) = into_payload(context.accounts.create_sign_in(&request).await)?;
         Ok(SellerSignInCreatePayload {
             url: issued.as_ref().map(|issued| embed_url(context.public_url.as_deref(), &issued.token)),
-            expires_at: issued.as_ref().map(|issued| format_time(issued.expires_at)),
+            expires_at: issued.as_ref().map(|issued| issued.expires_at.to_rfc3339()),
             token: issued.map(|issued| issued.token),
             errors,
         })
@@ -309,7 +308,7 @@ impl OperatorMutation {
     /// Sends a message into a seller's thread.
     async fn chat_message_create(&self, ctx: &Context<'_>, input: OperatorMessageCreateInput) -> Result<ChatMessageCreatePayload<OperatorChatMessage>> {
         ensure_operator(ctx)?;
-        match GlobalId::decode_as(&input.seller_id, IdKind::Seller) {
+        match GlobalId::decode_as::<SellerId>(&input.seller_id) {
             Ok(seller_id) => create_message(ctx, seller_id, &input.message, input.client_mutation_id).await,
             Err(error) => Ok(ChatMessageCreatePayload::invalid("sellerId", error, input.client_mutation_id)),
         }
@@ -318,7 +317,7 @@ impl OperatorMutation {
     /// Marks a seller's messages read.
     async fn chat_message_read(&self, ctx: &Context<'_>, input: OperatorMessageReadInput) -> Result<ChatMessageReadPayload> {
         ensure_operator(ctx)?;
-        match GlobalId::decode_as(&input.seller_id, IdKind::Seller) {
+        match GlobalId::decode_as::<SellerId>(&input.seller_id) {
             Ok(seller_id) => mark_read(ctx, seller_id, &input.sent_by, input.up_to.as_ref(), input.client_mutation_id).await,
             Err(error) => Ok(ChatMessageReadPayload::invalid("sellerId", error, input.client_mutation_id)),
         }

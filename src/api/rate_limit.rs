@@ -108,18 +108,19 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::KeyId;
 
     #[test]
     fn a_bucket_allows_the_burst_then_says_when_to_retry() {
         let limiter = RateLimiter::new(&"send=3/10s".parse().unwrap());
         for _ in 0..3 {
-            assert!(limiter.send_with(Credential::ApiKey(1)).is_ok());
+            assert!(limiter.send_with(Credential::ApiKey(KeyId::from(1))).is_ok());
         }
-        let limited = limiter.send_with(Credential::ApiKey(1)).unwrap_err();
+        let limited = limiter.send_with(Credential::ApiKey(KeyId::from(1))).unwrap_err();
         assert!(limited.retry_after <= Duration::from_secs(4) && limited.retry_after_secs() >= 1);
-        assert!(limiter.send_with(Credential::ApiKey(2)).is_ok(), "credentials are limited separately");
+        assert!(limiter.send_with(Credential::ApiKey(KeyId::from(2))).is_ok(), "credentials are limited separately");
         assert!(limiter.send_with(Credential::User(1)).is_ok(), "a user is not the key with the same number");
-        assert!(limiter.request_with(Credential::ApiKey(1)).is_ok(), "off limits never refuse");
+        assert!(limiter.request_with(Credential::ApiKey(KeyId::from(1))).is_ok(), "off limits never refuse");
     }
 
     #[test]

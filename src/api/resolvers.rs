@@ -2,6 +2,7 @@
 //! subscription. Only the authorization and the arguments differ between the APIs; the
 //! roots check and decode those, then call here.
 
+use crate::domain::ids::{MessageId, SellerId};
 use super::access::ensure_may_chat;
 use super::context::ApiContext;
 use super::error::{ApiError, Result};
@@ -9,7 +10,7 @@ use super::objects::event::{to_union, ChatMessageCreated, ChatMessagesRead};
 use super::objects::message::MessageView;
 use super::objects::payload::{into_payload, ChatMessageCreatePayload, ChatMessageReadPayload};
 use crate::domain::cursor::EventCursor;
-use crate::domain::ids::{GlobalId, IdKind};
+use crate::domain::ids::GlobalId;
 use crate::metrics::SideLabels;
 use crate::realtime::StreamError;
 use crate::service::auth::Credential;
@@ -26,7 +27,7 @@ pub struct ConnectionControl(pub CancellationToken);
 /// Sends a message as the caller and shapes the payload.
 pub async fn create_message<M: MessageView>(
     ctx: &Context<'_>,
-    seller_id: i64,
+    seller_id: SellerId,
     message: &str,
     client_mutation_id: Option<String>,
 ) -> Result<ChatMessageCreatePayload<M>> {
@@ -47,13 +48,13 @@ pub async fn create_message<M: MessageView>(
 /// Marks the other side's messages read as the caller and shapes the payload.
 pub async fn mark_read(
     ctx: &Context<'_>,
-    seller_id: i64,
+    seller_id: SellerId,
     sent_by: &str,
     up_to: Option<&ID>,
     client_mutation_id: Option<String>,
 ) -> Result<ChatMessageReadPayload> {
     let principal = ensure_may_chat(ctx, "mark messages read")?;
-    let result = match up_to.map(|id| GlobalId::decode_as(id, IdKind::ChatMessage)).transpose() {
+    let result = match up_to.map(|id| GlobalId::decode_as::<MessageId>(id)).transpose() {
         Err(error) => Err(ServiceError::invalid("upTo", error.to_string())),
         Ok(up_to) => ApiContext::of(ctx).chat.mark_read(principal, seller_id, sent_by, up_to).await,
     };
@@ -74,7 +75,7 @@ fn stream_error(error: StreamError, control: Option<&ConnectionControl>) -> ApiE
 /// `created` and `read` wrap each event in the calling API's `ChatEvent` union.
 pub async fn chat_events<M, U>(
     ctx: &Context<'_>,
-    seller_id: Option<i64>,
+    seller_id: Option<SellerId>,
     after: Option<String>,
     created: fn(ChatMessageCreated<M>) -> U,
     read: fn(ChatMessagesRead) -> U,

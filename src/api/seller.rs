@@ -9,7 +9,7 @@ use super::objects::message::MessageView;
 use super::objects::payload::{ChatMessageCreatePayload, ChatMessageReadPayload};
 use super::objects::seller::SellerChatMessage;
 use super::resolvers::{chat_events, create_message, current_cursor, mark_read};
-use crate::domain::ids::{GlobalId, IdKind};
+use crate::domain::ids::{GlobalId, IdKind, MessageId};
 use crate::domain::paging::PageArgs;
 use crate::domain::Side;
 use async_graphql::{Context, InputObject, Interface, Object, Schema, Subscription, Union, ID};
@@ -65,7 +65,7 @@ impl SellerQuery {
         if id.kind != IdKind::ChatMessage {
             return Ok(None);
         }
-        let message = ApiContext::of(ctx).chat.message(id.number).await?;
+        let message = ApiContext::of(ctx).chat.message(MessageId::from(id.number)).await?;
         Ok(message.filter(|m| m.seller_id == seller_id).map(|m| SellerNode::ChatMessage(SellerChatMessage::from_record(m))))
     }
 }

@@ -1,6 +1,7 @@
 //! Opaque, stable pagination cursors. Each names a position in one ordered list.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use super::ids::{MessageId, SellerId, Seq};
 use base64::Engine;
 use thiserror::Error;
 
@@ -13,16 +14,16 @@ pub struct CursorError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageCursor {
     /// The seller whose thread this cursor belongs to.
-    pub seller_id: i64,
-    /// The per-chat sequence number of the message.
-    pub seq: i64,
+    pub seller_id: SellerId,
+    /// The message's position in the thread.
+    pub seq: Seq,
 }
 
 /// A position in the operator's chat list, ordered by the chat's latest message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatCursor {
     /// The global ID number of the chat's latest message when the page was read.
-    pub last_message_id: i64,
+    pub last_message_id: MessageId,
 }
 
 /// A position in the seller list, ordered by folded name then ID.
@@ -31,7 +32,7 @@ pub struct SellerCursor {
     /// The case-folded business name.
     pub name_key: String,
     /// The seller's row number, breaking ties between equal names.
-    pub seller_id: i64,
+    pub seller_id: SellerId,
 }
 
 fn encode(text: &str) -> String {
@@ -63,18 +64,18 @@ fn positive(field: &str) -> Result<i64, CursorError> {
 impl MessageCursor {
     /// The opaque string clients see.
     pub fn encode(self) -> String {
-        encode(&format!("m:{}:{}", self.seller_id, self.seq))
+        encode(&format!("m:{}:{}", self.seller_id, self.seq.get()))
     }
 
     /// Parses a message cursor.
     pub fn decode(raw: &str) -> Result<Self, CursorError> {
         let mut buffer = String::new();
         let fields = decode(raw, "m", 2, &mut buffer)?;
-        Ok(Self { seller_id: positive(fields[0])?, seq: positive(fields[1])? })
+        Ok(Self { seller_id: SellerId::from(positive(fields[0])?), seq: Seq::new(positive(fields[1])?) })
     }
 
     /// Parses a cursor that must belong to `seller_id`'s thread.
-    pub fn decode_for(raw: &str, seller_id: i64) -> Result<Self, CursorError> {
+    pub fn decode_for(raw: &str, seller_id: SellerId) -> Result<Self, CursorError> {
         let cursor = Self::decode(raw)?;
         if cursor.seller_id != seller_id {
             return Err(CursorError);
@@ -93,7 +94,7 @@ impl ChatCursor {
     pub fn decode(raw: &str) -> Result<Self, CursorError> {
         let mut buffer = String::new();
         let fields = decode(raw, "c", 1, &mut buffer)?;
-        Ok(Self { last_message_id: positive(fields[0])? })
+        Ok(Self { last_message_id: MessageId::from(positive(fields[0])?) })
     }
 }
 
@@ -107,7 +108,7 @@ impl SellerCursor {
     pub fn decode(raw: &str) -> Result<Self, CursorError> {
         let mut buffer = String::new();
         let fields = decode(raw, "s", 2, &mut buffer)?;
-        Ok(Self { seller_id: positive(fields[0])?, name_key: fields[1].to_owned() })
+        Ok(Self { seller_id: SellerId::from(positive(fields[0])?), name_key: fields[1].to_owned() })
     }
 }
 
@@ -157,14 +158,14 @@ mod tests {
 
     #[test]
     fn a_cursor_of_another_thread_is_refused() {
-        let cursor = MessageCursor { seller_id: 1, seq: 5 }.encode();
-        assert_eq!(MessageCursor::decode_for(&cursor, 2), Err(CursorError));
-        assert!(MessageCursor::decode_for(&cursor, 1).is_ok());
+        let cursor = MessageCursor { seller_id: SellerId::from(1), seq: Seq::new(5) }.encode();
+        assert_eq!(MessageCursor::decode_for(&cursor, SellerId::from(2)), Err(CursorError));
+        assert!(MessageCursor::decode_for(&cursor, SellerId::from(1)).is_ok());
     }
 
     #[test]
     fn cursors_of_other_lists_are_refused() {
-        let chat = ChatCursor { last_message_id: 3 }.encode();
+        let chat = ChatCursor { last_message_id: MessageId::from(3) }.encode();
         assert_eq!(MessageCursor::decode(&chat), Err(CursorError));
         assert_eq!(SellerCursor::decode(&chat), Err(CursorError));
     }
@@ -172,13 +173,13 @@ mod tests {
     proptest! {
         #[test]
         fn message_cursors_round_trip(seller_id in 1i64..=i64::MAX, seq in 1i64..=i64::MAX) {
-            let cursor = MessageCursor { seller_id, seq };
+            let cursor = MessageCursor { seller_id: SellerId::from(seller_id), seq: Seq::new(seq) };
             prop_assert_eq!(MessageCursor::decode(&cursor.encode()), Ok(cursor));
         }
 
         #[test]
         fn seller_cursors_round_trip(seller_id in 1i64..=i64::MAX, name_key in any::<String>()) {
-            let cursor = SellerCursor { seller_id, name_key };
+            let cursor = SellerCursor { seller_id: SellerId::from(seller_id), name_key };
             prop_assert_eq!(SellerCursor::decode(&cursor.encode()), Ok(cursor));
         }
 
@@ -200,7 +201,7 @@ mod tests {
         fn decoding_base64_garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..48)) {
             let raw = URL_SAFE_NO_PAD.encode(&bytes);
             if let Ok(cursor) = MessageCursor::decode(&raw) {
-                prop_assert!(cursor.seq > 0 && cursor.seller_id > 0);
+                prop_assert!(cursor.seq.get() > 0 && cursor.seller_id.get() > 0);
             }
         }
     }

@@ -102,13 +102,92 @@ impl GlobalId {
         Ok(Self { kind, number })
     }
 
-    /// Parses an ID that must be of `kind`, returning its row number.
-    pub fn decode_as(raw: &str, kind: IdKind) -> Result<i64, IdError> {
+    /// Parses an ID that must name a `T` (a seller, a message …), returning the typed row ID.
+    pub fn decode_as<T: RowId>(raw: &str) -> Result<T, IdError> {
         let id = Self::decode(raw)?;
-        if id.kind != kind {
-            return Err(IdError::WrongType { expected: kind.type_name() });
+        if id.kind != T::KIND {
+            return Err(IdError::WrongType { expected: T::KIND.type_name() });
         }
-        Ok(id.number)
+        Ok(T::from(id.number))
+    }
+}
+
+/// A table's row number that has a global ID of one kind.
+pub trait RowId: Copy + From<i64> {
+    /// The kind its global ID names.
+    const KIND: IdKind;
+
+}
+
+/// Declares row-number newtypes, each with the kind of global ID it encodes to.
+macro_rules! row_ids {
+    ($($(#[$doc:meta])* $name:ident => $kind:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(i64);
+
+        impl $name {
+            /// The row number.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+
+            /// The opaque global ID clients see.
+            pub fn gid(self) -> String {
+                GlobalId::new(IdKind::$kind, self.0).encode()
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(number: i64) -> Self {
+                Self(number)
+            }
+        }
+
+        impl RowId for $name {
+            const KIND: IdKind = IdKind::$kind;
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )*};
+}
+
+row_ids! {
+    /// A seller account's row number (its chat has the same number).
+    SellerId => Seller;
+    /// A chat message's global row number.
+    MessageId => ChatMessage;
+    /// An API key's row number.
+    KeyId => ApiKey;
+    /// A webhook endpoint's row number.
+    WebhookId => WebhookEndpoint;
+}
+
+impl SellerId {
+    /// The global ID of this seller's chat (a chat is keyed by its seller).
+    pub fn chat_gid(self) -> String {
+        GlobalId::new(IdKind::Chat, self.0).encode()
+    }
+}
+
+/// A message's position in its thread: 1, 2, 3, … in the order the thread's messages
+/// were committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Seq(i64);
+
+impl Seq {
+    /// Wraps a stored position.
+    pub const fn new(position: i64) -> Self {
+        Self(position)
+    }
+
+    /// The position as a number.
+    pub const fn get(self) -> i64 {
+        self.0
     }
 }
 
@@ -119,19 +198,16 @@ pub fn user_gid(user_id: i64, is_seller_user: bool) -> String {
     GlobalId::new(kind, user_id).encode()
 }
 
-/// Encodes a seller's ID.
-pub fn seller_gid(seller_id: i64) -> String {
-    GlobalId::new(IdKind::Seller, seller_id).encode()
+impl std::fmt::Display for Seq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
-/// Encodes a chat's ID (a chat is keyed by its seller).
-pub fn chat_gid(seller_id: i64) -> String {
-    GlobalId::new(IdKind::Chat, seller_id).encode()
-}
-
-/// Encodes a message's ID.
-pub fn message_gid(message_id: i64) -> String {
-    GlobalId::new(IdKind::ChatMessage, message_id).encode()
+impl From<i64> for Seq {
+    fn from(position: i64) -> Self {
+        Self(position)
+    }
 }
 
 #[cfg(test)]
@@ -141,8 +217,8 @@ mod tests {
 
     #[test]
     fn matches_the_spec_examples() {
-        assert_eq!(message_gid(42), "Q2hhdE1lc3NhZ2UtNDI=");
-        assert_eq!(seller_gid(7), "U2VsbGVyLTc=");
+        assert_eq!(MessageId::from(42).gid(), "Q2hhdE1lc3NhZ2UtNDI=");
+        assert_eq!(SellerId::from(7).gid(), "U2VsbGVyLTc=");
         assert_eq!(GlobalId::decode("U2VsbGVyLTc=").unwrap(), GlobalId::new(IdKind::Seller, 7));
     }
 
@@ -156,9 +232,10 @@ mod tests {
     #[test]
     fn wrong_type_is_reported_as_such() {
         assert_eq!(
-            GlobalId::decode_as(&seller_gid(7), IdKind::ChatMessage),
+            GlobalId::decode_as::<MessageId>(&SellerId::from(7).gid()),
             Err(IdError::WrongType { expected: "ChatMessage" })
         );
+        assert_eq!(GlobalId::decode_as::<SellerId>(&SellerId::from(7).gid()), Ok(SellerId::from(7)));
     }
 
     #[test]

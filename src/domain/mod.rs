@@ -9,6 +9,7 @@ pub mod message;
 pub mod paging;
 pub mod sensitive;
 pub mod sign_in;
+pub mod time;
 pub mod users;
 pub mod wire;
 
@@ -63,7 +64,7 @@ pub enum Principal {
     /// A credential of one seller account.
     Seller {
         /// The seller's row number.
-        seller_id: i64,
+        seller_id: ids::SellerId,
     },
 }
 

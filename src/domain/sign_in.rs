@@ -3,7 +3,8 @@
 //! mints a single-use token for one of *its* seller users; redeeming it opens a bearer
 //! session of that user, who is keyed by (seller, the marketplace's user ID).
 
-use super::ids::{GlobalId, IdKind};
+use super::ids::{GlobalId, SellerId};
+use std::time::Duration;
 use thiserror::Error;
 
 /// Every sign-in token starts with this (easy to spot in code and logs).
@@ -43,8 +44,8 @@ fn invalid(field: &'static str, message: impl Into<String>) -> SignInInputError 
 /// Which seller the user belongs to: by marketchat's ID or by the marketplace's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SellerRef {
-    /// The seller's row number (from a `Seller` global ID).
-    Id(i64),
+    /// The seller (from a `Seller` global ID).
+    Id(SellerId),
     /// The seller's `externalId`.
     ExternalId(String),
 }
@@ -55,7 +56,7 @@ impl SellerRef {
         match (seller_id, external_id) {
             (Some(_), Some(_)) => Err(invalid("base", "give either sellerId or externalId, not both")),
             (None, None) => Err(invalid("base", "sellerId or externalId is required")),
-            (Some(raw), None) => GlobalId::decode_as(raw, IdKind::Seller).map(SellerRef::Id).map_err(|e| invalid("sellerId", e.to_string())),
+            (Some(raw), None) => GlobalId::decode_as::<SellerId>(raw).map(SellerRef::Id).map_err(|e| invalid("sellerId", e.to_string())),
             (None, Some(raw)) => Ok(SellerRef::ExternalId(required_text("externalId", raw, MAX_EXTERNAL_ID_CHARS)?)),
         }
     }
@@ -116,12 +117,12 @@ fn parse_email(email: &str) -> Result<String, SignInInputError> {
 }
 
 /// How long a sign-in token lives: 1 s to [`MAX_TTL_SECS`], [`DEFAULT_TTL_SECS`] if not given.
-pub fn ttl_millis(ttl_seconds: Option<i32>) -> Result<i64, SignInInputError> {
+pub fn token_lifetime(ttl_seconds: Option<i32>) -> Result<Duration, SignInInputError> {
     let seconds = ttl_seconds.map_or(DEFAULT_TTL_SECS, i64::from);
     if !(1..=MAX_TTL_SECS).contains(&seconds) {
         return Err(invalid("ttlSeconds", format!("must be between 1 and {MAX_TTL_SECS}")));
     }
-    Ok(seconds * 1_000)
+    Ok(Duration::from_secs(seconds.unsigned_abs()))
 }
 
 /// Where a sign-in token leads: the embed page with the token in the fragment; absolute
@@ -137,8 +138,9 @@ mod tests {
 
     #[test]
     fn a_sign_in_names_exactly_one_seller() {
-        let gid = GlobalId::new(IdKind::Seller, 7).encode();
-        assert_eq!(SellerRef::parse(Some(&gid), None), Ok(SellerRef::Id(7)));
+        use crate::domain::ids::IdKind;
+        let gid = SellerId::from(7).gid();
+        assert_eq!(SellerRef::parse(Some(&gid), None), Ok(SellerRef::Id(SellerId::from(7))));
         assert_eq!(SellerRef::parse(None, Some("  shop-7 ")), Ok(SellerRef::ExternalId("shop-7".to_owned())));
         assert_eq!(SellerRef::parse(Some(&gid), Some("shop-7")).unwrap_err().field, "base");
         assert_eq!(SellerRef::parse(None, None).unwrap_err().field, "base");
@@ -165,11 +167,11 @@ mod tests {
 
     #[test]
     fn tokens_live_five_minutes_by_default_and_at_most_an_hour() {
-        assert_eq!(ttl_millis(None), Ok(300_000));
-        assert_eq!(ttl_millis(Some(1)), Ok(1_000));
-        assert_eq!(ttl_millis(Some(3_600)), Ok(3_600_000));
+        assert_eq!(token_lifetime(None), Ok(Duration::from_secs(300)));
+        assert_eq!(token_lifetime(Some(1)), Ok(Duration::from_secs(1)));
+        assert_eq!(token_lifetime(Some(3_600)), Ok(Duration::from_secs(3_600)));
         for bad in [0, -5, 3_601, i32::MAX, i32::MIN] {
-            assert_eq!(ttl_millis(Some(bad)).unwrap_err().field, "ttlSeconds");
+            assert_eq!(token_lifetime(Some(bad)).unwrap_err().field, "ttlSeconds");
         }
     }
 

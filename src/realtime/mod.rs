@@ -14,6 +14,7 @@
 //! The tailer wakes on a local commit (`Broker::wake`) and also polls, so writes made
 //! by other processes (the CLI, other nodes) reach subscribers too.
 
+use crate::domain::ids::SellerId;
 use crate::domain::cursor::EventCursor;
 use crate::metrics::Metrics;
 use crate::service::ChatSwitch;
@@ -58,7 +59,7 @@ pub struct Broker {
     /// Every event, for operator subscriptions.
     sender: broadcast::Sender<FeedEvent>,
     /// One wake-up signal per seller that has a live subscription on this node.
-    sellers: Mutex<HashMap<i64, Arc<Notify>>>,
+    sellers: Mutex<HashMap<SellerId, Arc<Notify>>>,
     /// Whether in-app chat is enabled; seller subscriptions end when it is switched off.
     chat_switch: ChatSwitch,
     /// A local commit: read the feed, then tell other nodes.
@@ -180,7 +181,7 @@ impl Broker {
     /// (from now when `None`), gap-free.
     pub fn subscribe(
         self: &Arc<Self>,
-        seller_id: Option<i64>,
+        seller_id: Option<SellerId>,
         after: Option<EventCursor>,
     ) -> impl Stream<Item = Result<FeedEvent, StreamError>> + Send + 'static {
         match seller_id {
@@ -231,7 +232,7 @@ impl Broker {
     /// reads and the task yields after it, so replays share the server fairly. A failed
     /// read (the database is briefly away) is retried every poll interval: the stream
     /// pauses and resumes where it stopped.
-    fn stored_after(self: &Arc<Self>, seller_id: Option<i64>, mut last: EventCursor) -> Pin<Box<dyn Stream<Item = FeedEvent> + Send>> {
+    fn stored_after(self: &Arc<Self>, seller_id: Option<SellerId>, mut last: EventCursor) -> Pin<Box<dyn Stream<Item = FeedEvent> + Send>> {
         let broker = self.clone();
         Box::pin(async_stream::stream! {
             loop {
@@ -262,7 +263,7 @@ impl Broker {
     }
 
     /// One seller's events: read from storage whenever the tailer signals that seller.
-    fn seller_events(self: Arc<Self>, seller_id: i64, after: Option<EventCursor>) -> impl Stream<Item = Result<FeedEvent, StreamError>> + Send + 'static {
+    fn seller_events(self: Arc<Self>, seller_id: SellerId, after: Option<EventCursor>) -> impl Stream<Item = Result<FeedEvent, StreamError>> + Send + 'static {
         async_stream::try_stream! {
             let signal = SellerSignal::arm(&self, seller_id);
             let mut chat_enabled = self.chat_switch.watch();
@@ -296,12 +297,12 @@ impl Broker {
 /// signal when the last subscription of that seller ends.
 struct SellerSignal {
     broker: Arc<Broker>,
-    seller_id: i64,
+    seller_id: SellerId,
     notify: Option<Arc<Notify>>,
 }
 
 impl SellerSignal {
-    fn arm(broker: &Arc<Broker>, seller_id: i64) -> Self {
+    fn arm(broker: &Arc<Broker>, seller_id: SellerId) -> Self {
         let mut sellers = broker.sellers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let notify = sellers.entry(seller_id).or_default().clone();
         Self { broker: broker.clone(), seller_id, notify: Some(notify) }
@@ -326,18 +327,19 @@ impl Drop for SellerSignal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::time::UnixMillis;
     use crate::domain::Side;
     use crate::store::{self, NewMessage};
 
-    fn message_for(seller_id: i64, body: &str) -> NewMessage {
+    fn message_for(seller_id: SellerId, body: &str) -> NewMessage {
         NewMessage {
             seller_id,
             sent_by: Side::Admin,
             sender_label: None,
             body: body.to_owned(),
             client_mutation_id: None,
-            now: 0,
-            dedupe_since: 0,
+            now: UnixMillis::new(0),
+            dedupe_since: UnixMillis::new(0),
         }
     }
 
@@ -346,7 +348,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("broker.db").display());
         let store = store::connect(&url, &Default::default()).await.unwrap();
-        let (a, b) = (store.create_seller("A", 0).await.unwrap().id, store.create_seller("B", 0).await.unwrap().id);
+        let (a, b) = (store.create_seller("A", UnixMillis::new(0)).await.unwrap().id, store.create_seller("B", UnixMillis::new(0)).await.unwrap().id);
         let broker = Broker::new(store.clone(), ChatSwitch::new(store.clone()), 16, Duration::from_millis(20), Arc::new(Metrics::default()));
         let stop = CancellationToken::new();
         let tailer = broker.spawn_tailer(stop.clone());

@@ -10,6 +10,8 @@ pub mod sign_in;
 pub use hashing::{HashPool, HashPoolError};
 pub use lockout::{Lockout, LockoutKey};
 
+use crate::domain::ids::SellerId;
+use crate::domain::time::UnixMillis;
 use super::clock::Clock;
 use crate::domain::keys::{generate_secret, hash_key};
 use crate::domain::users::OperatorRole;
@@ -23,11 +25,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 /// How long a login lasts at most.
-pub const SESSION_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// A session unused for this long has ended.
-pub const SESSION_IDLE_TIMEOUT_MS: i64 = 2 * 60 * 60 * 1000;
+pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
 /// A session's last use is written at most this often, so reads stay reads.
-pub const SESSION_TOUCH_RESOLUTION_MS: i64 = 60_000;
+pub const SESSION_TOUCH_RESOLUTION: Duration = Duration::from_secs(60);
 /// Sessions one user may hold; a login beyond it ends the oldest.
 pub const MAX_SESSIONS_PER_USER: i64 = 20;
 /// Failed logins per address and client IP checked before back-off begins.
@@ -79,7 +81,7 @@ pub enum NewUserKind {
     /// An operator user with a role.
     Operator(OperatorRole),
     /// A user of one seller account.
-    Seller(i64),
+    Seller(SellerId),
 }
 
 /// How often expired and idle sessions are deleted.
@@ -186,7 +188,7 @@ impl Accounts {
     #[instrument(skip_all)]
     pub async fn purge_sessions(&self) -> Result<u64, AccountError> {
         let now = self.clock.now();
-        let sessions = self.store.purge_sessions(now, now - SESSION_IDLE_TIMEOUT_MS).await?;
+        let sessions = self.store.purge_sessions(now, now.minus(SESSION_IDLE_TIMEOUT)).await?;
         Ok(sessions + self.store.purge_sign_ins(now).await?)
     }
 
@@ -216,13 +218,13 @@ impl Accounts {
 
 /// A session of `kind` starting `now`, by the rules every session follows: its lifetime,
 /// the idle timeout and the per-user cap.
-fn new_session(token_hash: &str, kind: SessionKind, now: i64) -> NewSession<'_> {
+fn new_session(token_hash: &str, kind: SessionKind, now: UnixMillis) -> NewSession<'_> {
     NewSession {
         token_hash,
         kind,
         now,
-        expires_at: now + SESSION_LIFETIME_MS,
-        idle_since: now - SESSION_IDLE_TIMEOUT_MS,
+        expires_at: now.plus(SESSION_LIFETIME),
+        idle_since: now.minus(SESSION_IDLE_TIMEOUT),
         keep_per_user: MAX_SESSIONS_PER_USER,
     }
 }
@@ -250,7 +252,7 @@ fn check_lengths(email: &str, password: &str) -> Result<(), AccountError> {
 mod tests {
     use super::*;
 
-    fn user(seller_id: Option<i64>, role: Option<&str>) -> UserRecord {
+    fn user(seller_id: Option<SellerId>, role: Option<&str>) -> UserRecord {
         UserRecord {
             id: 7,
             email: Some("u@example.test".to_owned()),
@@ -273,7 +275,7 @@ mod tests {
             principal_of(&user(None, Some("viewer"))),
             Some(Principal::Operator { label: Some("U".to_owned()), role: Some(OperatorRole::Viewer) })
         );
-        assert_eq!(principal_of(&user(Some(3), None)), Some(Principal::Seller { seller_id: 3 }));
+        assert_eq!(principal_of(&user(Some(SellerId::from(3)), None)), Some(Principal::Seller { seller_id: SellerId::from(3) }));
     }
 
     #[test]

@@ -3,21 +3,24 @@
 //! chat). One rule decides whether a credential holds: the key is not revoked; the
 //! session has not ended, expired or gone idle, was presented the way it was handed out
 //! (a cookie session never as a bearer token, nor the reverse), and its user is enabled
-//! with a known role. Requests use it through [`AuthService::authenticate`] (which records the use),
-//! open subscriptions through [`AuthService::still_valid`] (which does not).
+//! with a known role. Requests use it through [`AuthService::authenticate`] (which
+//! records the use), open subscriptions through [`AuthService::still_valid`] (which does not).
 
-use super::accounts::{principal_of, SESSION_IDLE_TIMEOUT_MS, SESSION_TOUCH_RESOLUTION_MS};
+use super::accounts::{principal_of, SESSION_IDLE_TIMEOUT, SESSION_TOUCH_RESOLUTION};
 use super::clock::Clock;
 use crate::domain::keys::hash_key;
 use crate::domain::sign_in::EMBED_SESSION_PREFIX;
 use crate::domain::Principal;
 use crate::store::{ApiKeyRecord, SessionKind, SessionRecord, Store, StoreError, UserRecord};
+use crate::domain::ids::KeyId;
+use crate::domain::time::UnixMillis;
 use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 use tracing::instrument;
 
 /// An API key's last use is written at most this often, so reads stay reads.
-pub const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+pub const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 
 /// A secret a client presented.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +58,7 @@ impl<'a> Presented<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Credential {
     /// An API key (its row number).
-    ApiKey(i64),
+    ApiKey(KeyId),
     /// A portal user's session (the user's row number).
     User(i64),
 }
@@ -131,7 +134,7 @@ impl AuthService {
         let now = self.clock.now();
         match (self.live(&check, now).await?, &check) {
             (Some(Live::Key(key)), _) => {
-                if key.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
+                if key.last_used_at.is_none_or(|at| now.since(at) >= LAST_USED_RESOLUTION) {
                     self.store.touch_api_key(key.id, now).await?;
                 }
                 let principal = match key.seller_id {
@@ -141,7 +144,7 @@ impl AuthService {
                 Ok(Authenticated { principal, credential: Credential::ApiKey(key.id), check, user: None })
             }
             (Some(Live::Session(session, principal)), CredentialCheck::Session(hash, _)) => {
-                if now - session.last_used_at >= SESSION_TOUCH_RESOLUTION_MS {
+                if now.since(session.last_used_at) >= SESSION_TOUCH_RESOLUTION {
                     self.store.touch_session(hash, now).await?;
                 }
                 let credential = Credential::User(session.user.id);
@@ -160,11 +163,11 @@ impl AuthService {
     }
 
     /// The one rule: the credential `check` names, if it holds at `now`.
-    async fn live(&self, check: &CredentialCheck, now: i64) -> Result<Option<Live>, StoreError> {
+    async fn live(&self, check: &CredentialCheck, now: UnixMillis) -> Result<Option<Live>, StoreError> {
         match check {
             CredentialCheck::ApiKey(hash) => Ok(self.store.api_key_by_hash(hash).await?.filter(|key| key.revoked_at.is_none()).map(Live::Key)),
             CredentialCheck::Session(hash, kind) => {
-                let session = self.store.session_user(hash, *kind, now, now - SESSION_IDLE_TIMEOUT_MS).await?;
+                let session = self.store.session_user(hash, *kind, now, now.minus(SESSION_IDLE_TIMEOUT)).await?;
                 Ok(session
                     .filter(|session| session.user.disabled_at.is_none())
                     .and_then(|session| principal_of(&session.user).map(|principal| Live::Session(session, principal))))

@@ -1,6 +1,7 @@
 //! Chat use cases: sending and marking read (with the rules on who may write), and the
 //! reads both APIs page through (threads, chats, sellers, the event feed's position).
 
+use crate::domain::ids::{MessageId, SellerId, Seq};
 use super::clock::Clock;
 use super::error::ServiceError;
 use super::settings::ChatSwitch;
@@ -14,10 +15,11 @@ use crate::store::{
     StoreError,
 };
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::instrument;
 
 /// How long a `clientMutationId` keeps returning the message it created.
-pub const DEDUPE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest accepted `clientMutationId`.
 pub const MAX_CLIENT_MUTATION_ID_CHARS: usize = 255;
 
@@ -94,7 +96,7 @@ impl ChatService {
     pub async fn send_message(
         &self,
         principal: &Principal,
-        seller_id: i64,
+        seller_id: SellerId,
         raw: &str,
         client_mutation_id: Option<&str>,
     ) -> Result<CreateOutcome, ServiceError> {
@@ -118,7 +120,7 @@ impl ChatService {
             body: body.into_string(),
             client_mutation_id: client_mutation_id.map(str::to_owned),
             now,
-            dedupe_since: now - DEDUPE_WINDOW_MS,
+            dedupe_since: now.minus(DEDUPE_WINDOW),
         };
         match self.store.create_message(&message).await {
             Err(StoreError::NotFound(_)) => Err(ServiceError::invalid("sellerId", "does not exist")),
@@ -138,10 +140,10 @@ impl ChatService {
     pub async fn mark_read(
         &self,
         principal: &Principal,
-        seller_id: i64,
+        seller_id: SellerId,
         sent_by: &str,
-        up_to: Option<i64>,
-    ) -> Result<Vec<i64>, ServiceError> {
+        up_to: Option<MessageId>,
+    ) -> Result<Vec<MessageId>, ServiceError> {
         let side = side_to_mark_read(principal.side(), sent_by).map_err(|e| ServiceError::invalid("sentBy", e.to_string()))?;
         self.ensure_may_write(principal).await?;
         let up_to_seq = match up_to {
@@ -164,31 +166,31 @@ impl ChatService {
 
     /// One seller's chat with its counters.
     #[instrument(skip_all)]
-    pub async fn chat(&self, seller_id: i64) -> Result<Option<ChatRecord>, ServiceError> {
+    pub async fn chat(&self, seller_id: SellerId) -> Result<Option<ChatRecord>, ServiceError> {
         Ok(self.store.chat(seller_id).await?)
     }
 
     /// Messages in one seller's thread (0 for an unknown seller).
-    pub async fn message_count(&self, seller_id: i64) -> Result<i64, ServiceError> {
+    pub async fn message_count(&self, seller_id: SellerId) -> Result<i64, ServiceError> {
         Ok(self.chat(seller_id).await?.map_or(0, |chat| chat.message_count))
     }
 
     /// One seller.
     #[instrument(skip_all)]
-    pub async fn seller(&self, seller_id: i64) -> Result<Option<SellerRecord>, ServiceError> {
+    pub async fn seller(&self, seller_id: SellerId) -> Result<Option<SellerRecord>, ServiceError> {
         Ok(self.store.seller(seller_id).await?)
     }
 
     /// One message by its row number.
     #[instrument(skip_all)]
-    pub async fn message(&self, message_id: i64) -> Result<Option<MessageRecord>, ServiceError> {
+    pub async fn message(&self, message_id: MessageId) -> Result<Option<MessageRecord>, ServiceError> {
         Ok(self.store.message(message_id).await?)
     }
 
     /// One page of `seller_id`'s thread. The flag for the requested direction comes from
     /// the page query; the other from one indexed existence check beyond the cursor.
     #[instrument(skip_all)]
-    pub async fn thread_page(&self, seller_id: i64, page: &PageRequest<i64>) -> Result<ThreadPage, ServiceError> {
+    pub async fn thread_page(&self, seller_id: SellerId, page: &PageRequest<Seq>) -> Result<ThreadPage, ServiceError> {
         let found = self.store.list_messages(seller_id, page).await?;
         let beyond_cursor = match page.cursor {
             None => false,
@@ -255,15 +257,16 @@ impl<'a> From<&'a MessageRecord> for WireMessage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::time::UnixMillis;
     use crate::store;
     use std::sync::atomic::{AtomicI64, Ordering};
 
-    async fn service_with_clock(clock: Arc<AtomicI64>) -> (ChatService, i64, tempfile::TempDir) {
+    async fn service_with_clock(clock: Arc<AtomicI64>) -> (ChatService, SellerId, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("service.db").display());
         let store = store::connect(&url, &Default::default()).await.unwrap();
-        let seller = store.create_seller("Acme", 0).await.unwrap();
-        let service = ChatService::new(store, MessageRules::default(), Clock::from_fn(move || clock.load(Ordering::SeqCst)));
+        let seller = store.create_seller("Acme", UnixMillis::new(0)).await.unwrap();
+        let service = ChatService::new(store, MessageRules::default(), Clock::from_fn(move || UnixMillis::new(clock.load(Ordering::SeqCst))));
         (service, seller.id, dir)
     }
 
@@ -275,7 +278,7 @@ mod tests {
         let first = service.send_message(&seller, seller_id, "hello", Some("token")).await.unwrap();
         assert!(matches!(first, CreateOutcome::Created(_)));
 
-        clock.fetch_add(DEDUPE_WINDOW_MS - 1, Ordering::SeqCst);
+        clock.fetch_add(DEDUPE_WINDOW.as_millis() as i64 - 1, Ordering::SeqCst);
         let retry = service.send_message(&seller, seller_id, "hello", Some("token")).await.unwrap();
         assert_eq!(retry, CreateOutcome::Replayed(first.message().clone()));
 

@@ -1,26 +1,27 @@
 //! Where the current time comes from: one clock in the server's state that every service
 //! reads, so a test can fix it or move it forward.
 
+use crate::domain::time::UnixMillis;
 use std::fmt;
 use std::sync::Arc;
 
-/// A source of the current time in Unix milliseconds.
+/// A source of the current time.
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+pub struct Clock(Arc<dyn Fn() -> UnixMillis + Send + Sync>);
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Self {
-        Self::from_fn(|| chrono::Utc::now().timestamp_millis())
+        Self::from_fn(|| UnixMillis::new(chrono::Utc::now().timestamp_millis()))
     }
 
     /// A clock that reads `now` (tests fix or advance it).
-    pub fn from_fn(now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+    pub fn from_fn(now: impl Fn() -> UnixMillis + Send + Sync + 'static) -> Self {
         Self(Arc::new(now))
     }
 
-    /// Now, in Unix milliseconds.
-    pub fn now(&self) -> i64 {
+    /// Now.
+    pub fn now(&self) -> UnixMillis {
         (self.0)()
     }
 }

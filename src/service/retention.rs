@@ -16,7 +16,7 @@ const INTERVAL: Duration = Duration::from_secs(3_600);
 pub fn spawn(store: Arc<dyn Store>, clock: Clock, keep: Duration, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let cutoff = clock.now() - keep.as_millis() as i64;
+            let cutoff = clock.now().minus(keep);
             loop {
                 match store.remove_before(cutoff, BATCH).await {
                     Ok(0) => break,

@@ -1,10 +1,11 @@
 //! Portal users and their login sessions: what storage offers for them, and the
 //! statements every SQL back end runs for it, written once.
 
+use crate::domain::ids::SellerId;
+use crate::domain::time::UnixMillis;
 use super::sql::{every_backend, RecordRow, RowsAffected, USER_COLUMNS};
 use super::records::{NewSession, NewSignIn, SessionKind, SessionRecord, StoreResult, UserRecord};
 use async_trait::async_trait;
-use sqlx::Row;
 use std::marker::PhantomData;
 use tracing::instrument;
 
@@ -12,17 +13,17 @@ use tracing::instrument;
 #[async_trait]
 pub trait AccountStore {
     /// Creates a portal user; `None` when the e-mail address is taken.
-    async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>>;
+    async fn create_user(&self, user: &UserRecord, now: UnixMillis) -> StoreResult<Option<UserRecord>>;
     /// The user who logs in with this (lower-cased) e-mail address (never an embedded
     /// seller user, whose address is no login).
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     /// The embedded seller user the marketplace knows as `external_id` at `seller_id`.
-    async fn user_by_external_id(&self, seller_id: i64, external_id: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_external_id(&self, seller_id: SellerId, external_id: &str) -> StoreResult<Option<UserRecord>>;
     /// Every portal user, by ID.
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
     /// Disables a user (`Some(now)`: ends all their sessions in the same transaction) or
     /// enables one (`None`); false when there is no such user.
-    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool>;
+    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<UnixMillis>) -> StoreResult<bool>;
     /// Replaces a password user's password hash and ends their sessions; false when there
     /// is no such user (an embedded seller user has no password to replace).
     async fn set_user_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool>;
@@ -32,13 +33,13 @@ pub trait AccountStore {
     async fn create_session(&self, user_id: i64, session: &NewSession<'_>) -> StoreResult<()>;
     /// The session of `kind` and its user when it has not expired at `now` and was last
     /// used at or after `idle_since`.
-    async fn session_user(&self, token_hash: &str, kind: SessionKind, now: i64, idle_since: i64) -> StoreResult<Option<SessionRecord>>;
+    async fn session_user(&self, token_hash: &str, kind: SessionKind, now: UnixMillis, idle_since: UnixMillis) -> StoreResult<Option<SessionRecord>>;
     /// Records a use of the session.
-    async fn touch_session(&self, token_hash: &str, now: i64) -> StoreResult<()>;
+    async fn touch_session(&self, token_hash: &str, now: UnixMillis) -> StoreResult<()>;
     /// Ends a session.
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Deletes sessions expired at `now` or unused since before `idle_since`; returns how many.
-    async fn purge_sessions(&self, now: i64, idle_since: i64) -> StoreResult<u64>;
+    async fn purge_sessions(&self, now: UnixMillis, idle_since: UnixMillis) -> StoreResult<u64>;
     /// Stores a sign-in token.
     async fn create_sign_in(&self, sign_in: &NewSignIn) -> StoreResult<()>;
     /// Redeems a sign-in token, in one transaction: marks it used if it is unused and
@@ -48,14 +49,14 @@ pub trait AccountStore {
     /// `None` when the token is unknown, used, expired, or its user disabled.
     async fn redeem_sign_in(&self, token_hash: &str, session: &NewSession<'_>) -> StoreResult<Option<UserRecord>>;
     /// Deletes sign-in tokens expired at `now` (used or not); returns how many.
-    async fn purge_sign_ins(&self, now: i64) -> StoreResult<u64>;
+    async fn purge_sign_ins(&self, now: UnixMillis) -> StoreResult<u64>;
 }
 
 every_backend! {
     #[async_trait]
     impl AccountStore for B {
         #[instrument(level = "debug", skip_all)]
-        async fn create_user(&self, user: &UserRecord, now: i64) -> StoreResult<Option<UserRecord>> {
+        async fn create_user(&self, user: &UserRecord, now: UnixMillis) -> StoreResult<Option<UserRecord>> {
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO users (email, name, password_hash, seller_id, role, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (email) WHERE external_id IS NULL DO NOTHING RETURNING id",
@@ -63,9 +64,9 @@ every_backend! {
             .bind(&user.email)
             .bind(&user.name)
             .bind(&user.password_hash)
-            .bind(user.seller_id)
+            .bind(user.seller_id.map(|v| v.get()))
             .bind(&user.role)
-            .bind(now)
+            .bind(now.get())
             .fetch_optional(self.writer())
             .await?;
             Ok(id.map(|id| UserRecord { id, ..user.clone() }))
@@ -80,10 +81,10 @@ every_backend! {
             Ok(row.as_ref().map(RecordRow::user).transpose()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
-        async fn user_by_external_id(&self, seller_id: i64, external_id: &str) -> StoreResult<Option<UserRecord>> {
+        #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
+        async fn user_by_external_id(&self, seller_id: SellerId, external_id: &str) -> StoreResult<Option<UserRecord>> {
             let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.seller_id = $1 AND u.external_id = $2"))
-                .bind(seller_id)
+                .bind(seller_id.get())
                 .bind(external_id)
                 .fetch_optional(self.readers())
                 .await?;
@@ -96,11 +97,11 @@ every_backend! {
             Ok(rows.iter().map(RecordRow::user).collect::<Result<Vec<_>, _>>()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
-        async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool> {
+        #[instrument(level = "debug", skip_all, fields(user_id = %user_id))]
+        async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<UnixMillis>) -> StoreResult<bool> {
             let mut tx = self.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
-                .bind(disabled_at)
+                .bind(disabled_at.map(|v| v.get()))
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?
@@ -112,7 +113,7 @@ every_backend! {
             Ok(changed == 1)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
+        #[instrument(level = "debug", skip_all, fields(user_id = %user_id))]
         async fn set_user_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
             let mut tx = self.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND external_id IS NULL")
@@ -126,7 +127,7 @@ every_backend! {
             Ok(changed == 1)
         }
 
-        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
+        #[instrument(level = "debug", skip_all, fields(user_id = %user_id))]
         async fn create_session(&self, user_id: i64, session: &NewSession<'_>) -> StoreResult<()> {
             let mut tx = self.begin_write().await?;
             SessionWrites::<B::Db>::open_in(&mut *tx, user_id, session).await?;
@@ -135,25 +136,25 @@ every_backend! {
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn session_user(&self, token_hash: &str, kind: SessionKind, now: i64, idle_since: i64) -> StoreResult<Option<SessionRecord>> {
+        async fn session_user(&self, token_hash: &str, kind: SessionKind, now: UnixMillis, idle_since: UnixMillis) -> StoreResult<Option<SessionRecord>> {
             let row = sqlx::query(&format!(
                 "SELECT {USER_COLUMNS}, s.last_used_at FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.token_hash = $1 AND s.kind = $2 AND s.expires_at > $3 AND s.last_used_at >= $4"
             ))
             .bind(token_hash)
             .bind(kind.as_str())
-            .bind(now)
-            .bind(idle_since)
+            .bind(now.get())
+            .bind(idle_since.get())
             .fetch_optional(self.readers())
             .await?;
             let Some(row) = row else { return Ok(None) };
-            Ok(Some(SessionRecord { user: row.user()?, last_used_at: row.try_get(8)? }))
+            Ok(Some(SessionRecord { user: row.user()?, last_used_at: row.typed(8)? }))
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn touch_session(&self, token_hash: &str, now: i64) -> StoreResult<()> {
+        async fn touch_session(&self, token_hash: &str, now: UnixMillis) -> StoreResult<()> {
             sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE token_hash = $2 AND last_used_at < $1")
-                .bind(now)
+                .bind(now.get())
                 .bind(token_hash)
                 .execute(self.writer())
                 .await?;
@@ -167,28 +168,28 @@ every_backend! {
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn purge_sessions(&self, now: i64, idle_since: i64) -> StoreResult<u64> {
+        async fn purge_sessions(&self, now: UnixMillis, idle_since: UnixMillis) -> StoreResult<u64> {
             let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_used_at < $2")
-                .bind(now)
-                .bind(idle_since)
+                .bind(now.get())
+                .bind(idle_since.get())
                 .execute(self.writer())
                 .await?;
             Ok(result.rows_affected())
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id = sign_in.seller_id))]
+        #[instrument(level = "debug", skip_all, fields(seller_id = %sign_in.seller_id))]
         async fn create_sign_in(&self, sign_in: &NewSignIn) -> StoreResult<()> {
             sqlx::query(
                 "INSERT INTO seller_sign_ins (token_hash, seller_id, user_external_id, user_name, user_email, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&sign_in.token_hash)
-            .bind(sign_in.seller_id)
+            .bind(sign_in.seller_id.get())
             .bind(&sign_in.user_external_id)
             .bind(&sign_in.user_name)
             .bind(&sign_in.user_email)
-            .bind(sign_in.created_at)
-            .bind(sign_in.expires_at)
+            .bind(sign_in.created_at.get())
+            .bind(sign_in.expires_at.get())
             .execute(self.writer())
             .await?;
             Ok(())
@@ -203,7 +204,7 @@ every_backend! {
                 "UPDATE seller_sign_ins SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
                  RETURNING seller_id, user_external_id, user_name, user_email",
             )
-            .bind(session.now)
+            .bind(session.now.get())
             .bind(token_hash)
             .fetch_optional(&mut *tx)
             .await?;
@@ -218,7 +219,7 @@ every_backend! {
             .bind(&email)
             .bind(&name)
             .bind(seller_id)
-            .bind(session.now)
+            .bind(session.now.get())
             .bind(&external_id)
             .fetch_one(&mut *tx)
             .await?
@@ -234,8 +235,8 @@ every_backend! {
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn purge_sign_ins(&self, now: i64) -> StoreResult<u64> {
-            let result = sqlx::query("DELETE FROM seller_sign_ins WHERE expires_at <= $1").bind(now).execute(self.writer()).await?;
+        async fn purge_sign_ins(&self, now: UnixMillis) -> StoreResult<u64> {
+            let result = sqlx::query("DELETE FROM seller_sign_ins WHERE expires_at <= $1").bind(now.get()).execute(self.writer()).await?;
             Ok(result.rows_affected())
         }
     }
@@ -255,15 +256,15 @@ every_backend! {
             }
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_used_at < $3)")
                 .bind(user_id)
-                .bind(session.now)
-                .bind(session.idle_since)
+                .bind(session.now.get())
+                .bind(session.idle_since.get())
                 .execute(&mut *conn)
                 .await?;
             sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at, last_used_at, kind) VALUES ($1, $2, $3, $4, $5)")
                 .bind(session.token_hash)
                 .bind(user_id)
-                .bind(session.expires_at)
-                .bind(session.now)
+                .bind(session.expires_at.get())
+                .bind(session.now.get())
                 .bind(session.kind.as_str())
                 .execute(&mut *conn)
                 .await?;

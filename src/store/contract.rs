@@ -1,6 +1,7 @@
 //! The `Store` trait: everything the services need from storage, as the areas every SQL
 //! back end shares (its supertraits) plus what each dialect does its own way.
 
+use crate::domain::ids::{MessageId, SellerId};
 use super::records::{CommitHook, CreateOutcome, MarkRead, NewMessage, StoreResult, StoredEvent};
 use super::accounts::AccountStore;
 use super::chats::ChatStore;
@@ -25,10 +26,10 @@ pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStor
     async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome>;
     /// Marks the other side's unread messages read; returns the IDs it changed.
     /// Records a `MessagesRead` event in the same transaction when any changed.
-    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>>;
+    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<MessageId>>;
     /// Committed events after `after` in feed order; only `seller_id`'s if given. Never
     /// returns an event while one that sorts before it could still commit.
-    async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>>;
+    async fn events_after(&self, after: EventCursor, seller_id: Option<SellerId>, limit: i64) -> StoreResult<Vec<StoredEvent>>;
     /// The newest readable feed position (`EventCursor::START` when empty).
     async fn last_event_position(&self) -> StoreResult<EventCursor>;
     /// Tells other nodes that events were committed (PostgreSQL NOTIFY; a wake-up only).

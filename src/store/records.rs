@@ -3,6 +3,8 @@
 //! layers above never depend on the driver.
 
 use crate::domain::cursor::{ChatCursor, EventCursor, SellerCursor};
+use crate::domain::ids::{KeyId, MessageId, SellerId, Seq, WebhookId};
+use crate::domain::time::UnixMillis;
 use crate::domain::Side;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,22 +80,22 @@ impl Default for DatabaseSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SellerRecord {
     /// Row number.
-    pub id: i64,
+    pub id: SellerId,
     /// Display name.
     pub business_name: String,
     /// Creation time, Unix milliseconds.
-    pub created_at: i64,
+    pub created_at: UnixMillis,
 }
 
 /// One stored chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord {
     /// Global row number (the `ChatMessage-<n>` of its ID).
-    pub id: i64,
+    pub id: MessageId,
     /// The seller whose thread holds it.
-    pub seller_id: i64,
+    pub seller_id: SellerId,
     /// Position in the thread, 1, 2, 3, … assigned inside the insert's transaction.
-    pub seq: i64,
+    pub seq: Seq,
     /// Who sent it.
     pub sent_by: Side,
     /// For operator messages: the operator key's label or user's name.
@@ -101,9 +103,9 @@ pub struct MessageRecord {
     /// The text.
     pub body: String,
     /// Unix milliseconds.
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     /// Unix milliseconds when the other side read it.
-    pub read_at: Option<i64>,
+    pub read_at: Option<UnixMillis>,
 }
 
 /// A chat with its maintained counters.
@@ -135,17 +137,17 @@ impl ChatRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     /// Row number.
-    pub id: i64,
+    pub id: KeyId,
     /// `None` for an operator key.
-    pub seller_id: Option<i64>,
+    pub seller_id: Option<SellerId>,
     /// A free-text label, used as the operator's `sentBy`.
     pub label: Option<String>,
     /// Unix milliseconds.
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     /// Unix milliseconds, once revoked.
-    pub revoked_at: Option<i64>,
+    pub revoked_at: Option<UnixMillis>,
     /// Unix milliseconds of the last authenticated request (updated at most once a minute).
-    pub last_used_at: Option<i64>,
+    pub last_used_at: Option<UnixMillis>,
 }
 
 /// A portal user, or an embedded seller user (one with an `external_id`).
@@ -161,11 +163,11 @@ pub struct UserRecord {
     /// argon2id hash (PHC string); `None` for a user who never logs in with a password.
     pub password_hash: Option<String>,
     /// For a seller user, the seller.
-    pub seller_id: Option<i64>,
+    pub seller_id: Option<SellerId>,
     /// For an operator user, the role's name.
     pub role: Option<String>,
     /// Unix milliseconds, while the user is disabled (cannot log in).
-    pub disabled_at: Option<i64>,
+    pub disabled_at: Option<UnixMillis>,
     /// For an embedded seller user, the marketplace's ID of the user (unique per seller).
     pub external_id: Option<String>,
 }
@@ -197,12 +199,12 @@ pub struct NewSession<'a> {
     pub token_hash: &'a str,
     /// Cookie or bearer.
     pub kind: SessionKind,
-    /// Unix ms; the session counts as used now.
-    pub now: i64,
-    /// Unix ms when it ends however it is used.
-    pub expires_at: i64,
-    /// The user's sessions unused since before this (Unix ms) have ended and are removed.
-    pub idle_since: i64,
+    /// The session counts as used now.
+    pub now: UnixMillis,
+    /// When it ends however it is used.
+    pub expires_at: UnixMillis,
+    /// The user's sessions unused since before this have ended and are removed.
+    pub idle_since: UnixMillis,
     /// Sessions one user may hold; beyond it the oldest end.
     pub keep_per_user: i64,
 }
@@ -213,17 +215,17 @@ pub struct NewSignIn {
     /// SHA-256 of the token.
     pub token_hash: String,
     /// The seller the user belongs to.
-    pub seller_id: i64,
+    pub seller_id: SellerId,
     /// The marketplace's ID of the user.
     pub user_external_id: String,
     /// The user's display name (refreshed on redemption).
     pub user_name: String,
     /// The user's contact address (refreshed on redemption).
     pub user_email: Option<String>,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms; not redeemable from then on.
-    pub expires_at: i64,
+    /// When it was minted.
+    pub created_at: UnixMillis,
+    /// Not redeemable from then on.
+    pub expires_at: UnixMillis,
 }
 
 /// A live portal session.
@@ -232,14 +234,14 @@ pub struct SessionRecord {
     /// Its user.
     pub user: UserRecord,
     /// Unix milliseconds of its last recorded use (written at most once a minute).
-    pub last_used_at: i64,
+    pub last_used_at: UnixMillis,
 }
 
 /// A webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRecord {
     /// Row number.
-    pub id: i64,
+    pub id: WebhookId,
     /// Where deliveries are POSTed.
     pub url: String,
     /// The HMAC signing secret.
@@ -247,9 +249,9 @@ pub struct WebhookRecord {
     /// Event types it receives (`chat_message.created`, `chat_message.read`).
     pub events: Vec<String>,
     /// Unix ms.
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     /// Unix ms, once removed.
-    pub removed_at: Option<i64>,
+    pub removed_at: Option<UnixMillis>,
     /// Feed position up to which deliveries have been made.
     pub cursor: EventCursor,
 }
@@ -269,7 +271,7 @@ pub struct DeliveryRecord {
     /// Row number.
     pub id: i64,
     /// The endpoint.
-    pub endpoint_id: i64,
+    pub endpoint_id: WebhookId,
     /// The event ID (the same on every attempt).
     pub event_id: String,
     /// The JSON body.
@@ -277,21 +279,21 @@ pub struct DeliveryRecord {
     /// Attempts made before this one.
     pub attempts: i64,
     /// When the delivery was queued (Unix ms).
-    pub created_at: i64,
+    pub created_at: UnixMillis,
 }
 
 /// One recorded delivery attempt, as `webhook deliveries` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
     /// When it was made (Unix ms).
-    pub attempted_at: i64,
+    pub attempted_at: UnixMillis,
     /// The HTTP status answered, if any.
     pub status: Option<u16>,
     /// Why it failed, if it did.
     pub error: Option<String>,
     /// When the delivery is tried next (Unix ms), for a delivery's latest attempt while
     /// it is still pending.
-    pub next_retry_at: Option<i64>,
+    pub next_retry_at: Option<UnixMillis>,
     /// The event delivered.
     pub event_id: String,
 }
@@ -302,7 +304,7 @@ pub enum AttemptOutcome {
     /// A 2xx answer: done.
     Delivered,
     /// Try again at this time (Unix ms).
-    Retry(i64),
+    Retry(UnixMillis),
     /// Stop trying.
     GiveUp,
 }
@@ -311,7 +313,7 @@ pub enum AttemptOutcome {
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     /// The thread.
-    pub seller_id: i64,
+    pub seller_id: SellerId,
     /// Who sends it.
     pub sent_by: Side,
     /// Operator key label or user name.
@@ -321,15 +323,16 @@ pub struct NewMessage {
     /// The client's idempotency token.
     pub client_mutation_id: Option<String>,
     /// Unix milliseconds.
-    pub now: i64,
+    pub now: UnixMillis,
     /// A repeated `client_mutation_id` newer than this (Unix ms) returns the original.
-    pub dedupe_since: i64,
+    pub dedupe_since: UnixMillis,
 }
 
 impl NewMessage {
     /// The message as stored under row number `id` at position `seq`.
     pub(super) fn stored(&self, id: i64, seq: i64) -> MessageRecord {
         let (sender_label, body) = (self.sender_label.clone(), self.body.clone());
+        let (id, seq) = (MessageId::from(id), Seq::from(seq));
         MessageRecord { id, seller_id: self.seller_id, seq, sent_by: self.sent_by, sender_label, body, created_at: self.now, read_at: None }
     }
 }
@@ -356,13 +359,13 @@ impl CreateOutcome {
 #[derive(Debug, Clone, Copy)]
 pub struct MarkRead {
     /// The thread.
-    pub seller_id: i64,
+    pub seller_id: SellerId,
     /// Whose messages are being read (the other side's).
     pub sent_by: Side,
     /// Only messages at or before this position in the thread.
-    pub up_to_seq: Option<i64>,
+    pub up_to_seq: Option<Seq>,
     /// Unix milliseconds to record as `readAt`.
-    pub now: i64,
+    pub now: UnixMillis,
 }
 
 /// What happened in a chat, as the durable event feed records it.
@@ -375,9 +378,9 @@ pub enum EventKind {
         /// Whose messages were read.
         sent_by: Side,
         /// The `readAt` that was set (Unix ms).
-        read_at: i64,
+        read_at: UnixMillis,
         /// The messages that changed, ascending.
-        message_ids: Vec<i64>,
+        message_ids: Vec<MessageId>,
     },
 }
 
@@ -387,7 +390,7 @@ pub struct StoredEvent {
     /// Position in the feed (see [`EventCursor`] for the order).
     pub position: EventCursor,
     /// The chat it happened in.
-    pub seller_id: i64,
+    pub seller_id: SellerId,
     /// What happened.
     pub kind: EventKind,
 }

@@ -1,6 +1,8 @@
 //! Sellers, each with its chat: what storage offers for them, and the statements every
 //! SQL back end runs for it, written once.
 
+use crate::domain::ids::SellerId;
+use crate::domain::time::UnixMillis;
 use super::sql::{every_backend, Dialect, RecordRow, SELLER_COLUMNS};
 use super::records::{search_term, ListPage, SellerListQuery, SellerRecord, StoreResult};
 use async_trait::async_trait;
@@ -10,14 +12,14 @@ use tracing::instrument;
 #[async_trait]
 pub trait SellerStore {
     /// Creates a seller and its empty chat.
-    async fn create_seller(&self, business_name: &str, now: i64) -> StoreResult<SellerRecord>;
+    async fn create_seller(&self, business_name: &str, now: UnixMillis) -> StoreResult<SellerRecord>;
     /// Creates a seller carrying the marketplace's own ID; `None` when a seller has that
     /// external ID already.
-    async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: i64) -> StoreResult<Option<SellerRecord>>;
+    async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: UnixMillis) -> StoreResult<Option<SellerRecord>>;
     /// Renames a seller; `None` when there is no such seller.
-    async fn rename_seller(&self, seller_id: i64, business_name: &str) -> StoreResult<Option<SellerRecord>>;
+    async fn rename_seller(&self, seller_id: SellerId, business_name: &str) -> StoreResult<Option<SellerRecord>>;
     /// One seller.
-    async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>>;
+    async fn seller(&self, seller_id: SellerId) -> StoreResult<Option<SellerRecord>>;
     /// The seller carrying the marketplace's own ID `external_id`.
     async fn seller_by_external_id(&self, external_id: &str) -> StoreResult<Option<SellerRecord>>;
     /// Sellers by folded name.
@@ -30,21 +32,21 @@ every_backend! {
     #[async_trait]
     impl SellerStore for B {
         #[instrument(level = "debug", skip_all)]
-        async fn create_seller(&self, business_name: &str, now: i64) -> StoreResult<SellerRecord> {
+        async fn create_seller(&self, business_name: &str, now: UnixMillis) -> StoreResult<SellerRecord> {
             let mut tx = self.begin_write().await?;
             let id: i64 = sqlx::query_scalar("INSERT INTO sellers (business_name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(business_name)
                 .bind(business_name.to_lowercase())
-                .bind(now)
+                .bind(now.get())
                 .fetch_one(&mut *tx)
                 .await?;
             sqlx::query("INSERT INTO chats (seller_id) VALUES ($1)").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(SellerRecord { id, business_name: business_name.to_owned(), created_at: now })
+            Ok(SellerRecord { id: SellerId::from(id), business_name: business_name.to_owned(), created_at: now })
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: i64) -> StoreResult<Option<SellerRecord>> {
+        async fn create_seller_with_external_id(&self, business_name: &str, external_id: &str, now: UnixMillis) -> StoreResult<Option<SellerRecord>> {
             let mut tx = self.begin_write().await?;
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO sellers (business_name, name_key, created_at, external_id) VALUES ($1, $2, $3, $4) \
@@ -52,31 +54,31 @@ every_backend! {
             )
             .bind(business_name)
             .bind(business_name.to_lowercase())
-            .bind(now)
+            .bind(now.get())
             .bind(external_id)
             .fetch_optional(&mut *tx)
             .await?;
             let Some(id) = id else { return Ok(None) };
             sqlx::query("INSERT INTO chats (seller_id) VALUES ($1)").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(Some(SellerRecord { id, business_name: business_name.to_owned(), created_at: now }))
+            Ok(Some(SellerRecord { id: SellerId::from(id), business_name: business_name.to_owned(), created_at: now }))
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
-        async fn rename_seller(&self, seller_id: i64, business_name: &str) -> StoreResult<Option<SellerRecord>> {
+        #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
+        async fn rename_seller(&self, seller_id: SellerId, business_name: &str) -> StoreResult<Option<SellerRecord>> {
             let row = sqlx::query(&format!("UPDATE sellers SET business_name = $1, name_key = $2 WHERE id = $3 RETURNING {SELLER_COLUMNS}"))
                 .bind(business_name)
                 .bind(business_name.to_lowercase())
-                .bind(seller_id)
+                .bind(seller_id.get())
                 .fetch_optional(self.writer())
                 .await?;
             Ok(row.as_ref().map(RecordRow::seller).transpose()?)
         }
 
-        #[instrument(level = "debug", skip_all, fields(seller_id = seller_id))]
-        async fn seller(&self, seller_id: i64) -> StoreResult<Option<SellerRecord>> {
+        #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
+        async fn seller(&self, seller_id: SellerId) -> StoreResult<Option<SellerRecord>> {
             let row = sqlx::query(&format!("SELECT {SELLER_COLUMNS} FROM sellers WHERE id = $1"))
-                .bind(seller_id)
+                .bind(seller_id.get())
                 .fetch_optional(self.readers())
                 .await?;
             Ok(row.as_ref().map(RecordRow::seller).transpose()?)
@@ -94,7 +96,7 @@ every_backend! {
         #[instrument(level = "debug", skip_all)]
         async fn list_sellers(&self, query: &SellerListQuery) -> StoreResult<ListPage<SellerRecord>> {
             let (after_name, after_id) = match &query.after {
-                Some(cursor) => (cursor.name_key.as_str(), cursor.seller_id),
+                Some(cursor) => (cursor.name_key.as_str(), cursor.seller_id.get()),
                 None => ("", 0),
             };
             let rows = sqlx::query(&format!(

@@ -6,9 +6,14 @@
 //! Shared statements use `$N` placeholders, which sqlx's SQLite driver reads as well as
 //! PostgreSQL does. They live in the per-area modules (sellers, keys, accounts, webhooks,
 //! chats, settings), each an area trait of `Store` with one impl for every back end.
+//!
+//! Records carry the domain's typed IDs and times (`SellerId`, `MessageId`, `Seq`,
+//! `UnixMillis` …), which know nothing of sqlx: statements bind their numbers (`.get()`)
+//! and [`RecordRow::typed`] wraps the numbers read back.
 
 use super::records::{ApiKeyRecord, ChatRecord, EventKind, MessageRecord, SellerRecord, StoredEvent, UserRecord};
 use crate::domain::cursor::EventCursor;
+use crate::domain::ids::MessageId;
 use crate::domain::Side;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Pool, Row, Transaction, Type};
 use std::future::Future;
@@ -123,6 +128,10 @@ pub(super) trait RecordRow {
     /// An event of the feed: its `seq`, `tx` (as a number), seller_id, kind, sent_by,
     /// read_at and message_ids, then its message's columns (see [`MESSAGE_COLUMNS`]).
     fn event(&self) -> Result<StoredEvent, sqlx::Error>;
+    /// A stored number as the domain type it stands for (an ID, a position, a time).
+    fn typed<T: From<i64>>(&self, at: usize) -> Result<T, sqlx::Error>;
+    /// A nullable stored number as the domain type it stands for.
+    fn typed_opt<T: From<i64>>(&self, at: usize) -> Result<Option<T>, sqlx::Error>;
 }
 
 impl<R: Row> RecordRow for R
@@ -130,12 +139,13 @@ where
     R::Database: Dialect,
     usize: ColumnIndex<R>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> &'r str: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn message(&self, at: usize) -> Result<MessageRecord, sqlx::Error> {
-        let (id, seller_id, seq, sent_by) = (self.try_get(at)?, self.try_get(at + 1)?, self.try_get(at + 2)?, side_from_db(self.try_get(at + 3)?)?);
-        let (sender_label, body, created_at, read_at) = (self.try_get(at + 4)?, self.try_get(at + 5)?, self.try_get(at + 6)?, self.try_get(at + 7)?);
+        let (id, seller_id, seq, sent_by) = (self.typed(at)?, self.typed(at + 1)?, self.typed(at + 2)?, side_from_db(self.try_get(at + 3)?)?);
+        let (sender_label, body, created_at, read_at) = (self.try_get(at + 4)?, self.try_get(at + 5)?, self.typed(at + 6)?, self.typed_opt(at + 7)?);
         Ok(MessageRecord { id, seller_id, seq, sent_by, sender_label, body, created_at, read_at })
     }
 
@@ -147,18 +157,18 @@ where
     }
 
     fn seller(&self) -> Result<SellerRecord, sqlx::Error> {
-        Ok(SellerRecord { id: self.try_get(0)?, business_name: self.try_get(1)?, created_at: self.try_get(2)? })
+        Ok(SellerRecord { id: self.typed(0)?, business_name: self.try_get(1)?, created_at: self.typed(2)? })
     }
 
     fn user(&self) -> Result<UserRecord, sqlx::Error> {
         let (id, email, name, password_hash) = (self.try_get(0)?, self.try_get(1)?, self.try_get(2)?, self.try_get(3)?);
-        let (seller_id, role, disabled_at, external_id) = (self.try_get(4)?, self.try_get(5)?, self.try_get(6)?, self.try_get(7)?);
+        let (seller_id, role, disabled_at, external_id) = (self.typed_opt(4)?, self.try_get(5)?, self.typed_opt(6)?, self.try_get(7)?);
         Ok(UserRecord { id, email, name, password_hash, seller_id, role, disabled_at, external_id })
     }
 
     fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error> {
-        let (id, seller_id, label) = (self.try_get(0)?, self.try_get(1)?, self.try_get(2)?);
-        Ok(ApiKeyRecord { id, seller_id, label, created_at: self.try_get(3)?, revoked_at: self.try_get(4)?, last_used_at: self.try_get(5)? })
+        let (id, seller_id, label) = (self.typed(0)?, self.typed_opt(1)?, self.try_get(2)?);
+        Ok(ApiKeyRecord { id, seller_id, label, created_at: self.typed(3)?, revoked_at: self.typed_opt(4)?, last_used_at: self.typed_opt(5)? })
     }
 
     fn event(&self) -> Result<StoredEvent, sqlx::Error> {
@@ -166,11 +176,19 @@ where
             "message_created" => EventKind::MessageCreated(self.message(7)?),
             _ => EventKind::MessagesRead {
                 sent_by: side_from_db(self.try_get(4)?)?,
-                read_at: self.try_get(5)?,
-                message_ids: R::Database::read_ids(self.try_get(6)?)?,
+                read_at: self.typed(5)?,
+                message_ids: R::Database::read_ids(self.try_get(6)?)?.into_iter().map(MessageId::from).collect(),
             },
         };
-        Ok(StoredEvent { position: EventCursor { tx: self.try_get(1)?, seq: self.try_get(0)? }, seller_id: self.try_get(2)?, kind })
+        Ok(StoredEvent { position: EventCursor { tx: self.try_get(1)?, seq: self.try_get(0)? }, seller_id: self.typed(2)?, kind })
+    }
+
+    fn typed<T: From<i64>>(&self, at: usize) -> Result<T, sqlx::Error> {
+        Ok(T::from(self.try_get::<i64, _>(at)?))
+    }
+
+    fn typed_opt<T: From<i64>>(&self, at: usize) -> Result<Option<T>, sqlx::Error> {
+        Ok(self.try_get::<Option<i64>, _>(at)?.map(T::from))
     }
 }
 

@@ -9,9 +9,7 @@
 use super::policy::{escape_html, policy_with_frame_ancestors, Framable};
 use crate::api::{ApiError, ClientIp, ErrorCode, RateLimiter};
 use crate::config::{EmbedOrigins, TrustedProxies};
-use crate::domain::ids::seller_gid;
 use crate::domain::sign_in::EMBED_SELLER_PATH;
-use crate::domain::wire::format_time;
 use crate::service::accounts::sign_in::EmbedSession;
 use crate::service::Accounts;
 use axum::extract::{FromRef, State};
@@ -110,8 +108,8 @@ async fn exchange(State(state): State<EmbedState>, ClientIp(client): ClientIp, J
     let EmbedSession { token, user, expires_at } = redeemed.ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, SIGN_IN_EXPIRED))?;
     let body = json!({
         "session": token,
-        "expiresAt": format_time(expires_at),
-        "user": { "name": user.name, "sellerId": user.seller_id.map(seller_gid) },
+        "expiresAt": expires_at.to_rfc3339(),
+        "user": { "name": user.name, "sellerId": user.seller_id.map(|id| id.gid()) },
     });
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }

@@ -10,8 +10,7 @@ pub use policy::{Framable, CONTENT_SECURITY_POLICY};
 
 use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
 use crate::config::TrustedProxies;
-use crate::domain::ids::seller_gid;
-use crate::service::accounts::{AccountError, SESSION_LIFETIME_MS};
+use crate::service::accounts::{AccountError, SESSION_LIFETIME};
 use crate::service::auth::Presented;
 use crate::service::{Accounts, AuthService};
 use crate::store::UserRecord;
@@ -82,7 +81,7 @@ async fn login(
     state.limiter.login_from(client)?;
     let (token, user) = state.accounts.login(&request.email, &request.password, client).await.map_err(login_refused)?;
     let mut response = Json(json!({ "user": user_json(&user) })).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME_MS / 1000, https));
+    response.headers_mut().insert(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME.as_secs() as i64, https));
     Ok(response)
 }
 
@@ -172,6 +171,6 @@ fn user_json(user: &UserRecord) -> serde_json::Value {
         "email": user.email,
         "kind": if user.seller_id.is_some() { "seller" } else { "operator" },
         "role": user.role,
-        "sellerId": user.seller_id.map(seller_gid),
+        "sellerId": user.seller_id.map(|id| id.gid()),
     })
 }

@@ -7,7 +7,8 @@ use crate::common::wait::poll_until;
 use marketchat::config::RateLimits;
 use marketchat::app::{self, AppState};
 use marketchat::config::ServerConfig;
-use marketchat::domain::ids::seller_gid;
+use marketchat::domain::ids::{SellerId, Seq};
+use marketchat::domain::time::UnixMillis;
 use marketchat::domain::keys::generate_key;
 use marketchat::store::{self, Store};
 use std::future::Future;
@@ -39,7 +40,7 @@ pub struct TestApp {
 /// A seller created for a test: its row number, global ID and one key.
 pub struct TestSeller {
     /// Row number.
-    pub id: i64,
+    pub id: SellerId,
     /// Global ID.
     pub gid: String,
     /// A seller API key.
@@ -54,8 +55,8 @@ pub fn test_config() -> ServerConfig {
 }
 
 /// Unix milliseconds now.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+pub fn now() -> UnixMillis {
+    UnixMillis::new(chrono::Utc::now().timestamp_millis())
 }
 
 impl TestApp {
@@ -130,11 +131,11 @@ impl TestApp {
     pub async fn seller(&self, name: &str) -> TestSeller {
         let seller = self.store.create_seller(name, now()).await.expect("create seller");
         let key = self.seller_key(seller.id).await;
-        TestSeller { id: seller.id, gid: seller_gid(seller.id), key }
+        TestSeller { id: seller.id, gid: seller.id.gid(), key }
     }
 
     /// Another key for an existing seller.
-    pub async fn seller_key(&self, seller_id: i64) -> String {
+    pub async fn seller_key(&self, seller_id: SellerId) -> String {
         let key = generate_key(&mut rand::thread_rng());
         self.store.create_api_key(&key.hash, Some(seller_id), None, now()).await.expect("create key");
         key.secret
@@ -148,9 +149,9 @@ impl TestApp {
     }
 
     /// Messages stored in `seller_id`'s thread, counted from the rows themselves.
-    pub async fn stored_messages(&self, seller_id: i64) -> i64 {
+    pub async fn stored_messages(&self, seller_id: SellerId) -> i64 {
         let mut count = 0;
-        let mut after = 0;
+        let mut after = Seq::new(0);
         loop {
             let batch = self.store.messages_oldest_first(seller_id, after, 500).await.expect("read rows");
             let Some(last) = batch.last() else { return count };

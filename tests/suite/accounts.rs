@@ -367,10 +367,10 @@ async fn idle_and_expired_sessions_are_refused_then_purged_and_use_is_recorded_o
     let fresh = login(&app, "s@acme.test", "s3cret-pass").await.2.unwrap();
     let now = now();
     let three_hours = 3 * 3_600_000;
-    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now - three_hours, token_hash(&idle))])
+    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now.get() - three_hours, token_hash(&idle))])
         .await
         .unwrap();
-    app.execute_sql(&[&format!("UPDATE sessions SET expires_at = {} WHERE token_hash = '{}'", now - 1, token_hash(&expired))]).await.unwrap();
+    app.execute_sql(&[&format!("UPDATE sessions SET expires_at = {} WHERE token_hash = '{}'", now.get() - 1, token_hash(&expired))]).await.unwrap();
     for (name, cookie) in [("idle", &idle), ("expired", &expired)] {
         let (status, _) = as_user(&app, "/graphql/seller", cookie, BRIEF_LIST, json!({})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
@@ -378,12 +378,12 @@ async fn idle_and_expired_sessions_are_refused_then_purged_and_use_is_recorded_o
 
     // Use is written at most once a minute: a use 30 s ago stays, one 90 min ago moves.
     let last_use = |cookie: &str| format!("SELECT last_used_at FROM sessions WHERE token_hash = '{}'", token_hash(cookie));
-    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now - 30_000, token_hash(&fresh))]).await.unwrap();
+    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now.get() - 30_000, token_hash(&fresh))]).await.unwrap();
     assert_eq!(as_user(&app, "/graphql/seller", &fresh, BRIEF_LIST, json!({})).await.0, StatusCode::OK);
-    assert_eq!(app.query_i64(&last_use(&fresh)).await, now - 30_000, "no write within the minute");
-    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now - 90 * 60_000, token_hash(&fresh))]).await.unwrap();
+    assert_eq!(app.query_i64(&last_use(&fresh)).await, now.get() - 30_000, "no write within the minute");
+    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now.get() - 90 * 60_000, token_hash(&fresh))]).await.unwrap();
     assert_eq!(as_user(&app, "/graphql/seller", &fresh, BRIEF_LIST, json!({})).await.0, StatusCode::OK, "90 minutes idle is within 2 h");
-    assert!(app.query_i64(&last_use(&fresh)).await >= now, "the use was recorded");
+    assert!(app.query_i64(&last_use(&fresh)).await >= now.get(), "the use was recorded");
 
     assert_eq!(stored_sessions(&app, "s@acme.test").await, 3, "refused sessions are still stored until a purge");
     login(&app, "s@acme.test", "s3cret-pass").await.2.unwrap();
@@ -396,7 +396,7 @@ async fn the_hourly_purge_removes_every_users_ended_sessions_and_runs_at_start()
     let seller = app.seller("Acme").await;
     user(&app, "s@acme.test", "s3cret-pass", NewUserKind::Seller(seller.id)).await;
     let cookie = login(&app, "s@acme.test", "s3cret-pass").await.2.unwrap();
-    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now() - 3 * 3_600_000, token_hash(&cookie))])
+    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now().get() - 3 * 3_600_000, token_hash(&cookie))])
         .await
         .unwrap();
     app.restart(async {}).await;
@@ -412,7 +412,7 @@ async fn an_open_subscription_ends_when_its_session_goes_idle() {
     let cookie = login(&app, "s@acme.test", "s3cret-pass").await.2.unwrap();
     let mut client = cookie_subscription(&app, &cookie, &app.base).await;
     assert_eq!(client.next_message().await.unwrap()["type"], "connection_ack");
-    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now() - 3 * 3_600_000, token_hash(&cookie))])
+    app.execute_sql(&[&format!("UPDATE sessions SET last_used_at = {} WHERE token_hash = '{}'", now().get() - 3 * 3_600_000, token_hash(&cookie))])
         .await
         .unwrap();
     assert_eq!(client.ended().await, Ended::Closed(4403), "the re-check applies the idle timeout too");

@@ -6,6 +6,7 @@ use crate::common::graphql::{BRIEF_SEND, SELLER_SEND};
 use crate::common::nodes::NodeProcess;
 use crate::common::wait::{poll_until, wait_until};
 use marketchat::domain::cursor::EventCursor;
+use marketchat::domain::ids::Seq;
 use marketchat::store::{self, EventKind};
 use rand::Rng;
 use serde_json::json;
@@ -76,10 +77,10 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_message_and_leaves_no_p
 
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= 10, "the run acknowledged sends in most rounds ({})", acknowledged.len());
-    let stored = setup.messages_oldest_first(seller.id, 0, 100_000).await.unwrap();
-    let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+    let stored = setup.messages_oldest_first(seller.id, Seq::new(0), 100_000).await.unwrap();
+    let seqs: Vec<i64> = stored.iter().map(|m| m.seq.get()).collect();
     assert_eq!(seqs, (1..=stored.len() as i64).collect::<Vec<_>>(), "thread sequence without hole or repeat");
-    let stored_ids: HashSet<String> = stored.iter().map(|m| marketchat::domain::ids::message_gid(m.id)).collect();
+    let stored_ids: HashSet<String> = stored.iter().map(|m| m.id.gid()).collect();
     for (token, id) in &acknowledged {
         assert!(stored_ids.contains(id), "acknowledged message {id} ({token}) is stored");
     }
@@ -97,7 +98,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_message_and_leaves_no_p
     let event_ids: HashSet<String> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::MessageCreated(m) => Some(marketchat::domain::ids::message_gid(m.id)),
+            EventKind::MessageCreated(m) => Some(m.id.gid()),
             EventKind::MessagesRead { .. } => None,
         })
         .collect();
@@ -135,7 +136,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
             answered += 1;
         }
     }
-    let stored = setup.messages_oldest_first(seller.id, 0, 1_000).await.unwrap().len();
+    let stored = setup.messages_oldest_first(seller.id, Seq::new(0), 1_000).await.unwrap().len();
     assert_eq!(stored, answered, "every stored send was answered, every answered send is stored");
 }
 

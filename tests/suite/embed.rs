@@ -71,13 +71,13 @@ async fn a_sign_in_token_opens_one_embed_session_of_the_sellers_user_and_never_a
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme Outdoor").await;
     let admin = admin_key(&app).await;
-    let before = now();
+    let before = now().get();
     let payload = sign_in_with(&app, &admin, json!({ "sellerId": seller.gid, "user": { "externalId": "u-1", "name": "Ann" } })).await;
     let token = payload["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("mct_") && token.len() > 40, "{token}");
     assert_eq!(payload["url"], format!("/embed/seller#token={token}"), "a path in the fragment when no --public-url is set");
     let expires_at = chrono::DateTime::parse_from_rfc3339(payload["expiresAt"].as_str().unwrap()).unwrap().timestamp_millis();
-    assert!((before + 299_000..=now() + 301_000).contains(&expires_at), "five minutes by default");
+    assert!((before + 299_000..=now().get() + 301_000).contains(&expires_at), "five minutes by default");
     assert_eq!(app.query_i64(&format!("SELECT COUNT(*) FROM seller_sign_ins WHERE token_hash = '{}'", hash_key(&token))).await, 1);
     assert_eq!(app.query_i64(&format!("SELECT COUNT(*) FROM seller_sign_ins WHERE token_hash = '{token}'")).await, 0, "stored only as a hash");
 
@@ -129,10 +129,10 @@ async fn an_expired_token_is_refused_like_a_used_one_and_the_lifetime_is_the_cal
     let seller = app.seller("Acme Outdoor").await;
     let admin = admin_key(&app).await;
     for (ttl, millis) in [(1, 1_000), (3_600, 3_600_000)] {
-        let before = now();
+        let before = now().get();
         let payload = sign_in_with(&app, &admin, json!({ "sellerId": seller.gid, "user": { "externalId": "u-1", "name": "Ann" }, "ttlSeconds": ttl })).await;
         let expires_at = chrono::DateTime::parse_from_rfc3339(payload["expiresAt"].as_str().unwrap()).unwrap().timestamp_millis();
-        assert!((before + millis - 1_000..=now() + millis).contains(&expires_at), "ttlSeconds {ttl}: {payload}");
+        assert!((before + millis - 1_000..=now().get() + millis).contains(&expires_at), "ttlSeconds {ttl}: {payload}");
     }
     let token = token_for(&app, &admin, &seller, "u-2").await;
     // Its time runs out (moved back rather than waited for).

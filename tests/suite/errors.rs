@@ -95,7 +95,7 @@ async fn malformed_and_wrong_type_ids_are_validation_errors_not_500s() {
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
     let op = app.operator_key("ops").await;
-    let message_id = marketchat::domain::ids::message_gid(1);
+    let message_id = marketchat::domain::ids::MessageId::from(1).gid();
     for bad in ["", "nonsense", "U2VsbGVyLTA=", message_id.as_str()] {
         let payload = app.operator_sends(&op, bad, "hello").await;
         assert_eq!(payload_errors(&payload)[0].0, "sellerId", "{bad:?}: {payload}");

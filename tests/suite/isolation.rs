@@ -103,7 +103,7 @@ async fn node_ids_of_other_types_and_other_sellers_resolve_to_nothing() {
     let a = app.seller("Acme").await;
     let b = app.seller("Blue").await;
     let key_id = marketchat::domain::ids::GlobalId::new(marketchat::domain::ids::IdKind::ApiKey, 1).encode();
-    for id in [a.gid.clone(), marketchat::domain::ids::chat_gid(a.id), b.gid.clone(), marketchat::domain::ids::chat_gid(b.id), key_id] {
+    for id in [a.gid.clone(), a.id.chat_gid(), b.gid.clone(), b.id.chat_gid(), key_id] {
         let data = app.as_seller(&b.key, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": id })).await;
         assert_eq!(data["node"], Value::Null, "{id}");
     }

@@ -8,6 +8,7 @@ use crate::common::wait::wait_until;
 use crate::common::webhook::Receiver;
 use crate::common::ws::Ended;
 use marketchat::domain::cursor::EventCursor;
+use marketchat::domain::ids::Seq;
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -77,8 +78,8 @@ async fn concurrent_sends_through_both_nodes_give_one_consistent_history() {
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), 90);
 
-    let stored = cluster.store.messages_oldest_first(seller.id, 0, 1_000).await.unwrap();
-    let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+    let stored = cluster.store.messages_oldest_first(seller.id, Seq::new(0), 1_000).await.unwrap();
+    let seqs: Vec<i64> = stored.iter().map(|m| m.seq.get()).collect();
     assert_eq!(seqs, (1..=90).collect::<Vec<_>>(), "one thread, seq 1..=90 without gap or repeat");
     assert_eq!(cluster.store.chat(seller.id).await.unwrap().unwrap().message_count, 90);
 
@@ -89,7 +90,7 @@ async fn concurrent_sends_through_both_nodes_give_one_consistent_history() {
         let id = event["chatMessage"]["id"].as_str().unwrap().to_owned();
         assert!(seen.insert(id), "no event twice");
     }
-    let stored_ids: HashSet<String> = stored.iter().map(|m| marketchat::domain::ids::message_gid(m.id)).collect();
+    let stored_ids: HashSet<String> = stored.iter().map(|m| m.id.gid()).collect();
     assert_eq!(seen, stored_ids);
     watcher.expect_silence(300).await;
 }
@@ -121,7 +122,7 @@ async fn read_marking_stays_exact_under_concurrent_reads_and_sends() {
     for task in tasks {
         marked += task.await.unwrap();
     }
-    let stored = cluster.store.messages_oldest_first(seller.id, 0, 1_000).await.unwrap();
+    let stored = cluster.store.messages_oldest_first(seller.id, Seq::new(0), 1_000).await.unwrap();
     assert_eq!(stored.len(), 40);
     let read_rows = stored.iter().filter(|m| m.read_at.is_some()).count() as i64;
     assert_eq!(marked, read_rows, "each message counted by exactly one read");

@@ -146,7 +146,7 @@ async fn operator_unread_count_spans_all_chats_and_read_needs_sent_by_seller() {
 async fn an_unknown_seller_id_is_a_seller_id_error() {
     let app = TestApp::spawn().await;
     let op = app.operator_key("ops").await;
-    let unknown = marketchat::domain::ids::seller_gid(999);
+    let unknown = marketchat::domain::ids::SellerId::from(999).gid();
     let sent = app.operator_sends(&op, &unknown, "hello?").await;
     assert_eq!(payload_errors(&sent), [("sellerId".to_owned(), "does not exist".to_owned())]);
     assert!(sent["chatMessage"].is_null());
@@ -164,7 +164,7 @@ async fn node_resolves_messages_chats_and_sellers() {
     let seller = app.seller("Acme").await;
     let sent = app.seller_sends(&seller.key, "hello").await;
     let message_id = sent["chatMessage"]["id"].as_str().unwrap().to_owned();
-    let chat_id = marketchat::domain::ids::chat_gid(seller.id);
+    let chat_id = seller.id.chat_gid();
     let query = "query($id: ID!) { node(id: $id) { id __typename ... on ChatMessage { message seller { businessName } }
         ... on Chat { unreadCount seller { id } } ... on Seller { businessName chat { id } } } }";
     let message = app.as_operator(&op, query, json!({ "id": message_id })).await;

@@ -7,6 +7,8 @@
 use crate::common::db::postgres_admin_url;
 use crate::common::requirements::require_postgres;
 use marketchat::domain::cursor::EventCursor;
+use marketchat::domain::ids::{MessageId, SellerId, Seq};
+use marketchat::domain::time::UnixMillis;
 use marketchat::domain::Side;
 use marketchat::store::{self, ChatRecord, CreateOutcome, EventKind, MarkRead, NewMessage, Store};
 use std::collections::BTreeMap;
@@ -57,18 +59,19 @@ impl Drop for BothBackends {
     }
 }
 
-fn send(seller_id: i64, sent_by: Side, body: &str, now: i64, client_mutation_id: Option<&str>) -> NewMessage {
+fn send(seller_id: SellerId, sent_by: Side, body: &str, now: i64, client_mutation_id: Option<&str>) -> NewMessage {
     let sender_label = (sent_by == Side::Admin).then(|| "ops".to_owned());
-    NewMessage { seller_id, sent_by, sender_label, body: body.to_owned(), client_mutation_id: client_mutation_id.map(str::to_owned), now, dedupe_since: 0 }
+    let (client_mutation_id, now) = (client_mutation_id.map(str::to_owned), UnixMillis::new(now));
+    NewMessage { seller_id, sent_by, sender_label, body: body.to_owned(), client_mutation_id, now, dedupe_since: UnixMillis::new(0) }
 }
 
-fn read(seller_id: i64, sent_by: Side, up_to_seq: Option<i64>, now: i64) -> MarkRead {
-    MarkRead { seller_id, sent_by, up_to_seq, now }
+fn read(seller_id: SellerId, sent_by: Side, up_to_seq: Option<i64>, now: i64) -> MarkRead {
+    MarkRead { seller_id, sent_by, up_to_seq: up_to_seq.map(Seq::new), now: UnixMillis::new(now) }
 }
 
 /// A chat's counters: message_count, unread_by_seller, unread_by_operator, and the last
 /// message's (id, seq).
-type Counters = (i64, i64, i64, Option<(i64, i64)>);
+type Counters = (i64, i64, i64, Option<(MessageId, Seq)>);
 
 fn counters(chat: &ChatRecord) -> Counters {
     (chat.message_count, chat.unread_by_seller, chat.unread_by_operator, chat.last_message.as_ref().map(|m| (m.id, m.seq)))
@@ -76,11 +79,11 @@ fn counters(chat: &ChatRecord) -> Counters {
 
 /// Every chat's counters, after checking that they follow the rule from the stored
 /// messages: the count of messages, the unread ones of each side, the newest one.
-async fn checked_counters(name: &str, store: &dyn Store, sellers: &[i64]) -> BTreeMap<i64, Counters> {
+async fn checked_counters(name: &str, store: &dyn Store, sellers: &[SellerId]) -> BTreeMap<SellerId, Counters> {
     let mut all = BTreeMap::new();
     for &seller in sellers {
         let chat = store.chat(seller).await.unwrap().unwrap_or_else(|| panic!("{name}: chat {seller}"));
-        let messages = store.messages_oldest_first(seller, 0, 1_000).await.unwrap();
+        let messages = store.messages_oldest_first(seller, Seq::new(0), 1_000).await.unwrap();
         let unread = |side: Side| messages.iter().filter(|m| m.sent_by == side && m.read_at.is_none()).count() as i64;
         let newest = messages.last().map(|m| (m.id, m.seq));
         let recounted = (messages.len() as i64, unread(Side::Admin), unread(Side::Seller), newest);
@@ -93,7 +96,7 @@ async fn checked_counters(name: &str, store: &dyn Store, sellers: &[i64]) -> BTr
 /// The feed as both back ends can be compared: each event's `seq` (the transaction part
 /// of a position is PostgreSQL's alone), chat, kind and messages. Waits until `count`
 /// events are readable (PostgreSQL shows an event once no older transaction runs).
-async fn feed(name: &str, store: &dyn Store, count: usize) -> Vec<(i64, i64, String)> {
+async fn feed(name: &str, store: &dyn Store, count: usize) -> Vec<(i64, SellerId, String)> {
     let mut events = Vec::new();
     for _ in 0..200 {
         events = store.events_after(EventCursor::START, None, 1_000).await.unwrap();
@@ -108,7 +111,7 @@ async fn feed(name: &str, store: &dyn Store, count: usize) -> Vec<(i64, i64, Str
         .map(|event| {
             let what = match event.kind {
                 EventKind::MessageCreated(m) => format!("created {} #{} {:?}", m.id, m.seq, m.body),
-                EventKind::MessagesRead { sent_by, read_at, message_ids } => format!("read {sent_by:?} at {read_at}: {message_ids:?}"),
+                EventKind::MessagesRead { sent_by, read_at, message_ids } => format!("read {sent_by:?} at {}: {message_ids:?}", read_at.get()),
             };
             (event.position.seq, event.seller_id, what)
         })
@@ -119,7 +122,7 @@ async fn feed(name: &str, store: &dyn Store, count: usize) -> Vec<(i64, i64, Str
 enum Operation {
     Send(NewMessage),
     MarkRead(MarkRead),
-    RemoveBefore { cutoff: i64, limit: i64 },
+    RemoveBefore { cutoff: UnixMillis, limit: i64 },
 }
 
 /// Runs an operation; its answer as text, to compare across back ends.
@@ -140,7 +143,7 @@ async fn both_back_ends_keep_the_same_chat_counters_and_feed_for_the_same_operat
     let both = BothBackends::open().await;
     let mut sellers = Vec::new();
     for (name, store) in both.each() {
-        let created = vec![store.create_seller("Acme", 1).await.unwrap().id, store.create_seller("Blue", 2).await.unwrap().id];
+        let created = vec![store.create_seller("Acme", UnixMillis::new(1)).await.unwrap().id, store.create_seller("Blue", UnixMillis::new(2)).await.unwrap().id];
         assert!(sellers.is_empty() || sellers == created, "{name}: seller IDs");
         sellers = created;
     }
@@ -164,10 +167,10 @@ async fn both_back_ends_keep_the_same_chat_counters_and_feed_for_the_same_operat
         // The 4 messages before 2 000 go in two batches with their events, then the 2
         // read events before it; the newer message and the later read events stay.
         ("retention", 3, vec![
-            RemoveBefore { cutoff: 2_000, limit: 2 },
-            RemoveBefore { cutoff: 2_000, limit: 10 },
-            RemoveBefore { cutoff: 2_000, limit: 10 },
-            RemoveBefore { cutoff: 2_000, limit: 10 },
+            RemoveBefore { cutoff: UnixMillis::new(2_000), limit: 2 },
+            RemoveBefore { cutoff: UnixMillis::new(2_000), limit: 10 },
+            RemoveBefore { cutoff: UnixMillis::new(2_000), limit: 10 },
+            RemoveBefore { cutoff: UnixMillis::new(2_000), limit: 10 },
         ]),
     ];
     for (step, feed_length, operations) in &script {
@@ -188,7 +191,7 @@ async fn both_back_ends_keep_the_same_chat_counters_and_feed_for_the_same_operat
     // A message for no seller changes nothing on either back end.
     for (name, store) in both.each() {
         let before = checked_counters(name, store, &sellers).await;
-        assert!(store.create_message(&send(9_999, Side::Seller, "lost", 6_000, None)).await.is_err(), "{name}: unknown seller");
+        assert!(store.create_message(&send(SellerId::from(9_999), Side::Seller, "lost", 6_000, None)).await.is_err(), "{name}: unknown seller");
         assert_eq!(checked_counters(name, store, &sellers).await, before, "{name}: nothing changed");
         assert_eq!(store.operator_unread_total().await.unwrap(), 1, "{name}: the newer message is unread");
     }

@@ -45,7 +45,7 @@ async fn open_seller_window(browser: &Client) {
     assert!(wait_until(PAGE_WAIT, opened).await, "never true: {window_open}");
 }
 
-async fn users(app: &TestApp, seller_id: i64, operator_role: OperatorRole) {
+async fn users(app: &TestApp, seller_id: marketchat::domain::ids::SellerId, operator_role: OperatorRole) {
     let accounts = Accounts::new(app.store.clone(), marketchat::service::Clock::system());
     accounts.create_user("seller@acme.test", Some("Acme Staff"), "password-123", NewUserKind::Seller(seller_id)).await.unwrap();
     accounts.create_user("ops@market.test", Some("Support"), "password-123", NewUserKind::Operator(operator_role)).await.unwrap();

@@ -7,15 +7,17 @@ use crate::common::graphql::{texts, SELLER_PAGE};
 use crate::common::wait::wait_until;
 use marketchat::config::ServerConfig;
 use marketchat::domain::cursor::EventCursor;
+use marketchat::domain::ids::SellerId;
+use marketchat::domain::time::UnixMillis;
 use marketchat::domain::Side;
 use marketchat::store::{EventKind, NewMessage};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const DAY_MS: i64 = 86_400_000;
+const DAY: Duration = Duration::from_secs(86_400);
 
-fn message(seller_id: i64, sent_by: Side, body: &str, at: i64) -> NewMessage {
-    NewMessage { seller_id, sent_by, sender_label: None, body: body.to_owned(), client_mutation_id: None, now: at, dedupe_since: 0 }
+fn message(seller_id: SellerId, sent_by: Side, body: &str, at: UnixMillis) -> NewMessage {
+    NewMessage { seller_id, sent_by, sender_label: None, body: body.to_owned(), client_mutation_id: None, now: at, dedupe_since: UnixMillis::new(0) }
 }
 
 #[tokio::test]
@@ -27,11 +29,11 @@ async fn retention_removes_old_messages_and_their_events_and_keeps_counts_right(
     // 700 old messages (more than one batch), some unread; two recent ones.
     for i in 0..700 {
         let side = if i % 2 == 0 { Side::Admin } else { Side::Seller };
-        app.store.create_message(&message(mixed.id, side, &format!("old {i}"), now - 40 * DAY_MS + i)).await.unwrap();
+        app.store.create_message(&message(mixed.id, side, &format!("old {i}"), now.minus(40 * DAY).plus(Duration::from_millis(i)))).await.unwrap();
     }
-    app.store.create_message(&message(old_thread.id, Side::Seller, "ancient", now - 90 * DAY_MS)).await.unwrap();
-    app.store.create_message(&message(mixed.id, Side::Admin, "recent admin", now - DAY_MS)).await.unwrap();
-    app.store.create_message(&message(mixed.id, Side::Seller, "recent seller", now - 1_000)).await.unwrap();
+    app.store.create_message(&message(old_thread.id, Side::Seller, "ancient", now.minus(90 * DAY))).await.unwrap();
+    app.store.create_message(&message(mixed.id, Side::Admin, "recent admin", now.minus(DAY))).await.unwrap();
+    app.store.create_message(&message(mixed.id, Side::Seller, "recent seller", now.minus(Duration::from_secs(1)))).await.unwrap();
 
     app.restart_with(ServerConfig { retention_days: Some(30), ..test_config() }).await;
     let purged = || async { app.stored_messages(mixed.id).await == 2 && app.stored_messages(old_thread.id).await == 0 };

@@ -3,11 +3,13 @@
 use crate::common::app::{now, TestApp};
 use crate::common::wait::poll_until;
 use marketchat::domain::cursor::EventCursor;
+use marketchat::domain::ids::{MessageId, SellerId, Seq};
+use marketchat::domain::time::UnixMillis;
 use marketchat::domain::Side;
 use marketchat::store::{CreateOutcome, EventKind, NewMessage};
 use std::time::Duration;
 
-fn message(seller_id: i64, text: &str) -> NewMessage {
+fn message(seller_id: SellerId, text: &str) -> NewMessage {
     NewMessage {
         seller_id,
         sent_by: Side::Seller,
@@ -15,7 +17,7 @@ fn message(seller_id: i64, text: &str) -> NewMessage {
         body: text.to_owned(),
         client_mutation_id: None,
         now: now(),
-        dedupe_since: 0,
+        dedupe_since: UnixMillis::new(0),
     }
 }
 
@@ -28,7 +30,7 @@ async fn concurrent_writes_share_transactions_without_losing_or_mixing_anything(
     for i in 0..300 {
         let store = app.store.clone();
         // Every third write names a seller that does not exist: it fails alone.
-        let seller_id = match i % 3 { 0 => a.id, 1 => b.id, _ => 9_999 };
+        let seller_id = match i % 3 { 0 => a.id, 1 => b.id, _ => SellerId::from(9_999) };
         writes.push(tokio::spawn(async move { store.create_message(&message(seller_id, &format!("w{i}"))).await }));
     }
     let mut created = 0;
@@ -42,8 +44,8 @@ async fn concurrent_writes_share_transactions_without_losing_or_mixing_anything(
     }
     assert_eq!((created, failed), (200, 100));
     for seller in [&a, &b] {
-        let rows = app.store.messages_oldest_first(seller.id, 0, 1_000).await.unwrap();
-        let seqs: Vec<i64> = rows.iter().map(|m| m.seq).collect();
+        let rows = app.store.messages_oldest_first(seller.id, Seq::new(0), 1_000).await.unwrap();
+        let seqs: Vec<i64> = rows.iter().map(|m| m.seq.get()).collect();
         assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "contiguous per-chat sequence");
         assert_eq!(app.store.chat(seller.id).await.unwrap().unwrap().message_count, 100);
     }
@@ -52,7 +54,7 @@ async fn concurrent_writes_share_transactions_without_losing_or_mixing_anything(
     let read_feed = || async { app.store.events_after(EventCursor::START, None, 1_000).await.unwrap() };
     let events = poll_until(Duration::from_secs(5), read_feed, |events| events.len() >= 200).await;
     assert!(events.windows(2).all(|pair| pair[0].position < pair[1].position), "feed order, no repeat");
-    let mut messages: Vec<i64> = events
+    let mut messages: Vec<MessageId> = events
         .iter()
         .map(|e| match &e.kind {
             EventKind::MessageCreated(m) => m.id,
@@ -84,11 +86,11 @@ async fn the_sqlite_database_and_its_wal_and_shm_files_are_private_to_their_owne
 async fn message_ids_are_never_reused_even_after_retention_removed_every_message() {
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
-    let mut newest = 0;
+    let mut newest = MessageId::from(0);
     for text in ["one", "two", "three"] {
         newest = app.store.create_message(&message(seller.id, text)).await.unwrap().message().id;
     }
-    let removed = app.store.remove_before(now() + 60_000, 100).await.unwrap();
+    let removed = app.store.remove_before(now().plus(Duration::from_secs(60)), 100).await.unwrap();
     assert_eq!(removed, 3, "retention removed every message");
     let next = app.store.create_message(&message(seller.id, "after")).await.unwrap().message().id;
     assert!(next > newest, "ChatMessage-{next} reuses an ID handed out before (newest was {newest})");
@@ -195,14 +197,14 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     .await
     .unwrap();
     assert_eq!(counts, (2, 2, 2, 1, 1, 1, 1));
-    assert_eq!(store.message(2).await.unwrap().unwrap().body, "b");
+    assert_eq!(store.message(MessageId::from(2)).await.unwrap().unwrap().body, "b");
     assert_eq!(store.list_users().await.unwrap()[0].email.as_deref(), Some("a@b.c"));
     let kind: String = sqlx::query_scalar("SELECT kind FROM sessions").fetch_one(&pool).await.unwrap();
     assert_eq!(kind, "portal", "sessions from before are portal sessions");
 
     // The trigger still keeps the counters; the removed ID 3 is not handed out again.
-    let next = store.create_message(&message(2, "d")).await.unwrap().message().clone();
-    assert_eq!(next.id, 4);
-    assert_eq!(store.chat(2).await.unwrap().unwrap().last_message.map(|m| m.id), Some(4));
-    assert_eq!(store.create_seller("Copper", now()).await.unwrap().id, 3);
+    let next = store.create_message(&message(SellerId::from(2), "d")).await.unwrap().message().clone();
+    assert_eq!(next.id, MessageId::from(4));
+    assert_eq!(store.chat(SellerId::from(2)).await.unwrap().unwrap().last_message.map(|m| m.id), Some(MessageId::from(4)));
+    assert_eq!(store.create_seller("Copper", now()).await.unwrap().id, SellerId::from(3));
 }

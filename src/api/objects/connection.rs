@@ -2,6 +2,7 @@
 //! named after it (`ChatMessageConnection`, `ChatEdge`, …), and the thread pages both
 //! APIs serve.
 
+use crate::domain::ids::SellerId;
 use super::message::MessageView;
 use crate::api::context::ApiContext;
 use crate::api::error::{ApiError, Result};
@@ -47,7 +48,7 @@ pub enum TotalCount {
     /// Maintained on a row (a thread's message count) and already read.
     Known(i64),
     /// A thread's message count, read from its chat row only when asked for.
-    Thread(i64),
+    Thread(SellerId),
     /// Chats matching the list's filters.
     Chats {
         /// `unreadOnly` as given.
@@ -133,7 +134,7 @@ where
 
 /// Reads one page of `seller_id`'s thread for the Relay arguments in `args`; `total`
 /// says where `totalCount` comes from (a chat row the caller already has, or read lazily).
-pub async fn message_page<M: MessageView>(chat: &ChatService, seller_id: i64, total: TotalCount, args: PageArgs<'_>) -> Result<Connection<M>> {
+pub async fn message_page<M: MessageView>(chat: &ChatService, seller_id: SellerId, total: TotalCount, args: PageArgs<'_>) -> Result<Connection<M>> {
     let page = args
         .parse(|raw| MessageCursor::decode_for(raw, seller_id).map(|cursor| cursor.seq))
         .map_err(ApiError::bad_input)?;

@@ -2,8 +2,6 @@
 //! resume after.
 
 use super::message::MessageView;
-use crate::domain::ids::{message_gid, seller_gid};
-use crate::domain::wire::format_time;
 use crate::realtime::FeedEvent;
 use crate::store::EventKind;
 use async_graphql::{SimpleObject, ID};
@@ -39,10 +37,10 @@ pub fn to_union<M: MessageView, U>(event: &FeedEvent, created: fn(ChatMessageCre
         EventKind::MessageCreated(message) => created(ChatMessageCreated { cursor, chat_message: M::from_record(message.clone()) }),
         EventKind::MessagesRead { sent_by, read_at, message_ids } => read(ChatMessagesRead {
             cursor,
-            seller_id: ID(seller_gid(event.seller_id)),
+            seller_id: ID(event.seller_id.gid()),
             sent_by_type: sent_by.as_str().to_owned(),
-            read_at: format_time(*read_at),
-            message_ids: message_ids.iter().map(|id| ID(message_gid(*id))).collect(),
+            read_at: read_at.to_rfc3339(),
+            message_ids: message_ids.iter().map(|id| ID(id.gid())).collect(),
         }),
     }
 }

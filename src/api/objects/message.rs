@@ -1,7 +1,6 @@
 //! The fields every `ChatMessage` has on both APIs, and how an API wraps a stored message.
 
-use crate::domain::ids::message_gid;
-use crate::domain::wire::format_time;
+use crate::domain::time::UnixMillis;
 use crate::store::MessageRecord;
 use crate::api::error::Result;
 use async_graphql::{Context, Object, OutputType, ID};
@@ -21,7 +20,7 @@ pub struct MessageFields {
 impl MessageFields {
     /// Global ID.
     pub async fn id(&self, _ctx: &Context<'_>) -> Result<ID> {
-        Ok(ID(message_gid(self.record.id)))
+        Ok(ID(self.record.id.gid()))
     }
 
     /// The text.
@@ -36,12 +35,12 @@ impl MessageFields {
 
     /// When it was sent (RFC 3339, UTC, milliseconds).
     async fn created_at(&self) -> String {
-        format_time(self.record.created_at)
+        self.record.created_at.to_rfc3339()
     }
 
     /// When the other side read it; null until then.
     async fn read_at(&self) -> Option<String> {
-        self.record.read_at.map(format_time)
+        self.record.read_at.map(UnixMillis::to_rfc3339)
     }
 
     /// Operator API: the operator key's label or user's name. Seller API: always null.

@@ -6,9 +6,9 @@ use super::message::{MessageFields, MessageView};
 use crate::api::access::ensure_settings_permission;
 use crate::api::context::ApiContext;
 use crate::api::error::{ApiError, Result};
-use crate::domain::ids::{chat_gid, seller_gid, GlobalId, IdKind};
+use crate::domain::ids::{SellerId, WebhookId};
 use crate::domain::paging::PageArgs;
-use crate::domain::wire::format_time;
+use crate::domain::time::UnixMillis;
 use crate::domain::Side;
 use crate::store::{AttemptRecord, ChatRecord, MessageRecord, SellerRecord, WebhookRecord};
 use async_graphql::{ComplexObject, Context, MergedObject, Object, SimpleObject, ID};
@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 /// The link from an operator-side message to its seller.
 #[derive(Clone)]
-pub struct MessageSellerLink(i64);
+pub struct MessageSellerLink(SellerId);
 
 #[Object]
 impl MessageSellerLink {
@@ -54,7 +54,7 @@ pub struct SellerObject(pub SellerRecord);
 impl SellerObject {
     /// Global ID.
     pub async fn id(&self, _ctx: &Context<'_>) -> Result<ID> {
-        Ok(ID(seller_gid(self.0.id)))
+        Ok(ID(self.0.id.gid()))
     }
 
     /// The seller's business name.
@@ -77,7 +77,7 @@ pub struct ChatObject(pub ChatRecord);
 impl ChatObject {
     /// Global ID.
     pub async fn id(&self, _ctx: &Context<'_>) -> Result<ID> {
-        Ok(ID(chat_gid(self.0.seller.id)))
+        Ok(ID(self.0.seller.id.chat_gid()))
     }
 
     /// The seller on the other side.
@@ -97,7 +97,7 @@ impl ChatObject {
 
     /// Time of the newest message.
     async fn updated_at(&self) -> Option<String> {
-        self.0.last_message.as_ref().map(|m| format_time(m.created_at))
+        self.0.last_message.as_ref().map(|m| m.created_at.to_rfc3339())
     }
 
     /// The thread, newest first.
@@ -122,7 +122,7 @@ pub struct WebhookEndpoint {
     id: ID,
     /// Row number.
     #[graphql(skip)]
-    number: i64,
+    number: WebhookId,
     /// Where deliveries are POSTed.
     url: String,
     /// The event types it receives.
@@ -134,11 +134,11 @@ pub struct WebhookEndpoint {
 impl From<WebhookRecord> for WebhookEndpoint {
     fn from(record: WebhookRecord) -> Self {
         Self {
-            id: ID(GlobalId::new(IdKind::WebhookEndpoint, record.id).encode()),
+            id: ID(record.id.gid()),
             number: record.id,
             url: record.url,
             events: record.events,
-            created_at: format_time(record.created_at),
+            created_at: record.created_at.to_rfc3339(),
         }
     }
 }
@@ -174,10 +174,10 @@ pub struct WebhookDeliveryAttempt {
 impl From<AttemptRecord> for WebhookDeliveryAttempt {
     fn from(record: AttemptRecord) -> Self {
         Self {
-            attempted_at: format_time(record.attempted_at),
+            attempted_at: record.attempted_at.to_rfc3339(),
             status: record.status.map(i32::from),
             error: record.error,
-            next_retry_at: record.next_retry_at.map(format_time),
+            next_retry_at: record.next_retry_at.map(UnixMillis::to_rfc3339),
             event_id: record.event_id,
         }
     }

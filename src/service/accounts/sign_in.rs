@@ -4,10 +4,11 @@
 //! bearer session of that user, created on first sign-in and keyed by (seller, the
 //! marketplace's user ID). Tokens and sessions are stored only as SHA-256 hashes.
 
-use super::{new_session, Accounts, SESSION_LIFETIME_MS};
+use super::{new_session, Accounts, SESSION_LIFETIME};
 use crate::domain::keys::{generate_secret, hash_key};
-use crate::domain::sign_in::{ttl_millis, SellerRef, SellerUserIdentity, SignInInputError, EMBED_SESSION_PREFIX, SIGN_IN_TOKEN_PREFIX};
+use crate::domain::sign_in::{token_lifetime, SellerRef, SellerUserIdentity, SignInInputError, EMBED_SESSION_PREFIX, SIGN_IN_TOKEN_PREFIX};
 use crate::service::ServiceError;
+use crate::domain::time::UnixMillis;
 use crate::store::{NewSignIn, SessionKind, StoreError, UserRecord};
 use tracing::instrument;
 
@@ -33,8 +34,8 @@ pub struct SignInRequest<'a> {
 pub struct IssuedSignIn {
     /// The token; shown only now, stored only as a hash.
     pub token: String,
-    /// Unix ms from when it can no longer be redeemed.
-    pub expires_at: i64,
+    /// From when it can no longer be redeemed.
+    pub expires_at: UnixMillis,
 }
 
 /// A session opened by redeeming a sign-in token.
@@ -44,8 +45,8 @@ pub struct EmbedSession {
     pub token: String,
     /// The seller user it acts for.
     pub user: UserRecord,
-    /// Unix ms when it ends at the latest (it ends sooner when left idle).
-    pub expires_at: i64,
+    /// When it ends at the latest (it ends sooner when left idle).
+    pub expires_at: UnixMillis,
 }
 
 /// Longest sign-in token looked up; anything longer cannot be one.
@@ -65,7 +66,7 @@ impl Accounts {
     pub async fn create_sign_in(&self, request: &SignInRequest<'_>) -> Result<IssuedSignIn, ServiceError> {
         let seller = SellerRef::parse(request.seller_id, request.seller_external_id)?;
         let user = SellerUserIdentity::parse(request.user_external_id, request.user_name, request.user_email)?;
-        let ttl = ttl_millis(request.ttl_seconds)?;
+        let lifetime = token_lifetime(request.ttl_seconds)?;
         let seller = match &seller {
             SellerRef::Id(id) => self.store.seller(*id).await?.ok_or_else(|| ServiceError::invalid("sellerId", "does not exist"))?,
             SellerRef::ExternalId(external_id) => self
@@ -87,7 +88,7 @@ impl Accounts {
             user_name: user.name,
             user_email: user.email,
             created_at: now,
-            expires_at: now + ttl,
+            expires_at: now.plus(lifetime),
         };
         self.store.create_sign_in(&sign_in).await?;
         Ok(IssuedSignIn { token: token.secret, expires_at: sign_in.expires_at })
@@ -105,6 +106,6 @@ impl Accounts {
         let session = generate_secret(&mut rand::thread_rng(), EMBED_SESSION_PREFIX);
         let now = self.clock.now();
         let user = self.store.redeem_sign_in(&hash_key(token), &new_session(&session.hash, SessionKind::Embed, now)).await?;
-        Ok(user.map(|user| EmbedSession { token: session.secret, user, expires_at: now + SESSION_LIFETIME_MS }))
+        Ok(user.map(|user| EmbedSession { token: session.secret, user, expires_at: now.plus(SESSION_LIFETIME) }))
     }
 }

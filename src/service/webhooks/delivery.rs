@@ -2,11 +2,11 @@
 //! into one delivery row per endpoint, then sends due deliveries as signed JSON POSTs,
 //! retrying with exponential back-off and jitter; every attempt is recorded.
 
+use crate::domain::ids::WebhookId;
 use super::destination::{self, DestinationPolicy};
 use super::endpoints::{MESSAGES_READ, MESSAGE_CREATED};
 use super::tls;
-use crate::domain::ids::{message_gid, seller_gid};
-use crate::domain::wire::{format_time, WireMessage};
+use crate::domain::wire::WireMessage;
 use crate::metrics::{DeliveryLabels, Metrics};
 use crate::service::clock::Clock;
 use crate::store::{AttemptOutcome, DeliveryRecord, EventKind, NewDelivery, Store, StoredEvent, WebhookRecord};
@@ -22,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Deliveries are retried until this long after the event (then given up).
-pub const RETRY_FOR_MS: i64 = 48 * 60 * 60 * 1000;
+pub const RETRY_FOR: Duration = Duration::from_secs(48 * 60 * 60);
 /// The longest wait between two attempts.
-const MAX_BACKOFF_MS: i64 = 60 * 60 * 1000;
+const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 /// How much longer than an attempt's timeout a claim lasts (time to record the attempt);
 /// a delivery whose worker died is tried again this long after its timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(15);
@@ -46,22 +46,21 @@ pub fn delivery_of(event: &StoredEvent) -> (&'static str, NewDelivery) {
         EventKind::MessagesRead { sent_by, read_at, message_ids } => (
             MESSAGES_READ,
             *read_at,
-            json!({ "sentByType": sent_by.as_str(), "readAt": format_time(*read_at),
-                    "messageIds": message_ids.iter().map(|id| message_gid(*id)).collect::<Vec<_>>() }),
+            json!({ "sentByType": sent_by.as_str(), "readAt": read_at.to_rfc3339(),
+                    "messageIds": message_ids.iter().map(|id| id.gid()).collect::<Vec<_>>() }),
         ),
     };
     let body = json!({
-        "id": event_id, "type": event_type, "occurredAt": format_time(occurred_at),
-        "sellerId": seller_gid(event.seller_id), "data": data,
+        "id": event_id, "type": event_type, "occurredAt": occurred_at.to_rfc3339(),
+        "sellerId": event.seller_id.gid(), "data": data,
     });
     (event_type, NewDelivery { event_id, body: body.to_string() })
 }
 
 /// The delay before attempt `attempts + 1`: `base · 2^attempts`, at most an hour, ±25 %.
-pub fn backoff_ms(base_ms: i64, attempts: i64) -> i64 {
-    let exponential = base_ms.saturating_mul(1_i64 << attempts.clamp(0, 30)).min(MAX_BACKOFF_MS);
-    let jitter: f64 = rand::thread_rng().gen_range(0.75..1.25);
-    ((exponential as f64) * jitter) as i64
+pub fn backoff(base: Duration, attempts: i64) -> Duration {
+    let exponential = base.saturating_mul(1_u32 << attempts.clamp(0, 30)).min(MAX_BACKOFF);
+    exponential.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
 }
 
 /// Worker settings.
@@ -113,25 +112,25 @@ struct Reporting {
     clock: Clock,
     metrics: Arc<Metrics>,
     /// Whether each active endpoint's latest attempt failed.
-    failing: Mutex<HashMap<i64, bool>>,
+    failing: Mutex<HashMap<WebhookId, bool>>,
 }
 
 impl Reporting {
     /// Records that `endpoint_id`'s latest attempt failed (or not) and updates the gauge.
-    fn set_failing(&self, endpoint_id: i64, failed: bool) {
+    fn set_failing(&self, endpoint_id: WebhookId, failed: bool) {
         let mut failing = self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         failing.insert(endpoint_id, failed);
         self.publish(&failing);
     }
 
     /// Forgets endpoints that are no longer active.
-    fn keep_only(&self, active: &HashMap<i64, WebhookRecord>) {
+    fn keep_only(&self, active: &HashMap<WebhookId, WebhookRecord>) {
         let mut failing = self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         failing.retain(|id, _| active.contains_key(id));
         self.publish(&failing);
     }
 
-    fn publish(&self, failing: &HashMap<i64, bool>) {
+    fn publish(&self, failing: &HashMap<WebhookId, bool>) {
         let count = failing.values().filter(|failed| **failed).count();
         self.metrics.webhook_failing_endpoints.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
@@ -191,7 +190,7 @@ pub fn spawn_worker(
 /// Queues new events for every active endpoint, then starts the due deliveries.
 async fn run_once(reporting: &Arc<Reporting>, client: &reqwest::Client, settings: &WebhookSettings, in_flight: &TaskTracker) -> Result<(), crate::store::StoreError> {
     let (store, clock) = (&reporting.store, &reporting.clock);
-    let endpoints: HashMap<i64, WebhookRecord> =
+    let endpoints: HashMap<WebhookId, WebhookRecord> =
         store.list_webhooks().await?.into_iter().filter(|e| e.removed_at.is_none()).map(|e| (e.id, e)).collect();
     reporting.keep_only(&endpoints);
     if endpoints.is_empty() {
@@ -209,8 +208,7 @@ async fn run_once(reporting: &Arc<Reporting>, client: &reqwest::Client, settings
         store.enqueue_deliveries(endpoint.id, &deliveries, last, clock.now()).await?;
     }
     let now = clock.now();
-    let lease_ms = i64::try_from(settings.lease().as_millis()).unwrap_or(i64::MAX);
-    for delivery in store.claim_deliveries(now, now.saturating_add(lease_ms), 32).await? {
+    for delivery in store.claim_deliveries(now, now.plus(settings.lease()), 32).await? {
         let Some(endpoint) = endpoints.get(&delivery.endpoint_id).cloned() else { continue };
         // Each attempt runs on its own: a slow endpoint delays nobody else.
         let (reporting, client, settings) = (reporting.clone(), client.clone(), settings.clone());
@@ -229,8 +227,8 @@ async fn attempt(reporting: &Reporting, client: &reqwest::Client, endpoint: &Web
     let now = reporting.clock.now();
     let outcome = match &error {
         None => AttemptOutcome::Delivered,
-        Some(_) if now - delivery.created_at >= RETRY_FOR_MS => AttemptOutcome::GiveUp,
-        Some(_) => AttemptOutcome::Retry(now + backoff_ms(settings.retry_base.as_millis() as i64, delivery.attempts)),
+        Some(_) if now.since(delivery.created_at) >= RETRY_FOR => AttemptOutcome::GiveUp,
+        Some(_) => AttemptOutcome::Retry(now.plus(backoff(settings.retry_base, delivery.attempts))),
     };
     report(reporting, endpoint, &delivery, status, error.as_deref(), outcome);
     if let Err(error) = reporting.store.record_attempt(delivery.id, now, status, error.as_deref(), outcome).await {
@@ -250,9 +248,9 @@ fn report(reporting: &Reporting, endpoint: &WebhookRecord, delivery: &DeliveryRe
     reporting.set_failing(endpoint.id, error.is_some());
     let Some(error) = error else { return };
     let host = url::Url::parse(&endpoint.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-    let endpoint_id = crate::domain::ids::GlobalId::new(crate::domain::ids::IdKind::WebhookEndpoint, endpoint.id).encode();
+    let endpoint_id = endpoint.id.gid();
     let next_retry_in_ms = match outcome {
-        AttemptOutcome::Retry(at) => Some(at - reporting.clock.now()),
+        AttemptOutcome::Retry(at) => Some(at.since(reporting.clock.now()).as_millis()),
         _ => None,
     };
     tracing::warn!(endpoint = %endpoint_id, %host, status, %error, attempt = delivery.attempts + 1, event_id = %delivery.event_id, next_retry_in_ms, gave_up = matches!(outcome, AttemptOutcome::GiveUp), "webhook delivery failed");
@@ -286,7 +284,7 @@ async fn send(
     let url = destination::parse_http_url(&endpoint.url).map_err(SendFailure::InvalidUrl)?;
     // The client connects to IP literals without asking the resolver: check them here.
     policy.check_ip_literal(&url)?;
-    let timestamp = clock.now() / 1000;
+    let timestamp = clock.now().get() / 1000;
     client
         .post(url)
         .header("content-type", "application/json")
@@ -328,10 +326,10 @@ mod tests {
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
         for attempts in 0..5 {
-            let delay = backoff_ms(1_000, attempts);
+            let delay = backoff(Duration::from_secs(1), attempts).as_millis();
             let nominal = 1_000 << attempts;
             assert!(delay >= nominal * 3 / 4 && delay <= nominal * 5 / 4, "{attempts}: {delay}");
         }
-        assert!(backoff_ms(1_000, 40) <= MAX_BACKOFF_MS * 5 / 4);
+        assert!(backoff(Duration::from_secs(1), 40) <= MAX_BACKOFF.mul_f64(1.25));
     }
 }

@@ -2,6 +2,7 @@
 //! and event types are accepted, the signing secret (shown once), removal, and each
 //! endpoint's latest delivery attempts.
 
+use crate::domain::ids::WebhookId;
 use super::destination::DestinationPolicy;
 use crate::service::clock::Clock;
 use crate::service::error::ServiceError;
@@ -76,13 +77,13 @@ impl WebhookService {
 
     /// Removes an endpoint; false when there is no such active endpoint.
     #[instrument(skip_all)]
-    pub async fn remove(&self, endpoint_id: i64) -> Result<bool, ServiceError> {
+    pub async fn remove(&self, endpoint_id: WebhookId) -> Result<bool, ServiceError> {
         Ok(self.store.remove_webhook(endpoint_id, self.clock.now()).await?)
     }
 
     /// The latest `limit` attempts at delivering to an endpoint, newest first.
     #[instrument(skip_all)]
-    pub async fn attempts(&self, endpoint_id: i64, limit: i64) -> Result<Vec<AttemptRecord>, ServiceError> {
+    pub async fn attempts(&self, endpoint_id: WebhookId, limit: i64) -> Result<Vec<AttemptRecord>, ServiceError> {
         Ok(self.store.webhook_attempts(endpoint_id, limit).await?)
     }
 }

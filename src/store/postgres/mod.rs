@@ -4,6 +4,7 @@
 
 mod writes;
 
+use crate::domain::ids::{MessageId, SellerId};
 use super::sql::{Dialect, RecordRow, RowsAffected, SqlBackend};
 use super::contract::Store;
 use super::records::*;
@@ -89,18 +90,18 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    #[instrument(level = "debug", skip_all, fields(seller_id = message.seller_id))]
+    #[instrument(level = "debug", skip_all, fields(seller_id = %message.seller_id))]
     async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome> {
         writes::create_message(&self.pool, message).await
     }
 
-    #[instrument(level = "debug", skip_all, fields(seller_id = request.seller_id))]
-    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>> {
+    #[instrument(level = "debug", skip_all, fields(seller_id = %request.seller_id))]
+    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<MessageId>> {
         writes::mark_read(&self.pool, request).await
     }
 
     #[instrument(level = "debug", skip_all, fields(seller_id = ?seller_id))]
-    async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+    async fn events_after(&self, after: EventCursor, seller_id: Option<SellerId>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         let filter = if seller_id.is_some() { "AND e.seller_id = $4" } else { "AND $4::bigint IS NULL" };
         let sql = format!(
             "SELECT e.seq, e.tx::text::bigint, e.seller_id, e.kind, e.sent_by, e.read_at, e.message_ids, \
@@ -113,7 +114,7 @@ impl Store for PostgresStore {
             .bind(after.tx)
             .bind(after.seq)
             .bind(limit)
-            .bind(seller_id)
+            .bind(seller_id.map(SellerId::get))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(RecordRow::event).collect::<Result<_, _>>()?)

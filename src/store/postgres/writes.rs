@@ -2,6 +2,7 @@
 //! and marking messages read (the statements of [`ChatWrites`]), each its own
 //! transaction on the shared pool.
 
+use crate::domain::ids::MessageId;
 use crate::domain::Side;
 use crate::store::chats::ChatWrites;
 use crate::store::records::{unread_column, CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
@@ -21,7 +22,7 @@ pub(super) async fn create_message(pool: &PgPool, message: &NewMessage) -> Store
 }
 
 /// Marks the other side's messages read (see `Store::mark_read`) in one transaction.
-pub(super) async fn mark_read(pool: &PgPool, request: &MarkRead) -> StoreResult<Vec<i64>> {
+pub(super) async fn mark_read(pool: &PgPool, request: &MarkRead) -> StoreResult<Vec<MessageId>> {
     let mut tx = pool.begin().await?;
     let ids = ChatWrites::<Postgres>::mark_read_in(&mut tx, request).await?;
     tx.commit().await?;
@@ -58,11 +59,11 @@ enum Inserted {
 
 async fn run_insert(conn: &mut PgConnection, message: &NewMessage) -> StoreResult<Inserted> {
     let (chats, id, seq): (i64, Option<i64>, Option<i64>) = sqlx::query_as(&insert_statement(message.sent_by))
-        .bind(message.seller_id)
+        .bind(message.seller_id.get())
         .bind(message.sent_by.as_str())
         .bind(&message.sender_label)
         .bind(&message.body)
-        .bind(message.now)
+        .bind(message.now.get())
         .bind(&message.client_mutation_id)
         .fetch_one(&mut *conn)
         .await?;

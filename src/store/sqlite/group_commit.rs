@@ -6,6 +6,7 @@
 //! other reason the batch is rolled back and each write retried in a transaction of its
 //! own, so one bad write never takes others down with it.
 
+use crate::domain::ids::MessageId;
 use super::writes::insert_message;
 use crate::store::chats::ChatWrites;
 use crate::store::records::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
@@ -19,12 +20,12 @@ const QUEUE_DEPTH: usize = 4096;
 
 enum WriteOp {
     Create(NewMessage, oneshot::Sender<StoreResult<CreateOutcome>>),
-    Read(MarkRead, oneshot::Sender<StoreResult<Vec<i64>>>),
+    Read(MarkRead, oneshot::Sender<StoreResult<Vec<MessageId>>>),
 }
 
 enum Applied {
     Create(StoreResult<CreateOutcome>),
-    Read(StoreResult<Vec<i64>>),
+    Read(StoreResult<Vec<MessageId>>),
 }
 
 /// The handle writers use; the committer task runs until every handle is dropped.
@@ -48,7 +49,7 @@ impl GroupCommitter {
     }
 
     /// Marks messages read in the next group transaction.
-    pub(super) async fn mark_read(&self, request: MarkRead) -> StoreResult<Vec<i64>> {
+    pub(super) async fn mark_read(&self, request: MarkRead) -> StoreResult<Vec<MessageId>> {
         let (reply, answer) = oneshot::channel();
         self.queue.send(WriteOp::Read(request, reply)).await.map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?

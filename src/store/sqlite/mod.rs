@@ -3,6 +3,7 @@
 mod group_commit;
 mod writes;
 
+use crate::domain::ids::{MessageId, SellerId};
 use super::sql::{Dialect, RecordRow, RowsAffected, SqlBackend};
 use super::contract::Store;
 use super::records::*;
@@ -177,18 +178,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    #[instrument(level = "debug", skip_all, fields(seller_id = message.seller_id))]
+    #[instrument(level = "debug", skip_all, fields(seller_id = %message.seller_id))]
     async fn create_message(&self, message: &NewMessage) -> StoreResult<CreateOutcome> {
         self.committer.create_message(message.clone()).await
     }
 
-    #[instrument(level = "debug", skip_all, fields(seller_id = request.seller_id))]
-    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<i64>> {
+    #[instrument(level = "debug", skip_all, fields(seller_id = %request.seller_id))]
+    async fn mark_read(&self, request: &MarkRead) -> StoreResult<Vec<MessageId>> {
         self.committer.mark_read(*request).await
     }
 
     #[instrument(level = "debug", skip_all, fields(seller_id = ?seller_id))]
-    async fn events_after(&self, after: EventCursor, seller_id: Option<i64>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+    async fn events_after(&self, after: EventCursor, seller_id: Option<SellerId>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         let filter = if seller_id.is_some() { "AND e.seller_id = $3" } else { "" };
         let sql = format!(
             "SELECT e.seq, 0, e.seller_id, e.kind, e.sent_by, e.read_at, e.message_ids, \
@@ -199,7 +200,7 @@ impl Store for SqliteStore {
         // One writer commits in insert order, so `seq` alone orders the feed (tx = 0).
         let mut query = sqlx::query(&sql).bind(after.seq).bind(limit);
         if let Some(seller_id) = seller_id {
-            query = query.bind(seller_id);
+            query = query.bind(seller_id.get());
         }
         let rows = query.fetch_all(&self.readers).await?;
         Ok(rows.iter().map(RecordRow::event).collect::<Result<_, _>>()?)

@@ -23,9 +23,9 @@ pub(super) async fn insert_message(tx: &mut SqliteConnection, message: &NewMessa
     .bind(message.sent_by.as_str())
     .bind(&message.sender_label)
     .bind(&message.body)
-    .bind(message.now)
+    .bind(message.now.get())
     .bind(&message.client_mutation_id)
-    .bind(message.seller_id)
+    .bind(message.seller_id.get())
     .fetch_optional(&mut *tx)
     .await?;
     let (id, seq) = inserted.ok_or(StoreError::NotFound("seller"))?;
