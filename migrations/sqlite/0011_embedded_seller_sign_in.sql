@@ -31,7 +31,7 @@ CREATE TABLE users (
 INSERT INTO users (id, email, name, password_hash, seller_id, role, created_at, disabled_at)
 SELECT id, email, name, password_hash, seller_id, role, created_at, disabled_at FROM users_kept;
 DROP TABLE users_kept;
-UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT seq FROM users_sequence_kept)) WHERE name = 'users';
+UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT seq FROM users_sequence_kept), 0)) WHERE name = 'users';
 INSERT INTO sqlite_sequence (name, seq)
 SELECT 'users', seq FROM users_sequence_kept WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users');
 DROP TABLE users_sequence_kept;

@@ -44,7 +44,8 @@ pub fn ensure_may_chat<'a>(ctx: &Context<'a>, action: &str) -> Result<&'a Princi
 }
 
 /// Refuses anything but an operator credential that may provision (SPEC §11: operator
-/// admin keys and Full Admin users); others get `FORBIDDEN`.
+/// admin keys and Full Admin users); others get `FORBIDDEN`. Until operator keys carry an
+/// admin flag (`key create --operator --admin`), every operator API key counts as one.
 pub fn ensure_admin(ctx: &Context<'_>) -> Result<()> {
     ensure_operator(ctx)?;
     if ctx.data_unchecked::<Principal>().may_change_settings() {

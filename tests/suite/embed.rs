@@ -26,7 +26,8 @@ const SIGN_IN: &str = "mutation($input: SellerSignInCreateInput!) {
   sellerSignInCreate(input: $input) { token url expiresAt errors { field messages } }
 }";
 
-/// An operator credential that may mint sign-ins (an operator API key).
+/// An operator credential that may mint sign-ins: an operator admin key (until keys carry
+/// an admin flag, any operator API key is one).
 async fn admin_key(app: &TestApp) -> String {
     app.operator_key("Marketplace back end").await
 }
