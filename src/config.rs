@@ -1,8 +1,10 @@
 //! Server settings from flags and environment, in one struct.
 
+mod embedding;
 mod proxies;
 mod rate_limits;
 
+pub use embedding::{EmbedOrigins, PublicUrl};
 pub use proxies::TrustedProxies;
 pub use rate_limits::{Rate, RateLimits};
 
@@ -100,6 +102,15 @@ pub struct ServerConfig {
     /// Most subscription WebSockets one API key or portal user may hold open at once.
     #[arg(long, env = "MARKETCHAT_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_sockets_per_credential: usize,
+    /// Where clients reach this server, e.g. `https://chat.example.com`: makes links absolute
+    /// (a sign-in's `url`). Without it, such links are paths.
+    #[arg(long, env = "MARKETCHAT_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+    /// Origins of the marketplace pages that may frame the embedded seller chat
+    /// (`https://seller.example.com,…`): its `Content-Security-Policy: frame-ancestors`, and
+    /// the only origins it tells the unread count to. Empty: no page may frame it.
+    #[arg(long, env = "MARKETCHAT_EMBED_ORIGINS", default_value = "")]
+    pub embed_origins: EmbedOrigins,
 }
 
 impl ServerConfig {
@@ -153,6 +164,8 @@ impl Default for ServerConfig {
             webhook_allow_private: false,
             webhook_ca_file: None,
             retention_days: None,
+            public_url: None,
+            embed_origins: EmbedOrigins::default(),
         }
     }
 }

@@ -1,19 +1,22 @@
-//! Portal accounts: creating users, logging in and out, and ending old sessions.
-//! Passwords are argon2id hashes; sessions are random tokens stored only as SHA-256
-//! hashes (checked, on each use, by [`super::auth`]).
+//! Portal accounts: creating users, logging in and out, signing the marketplace's seller
+//! users in to the embedded chat ([`sign_in`]), and ending old sessions. Passwords are
+//! argon2id hashes; sessions are random tokens stored only as SHA-256 hashes (checked, on
+//! each use, by [`super::auth`]).
 
 mod hashing;
 mod lockout;
+pub mod sign_in;
 
 pub use hashing::{HashPool, HashPoolError};
 pub use lockout::{Lockout, LockoutKey};
 
 use crate::domain::ids::SellerId;
+use crate::domain::time::UnixMillis;
 use super::clock::Clock;
 use crate::domain::keys::{generate_secret, hash_key};
 use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
-use crate::store::{Store, StoreError, UserRecord};
+use crate::store::{NewSession, SessionKind, Store, StoreError, UserRecord};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,7 +137,7 @@ impl Accounts {
         };
         let password_hash = self.hasher.hash(password.to_owned()).await?;
         let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&email).to_owned();
-        let user = UserRecord { id: 0, email: email.clone(), name, password_hash, seller_id, role, disabled_at: None };
+        let user = UserRecord { id: 0, email: Some(email.clone()), name, password_hash: Some(password_hash), seller_id, role, disabled_at: None, external_id: None };
         self.store
             .create_user(&user, self.clock.now())
             .await?
@@ -152,7 +155,7 @@ impl Accounts {
         let key = LockoutKey::new(&email, client);
         self.lockout.reserve(key).map_err(|retry_after| AccountError::TooManyAttempts { retry_after })?;
         let user = self.store.user_by_email(&email).await?;
-        let verified = self.hasher.verify(user.as_ref().map(|u| u.password_hash.clone()), password.to_owned()).await?;
+        let verified = self.hasher.verify(user.as_ref().and_then(|u| u.password_hash.clone()), password.to_owned()).await?;
         let Some(user) = user.filter(|_| verified) else {
             return Err(AccountError::BadCredentials);
         };
@@ -161,13 +164,12 @@ impl Accounts {
         }
         self.lockout.succeeded(key);
         let token = generate_secret(&mut rand::thread_rng(), "mcs_");
-        let now = self.clock.now();
-        let (expires_at, idle_since) = (now.plus(SESSION_LIFETIME), now.minus(SESSION_IDLE_TIMEOUT));
-        self.store.create_session(&token.hash, user.id, now, expires_at, idle_since, MAX_SESSIONS_PER_USER).await?;
+        self.store.create_session(user.id, &new_session(&token.hash, SessionKind::Portal, self.clock.now())).await?;
         Ok((token.secret, user))
     }
 
-    /// Gives a user a new password and ends their sessions; false when there is no such user.
+    /// Gives a user a new password and ends their sessions; false when there is no such
+    /// user or it is an embedded seller user (who signs in through the marketplace).
     #[instrument(skip_all)]
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<bool, AccountError> {
         check_lengths("", password)?;
@@ -182,14 +184,16 @@ impl Accounts {
         Ok(self.store.delete_session(&hash_key(token)).await?)
     }
 
-    /// Deletes expired and idle sessions; returns how many.
+    /// Deletes expired and idle sessions and expired sign-in tokens; returns how many.
     #[instrument(skip_all)]
     pub async fn purge_sessions(&self) -> Result<u64, AccountError> {
         let now = self.clock.now();
-        Ok(self.store.purge_sessions(now, now.minus(SESSION_IDLE_TIMEOUT)).await?)
+        let sessions = self.store.purge_sessions(now, now.minus(SESSION_IDLE_TIMEOUT)).await?;
+        Ok(sessions + self.store.purge_sign_ins(now).await?)
     }
 
-    /// Deletes expired and idle sessions at start and then every hour, until `stop`.
+    /// Deletes expired and idle sessions (and expired sign-in tokens) at start and then
+    /// every hour, until `stop`.
     pub fn spawn_session_purge(self: Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
@@ -209,6 +213,19 @@ impl Accounts {
     /// (address, client IP) pairs with failed logins held in memory now.
     pub fn tracked_failures(&self) -> usize {
         self.lockout.len()
+    }
+}
+
+/// A session of `kind` starting `now`, by the rules every session follows: its lifetime,
+/// the idle timeout and the per-user cap.
+fn new_session(token_hash: &str, kind: SessionKind, now: UnixMillis) -> NewSession<'_> {
+    NewSession {
+        token_hash,
+        kind,
+        now,
+        expires_at: now.plus(SESSION_LIFETIME),
+        idle_since: now.minus(SESSION_IDLE_TIMEOUT),
+        keep_per_user: MAX_SESSIONS_PER_USER,
     }
 }
 
@@ -238,12 +255,13 @@ mod tests {
     fn user(seller_id: Option<SellerId>, role: Option<&str>) -> UserRecord {
         UserRecord {
             id: 7,
-            email: "u@example.test".to_owned(),
+            email: Some("u@example.test".to_owned()),
             name: "U".to_owned(),
-            password_hash: String::new(),
+            password_hash: None,
             seller_id,
             role: role.map(str::to_owned),
             disabled_at: None,
+            external_id: None,
         }
     }
 

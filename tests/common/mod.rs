@@ -3,9 +3,11 @@
 //! way clients do.
 
 pub mod app;
+pub mod browser;
 pub mod ca;
 pub mod cli;
 pub mod db;
+pub mod host;
 pub mod graphql;
 pub mod log;
 pub mod nodes;
