@@ -9,7 +9,7 @@ use crate::realtime::Broker;
 use crate::service::webhooks::{self, WebhookSettings};
 use crate::service::{retention, Accounts, AuthService, ChatService, Clock, Provisioning, SsoService, WebhookService};
 use crate::store::Store;
-use crate::web::{self, WebState};
+use crate::web::{self, EmbedState, Framable, WebState, CONTENT_SECURITY_POLICY};
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -31,6 +31,8 @@ pub struct AppState {
     api: ApiState,
     /// The portals' state.
     web: WebState,
+    /// The embedded seller chat's state.
+    embed: EmbedState,
     /// Portal users and sessions.
     pub accounts: Arc<Accounts>,
     /// Operator single sign-on, when configured.
@@ -74,6 +76,12 @@ impl FromRef<Arc<AppState>> for WebState {
     }
 }
 
+impl FromRef<Arc<AppState>> for EmbedState {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.embed.clone()
+    }
+}
+
 impl FromRef<Arc<AppState>> for TrustedProxies {
     fn from_ref(state: &Arc<AppState>) -> Self {
         state.trusted_proxies.clone()
@@ -106,9 +114,12 @@ impl AppState {
             broker: broker.clone(),
             limiter: limiter.clone(),
             metrics: metrics.clone(),
+            accounts: accounts.clone(),
+            public_url: config.public_url.as_ref().map(|url| url.as_str().to_owned()),
         };
         Self {
             api: ApiState::new(config, context, auth.clone(), shutdown.clone()),
+            embed: EmbedState::new(accounts.clone(), limiter.clone(), &config.embed_origins),
             web: WebState { accounts: accounts.clone(), auth, limiter, sso: sso.clone() },
             accounts,
             sso,
@@ -176,22 +187,22 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
 
-/// The portals' content policy: only our own scripts, styles and connections (no
-/// inline script anywhere), and no page may frame ours.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// Security headers on every response, pages and API alike.
+/// Security headers on every response, pages and API alike: no page may frame ours
+/// (`frame-ancestors 'none'` and `X-Frame-Options: DENY`), except the embed page, which
+/// brings its own policy naming `--embed-origins` and is marked [`Framable`].
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let framable = response.extensions().get::<Framable>().is_some();
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),
-        (header::X_FRAME_OPTIONS, "DENY"),
     ] {
         headers.entry(name).or_insert(header::HeaderValue::from_static(value));
+    }
+    if !framable {
+        headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
     }
     response
 }

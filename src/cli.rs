@@ -300,7 +300,9 @@ pub enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// List users: `ID<TAB>EMAIL<TAB>NAME<TAB>OWNER<TAB>ROLE<TAB>STATUS` a line.
+    /// List users: `ID<TAB>EMAIL<TAB>NAME<TAB>OWNER<TAB>ROLE<TAB>STATUS` a line (OWNER of a
+    /// seller user signed in through the marketplace ends `external USER_ID`; EMAIL is `-`
+    /// when there is none).
     List,
     /// Disable a user: they cannot log in, and their sessions end at once (open
     /// subscriptions close at their next re-check).
@@ -518,13 +520,17 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
         UserCommand::List => {
             let mut out = std::io::stdout().lock();
             for user in store.list_users().await? {
-                let owner = user.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", id.gid()));
+                let mut owner = user.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", id.gid()));
+                if let Some(external_id) = &user.external_id {
+                    // An embedded seller user, signed in by the marketplace.
+                    owner.push_str(&format!(" external {external_id}"));
+                }
                 let status = if user.disabled_at.is_some() { "disabled" } else { "active" };
                 writeln!(
                     out,
                     "{}\t{}\t{}\t{owner}\t{}\t{status}",
                     user_gid(user.id, user.seller_id.is_some()),
-                    user.email,
+                    user.email.as_deref().unwrap_or("-"),
                     user.name,
                     user.role.as_deref().unwrap_or("-"),
                 )?;
@@ -544,7 +550,7 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
             let user_id = user_argument(&id)?;
             let password = read_password()?;
             if !Accounts::new(store, Clock::system()).set_password(user_id, &password).await? {
-                bail!("no user with ID {id}");
+                bail!("no user with ID {id} logs in with a password (seller users the marketplace signs in have none)");
             }
         }
     }

@@ -1,9 +1,11 @@
 //! Server settings from flags and environment, in one struct.
 
+mod embedding;
 mod proxies;
 mod rate_limits;
 mod sso;
 
+pub use embedding::{EmbedOrigins, PublicUrl};
 pub use proxies::TrustedProxies;
 pub use rate_limits::{Rate, RateLimits};
 pub use sso::{SsoFlags, CALLBACK_PATH};
@@ -102,11 +104,17 @@ pub struct ServerConfig {
     /// Most subscription WebSockets one API key or portal user may hold open at once.
     #[arg(long, env = "MARKETCHAT_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_sockets_per_credential: usize,
-    /// The address people reach this server at (e.g. `https://chat.example.com`), for
-    /// links that leave it: the identity provider sends operator staff back to
-    /// `<public URL>/operator/sso/callback`.
-    #[arg(long, env = "MARKETCHAT_PUBLIC_URL", value_parser = parse_public_url)]
-    pub public_url: Option<url::Url>,
+    /// Where clients reach this server, e.g. `https://chat.example.com`: makes links absolute
+    /// (a sign-in's `url`), and the identity provider sends operator staff back to
+    /// `<public URL>/operator/sso/callback`. Without it, such links are paths (and single
+    /// sign-on cannot be configured).
+    #[arg(long, env = "MARKETCHAT_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+    /// Origins of the marketplace pages that may frame the embedded seller chat
+    /// (`https://seller.example.com,…`): its `Content-Security-Policy: frame-ancestors`, and
+    /// the only origins it tells the unread count to. Empty: no page may frame it.
+    #[arg(long, env = "MARKETCHAT_EMBED_ORIGINS", default_value = "")]
+    pub embed_origins: EmbedOrigins,
     /// Operator single sign-on.
     #[command(flatten)]
     pub sso: SsoFlags,
@@ -169,18 +177,10 @@ impl Default for ServerConfig {
             webhook_ca_file: None,
             retention_days: None,
             public_url: None,
+            embed_origins: EmbedOrigins::default(),
             sso: SsoFlags::default(),
         }
     }
-}
-
-/// An absolute http(s) URL with no query or fragment.
-fn parse_public_url(raw: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(raw).map_err(|error| error.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() || url.host().is_none() {
-        return Err("must be an http:// or https:// address without query or fragment, e.g. https://chat.example.com".to_owned());
-    }
-    Ok(url)
 }
 
 /// The `--sensitive-data` values: the domain's [`SensitivePolicy`], named and described

@@ -1,5 +1,6 @@
-//! Credentials in requests: the API key headers and the portal's session cookie (which
-//! a request must back with a CSRF header), resolved by [`AuthService`].
+//! Credentials in requests: the API key headers (which also carry the embedded chat's
+//! bearer session token) and the portal's session cookie (which a request must back with
+//! a CSRF header), resolved by [`AuthService`].
 
 use crate::service::auth::{self, Authenticated, AuthService, Presented};
 use axum::http::{header, HeaderMap};
@@ -55,14 +56,15 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .find_map(|(name, value)| (name == SESSION_COOKIE).then_some(value))
 }
 
-/// Resolves an API key or, failing that, a portal session cookie (which must come with
-/// the CSRF header when `require_csrf_header`), recording its use.
+/// Resolves a bearer credential (an API key, or an embed session token: no cookie, so no
+/// CSRF header) or, failing that, a portal session cookie (which must come with the CSRF
+/// header when `require_csrf_header`), recording its use.
 pub async fn identify(auth: &AuthService, headers: &HeaderMap, require_csrf_header: bool) -> Result<Authenticated, IdentifyError> {
     if let Some(key) = presented_key(headers) {
         if key.is_empty() {
             return Err(IdentifyError::Missing);
         }
-        return Ok(auth.authenticate(Presented::ApiKey(key)).await?);
+        return Ok(auth.authenticate(Presented::bearer(key)).await?);
     }
     let token = session_cookie(headers).ok_or(IdentifyError::Missing)?;
     if require_csrf_header && headers.get(CSRF_HEADER.0).and_then(|v| v.to_str().ok()) != Some(CSRF_HEADER.1) {

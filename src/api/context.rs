@@ -1,11 +1,11 @@
 //! What every resolver may use, put into both schemas once: the services, the event
-//! broker, the rate limiter and the metrics. The caller's principal and credential come
+//! broker, the rate limiter, the metrics and the server's public URL. The caller's principal and credential come
 //! with each request instead.
 
 use super::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::realtime::Broker;
-use crate::service::{ChatService, Provisioning, WebhookService};
+use crate::service::{Accounts, ChatService, Provisioning, WebhookService};
 use async_graphql::Context;
 use std::sync::Arc;
 
@@ -24,6 +24,10 @@ pub struct ApiContext {
     pub limiter: Arc<RateLimiter>,
     /// Counters of created messages.
     pub metrics: Arc<Metrics>,
+    /// Users and sign-ins (the embedded seller chat's tokens).
+    pub accounts: Arc<Accounts>,
+    /// Where clients reach this server (`--public-url`), for absolute links.
+    pub public_url: Option<String>,
 }
 
 impl ApiContext {

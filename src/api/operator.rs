@@ -16,6 +16,8 @@ use crate::domain::cursor::{ChatCursor, SellerCursor};
 use crate::domain::ids::{GlobalId, IdKind, KeyId, MessageId, SellerId, WebhookId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::paging::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::domain::sign_in::embed_url;
+use crate::service::accounts::sign_in::SignInRequest;
 use crate::service::provisioning::SellerRef;
 use crate::service::ServiceError;
 use crate::store::{ChatListQuery, ChatRecord, KeyListQuery, SellerListQuery, SellerRecord};
@@ -243,6 +245,45 @@ pub struct ChatSettingsUpdateInput {
     chat_enabled: bool,
 }
 
+/// The marketplace's seller user to sign in to the embedded chat.
+#[derive(InputObject)]
+pub struct SellerSignInUserInput {
+    /// The marketplace's ID of the user: with the seller, it names one marketchat user,
+    /// created on first sign-in.
+    external_id: String,
+    /// Display name (refreshed on every sign-in).
+    name: String,
+    /// Contact address (refreshed on every sign-in); not a login.
+    email: Option<String>,
+}
+
+/// Input of `sellerSignInCreate`: exactly one of `sellerId` and `externalId`.
+#[derive(InputObject)]
+pub struct SellerSignInCreateInput {
+    /// The seller's ID.
+    seller_id: Option<ID>,
+    /// The seller's `externalId` (the marketplace's own seller ID).
+    external_id: Option<String>,
+    /// Who signs in.
+    user: SellerSignInUserInput,
+    /// How long the token may wait to be redeemed: 1 to 3600 seconds, default 300.
+    ttl_seconds: Option<i32>,
+}
+
+/// Result of `sellerSignInCreate`.
+#[derive(SimpleObject)]
+pub struct SellerSignInCreatePayload {
+    /// The single-use sign-in token, for `<marketchat-seller-chat token="…">`; shown only here.
+    token: Option<String>,
+    /// The embed page with the token in its fragment (`/embed/seller#token=…`), for an
+    /// `<iframe src>`: absolute when the server knows its public URL.
+    url: Option<String>,
+    /// When the token can no longer be redeemed.
+    expires_at: Option<String>,
+    /// What was wrong with the input; no token was made when this is non-empty.
+    errors: Option<Vec<ValidationError>>,
+}
+
 /// Operator API mutations.
 pub struct OperatorMutation;
 
@@ -267,6 +308,29 @@ impl OperatorMutation {
         };
         let removed = ApiContext::of(ctx).webhooks.remove(id).await?;
         Ok(WebhookEndpointDeletePayload { removed, errors: None })
+    }
+
+    /// Mints a single-use sign-in token for the embedded seller chat, for the seller user
+    /// who is logged in to the marketplace's own portal (operator admin keys and Full
+    /// Admin users only).
+    async fn seller_sign_in_create(&self, ctx: &Context<'_>, input: SellerSignInCreateInput) -> Result<SellerSignInCreatePayload> {
+        ensure_admin(ctx)?;
+        let context = ApiContext::of(ctx);
+        let request = SignInRequest {
+            seller_id: input.seller_id.as_ref().map(|id| id.as_str()),
+            seller_external_id: input.external_id.as_deref(),
+            user_external_id: &input.user.external_id,
+            user_name: &input.user.name,
+            user_email: input.user.email.as_deref(),
+            ttl_seconds: input.ttl_seconds,
+        };
+        let (issued, errors) = into_payload(context.accounts.create_sign_in(&request).await)?;
+        Ok(SellerSignInCreatePayload {
+            url: issued.as_ref().map(|issued| embed_url(context.public_url.as_deref(), &issued.token)),
+            expires_at: issued.as_ref().map(|issued| issued.expires_at.to_rfc3339()),
+            token: issued.map(|issued| issued.token),
+            errors,
+        })
     }
 
     /// Changes settings (operator API keys and Full Admin users only).

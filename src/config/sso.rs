@@ -1,5 +1,6 @@
 //! The single sign-on flags (`--oidc-*`, `--password-login`) and the settings they make.
 
+use super::PublicUrl;
 use crate::service::sso::SsoSettings;
 use clap::Args;
 use std::net::IpAddr;
@@ -68,7 +69,7 @@ impl std::fmt::Debug for SsoFlags {
 impl SsoFlags {
     /// The sign-on settings, `None` when single sign-on is off; an error says which flag
     /// is missing or wrong. `public_url` is where people reach this server.
-    pub fn settings(&self, public_url: Option<&Url>) -> Result<Option<SsoSettings>, String> {
+    pub fn settings(&self, public_url: Option<&PublicUrl>) -> Result<Option<SsoSettings>, String> {
         let Some(issuer) = self.issuer.as_deref().map(str::trim).filter(|issuer| !issuer.is_empty()) else {
             if self.client_id.is_some() || self.client_secret.is_some() {
                 return Err("--oidc-client-id and --oidc-client-secret need --oidc-issuer".to_owned());
@@ -98,7 +99,7 @@ impl SsoFlags {
             issuer: issuer.to_owned(),
             client_id,
             client_secret,
-            redirect_url: format!("{}{CALLBACK_PATH}", public_url.as_str().trim_end_matches('/')),
+            redirect_url: format!("{}{CALLBACK_PATH}", public_url.as_str()),
             role_claim: self.role_claim.trim().to_owned(),
             scopes,
             display_name,
@@ -130,7 +131,7 @@ mod tests {
 
     #[test]
     fn the_redirect_uri_is_under_the_public_url_and_the_button_names_the_host() {
-        let public = Url::parse("https://chat.example.com/").unwrap();
+        let public: PublicUrl = "https://chat.example.com/".parse().unwrap();
         let settings = flags("https://login.example.com/realms/staff").settings(Some(&public)).unwrap().unwrap();
         assert_eq!(settings.redirect_url, "https://chat.example.com/operator/sso/callback");
         assert_eq!(settings.display_name, "login.example.com");
@@ -142,7 +143,7 @@ mod tests {
 
     #[test]
     fn an_issuer_must_be_https_unless_on_loopback_and_needs_its_client_and_public_url() {
-        let public = Url::parse("http://127.0.0.1:8080").unwrap();
+        let public: PublicUrl = "http://127.0.0.1:8080".parse().unwrap();
         assert!(flags("http://idp.example.com").settings(Some(&public)).unwrap_err().contains("https://"));
         assert!(flags("http://localhost:9000").settings(Some(&public)).unwrap().is_some());
         assert!(flags("http://127.0.0.1:9000").settings(Some(&public)).unwrap().is_some());

@@ -1,19 +1,22 @@
-//! Portal accounts: creating users, logging in and out, and ending old sessions.
-//! Passwords are argon2id hashes; sessions are random tokens stored only as SHA-256
-//! hashes (checked, on each use, by [`super::auth`]).
+//! Portal accounts: creating users, logging in and out, signing the marketplace's seller
+//! users in to the embedded chat ([`sign_in`]), and ending old sessions. Passwords are
+//! argon2id hashes; sessions are random tokens stored only as SHA-256 hashes (checked, on
+//! each use, by [`super::auth`]).
 
 mod hashing;
 mod lockout;
+pub mod sign_in;
 
 pub use hashing::{HashPool, HashPoolError};
 pub use lockout::{Lockout, LockoutKey};
 
 use crate::domain::ids::SellerId;
+use crate::domain::time::UnixMillis;
 use super::clock::Clock;
 use crate::domain::keys::{generate_secret, hash_key};
 use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
-use crate::store::{IdpIdentity, Store, StoreError, UserRecord};
+use crate::store::{IdpIdentity, NewSession, SessionKind, Store, StoreError, UserRecord};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,9 +42,6 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest display name kept from an identity provider, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
-/// The stored "hash" of a user who has no password (signs in only through the identity
-/// provider): not a PHC string, so no password ever matches it.
-pub const NO_PASSWORD: &str = "!no-password";
 
 /// Why an account operation failed.
 #[derive(Debug, Error)]
@@ -178,7 +178,7 @@ impl Accounts {
         };
         let password_hash = self.hasher.hash(password.to_owned()).await?;
         let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&email).to_owned();
-        let user = UserRecord { id: 0, email: email.clone(), name, password_hash, seller_id, role, disabled_at: None, identity: None };
+        let user = UserRecord { id: 0, email: Some(email.clone()), name, password_hash: Some(password_hash), seller_id, role, disabled_at: None, external_id: None, identity: None };
         self.store
             .create_user(&user, self.clock.now())
             .await?
@@ -200,8 +200,7 @@ impl Accounts {
         let key = LockoutKey::new(&email, client);
         self.lockout.reserve(key).map_err(|retry_after| AccountError::TooManyAttempts { retry_after })?;
         let user = self.store.user_by_email(&email).await?;
-        let stored = user.as_ref().filter(|u| u.password_hash != NO_PASSWORD).map(|u| u.password_hash.clone());
-        let verified = self.hasher.verify(stored, password.to_owned()).await?;
+        let verified = self.hasher.verify(user.as_ref().and_then(|u| u.password_hash.clone()), password.to_owned()).await?;
         let Some(user) = user.filter(|_| verified) else {
             return Err(AccountError::BadCredentials);
         };
@@ -220,9 +219,7 @@ impl Accounts {
     /// in: lifetime, idle timeout, sessions per user); returns the cookie's token.
     pub(crate) async fn start_session(&self, user: &UserRecord) -> Result<String, AccountError> {
         let token = generate_secret(&mut rand::thread_rng(), "mcs_");
-        let now = self.clock.now();
-        let (expires_at, idle_since) = (now.plus(SESSION_LIFETIME), now.minus(SESSION_IDLE_TIMEOUT));
-        self.store.create_session(&token.hash, user.id, now, expires_at, idle_since, MAX_SESSIONS_PER_USER).await?;
+        self.store.create_session(user.id, &new_session(&token.hash, SessionKind::Portal, self.clock.now())).await?;
         Ok(token.secret)
     }
 
@@ -248,7 +245,7 @@ impl Accounts {
         if user.disabled_at.is_some() {
             return Err(AccountError::Disabled);
         }
-        let email = email.unwrap_or_else(|| user.email.clone());
+        let email = email.or_else(|| user.email.clone()).unwrap_or_else(|| placeholder_email(&verified.identity));
         let name = name.unwrap_or_else(|| email.clone());
         let user = self
             .store
@@ -277,12 +274,13 @@ impl Accounts {
         }
         let user = UserRecord {
             id: 0,
-            email: email.clone(),
+            email: Some(email.clone()),
             name: email,
-            password_hash: NO_PASSWORD.to_owned(),
+            password_hash: None,
             seller_id: None,
             role: Some(verified.role.as_str().to_owned()),
             disabled_at: None,
+            external_id: None,
             identity: Some(identity.clone()),
         };
         match self.store.create_user(&user, self.clock.now()).await? {
@@ -296,7 +294,8 @@ impl Accounts {
         }
     }
 
-    /// Gives a user a new password and ends their sessions; false when there is no such user.
+    /// Gives a user a new password and ends their sessions; false when there is no such
+    /// user or it is an embedded seller user (who signs in through the marketplace).
     #[instrument(skip_all)]
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<bool, AccountError> {
         check_lengths("", password)?;
@@ -311,14 +310,16 @@ impl Accounts {
         Ok(self.store.delete_session(&hash_key(token)).await?)
     }
 
-    /// Deletes expired and idle sessions; returns how many.
+    /// Deletes expired and idle sessions and expired sign-in tokens; returns how many.
     #[instrument(skip_all)]
     pub async fn purge_sessions(&self) -> Result<u64, AccountError> {
         let now = self.clock.now();
-        Ok(self.store.purge_sessions(now, now.minus(SESSION_IDLE_TIMEOUT)).await?)
+        let sessions = self.store.purge_sessions(now, now.minus(SESSION_IDLE_TIMEOUT)).await?;
+        Ok(sessions + self.store.purge_sign_ins(now).await?)
     }
 
-    /// Deletes expired and idle sessions at start and then every hour, until `stop`.
+    /// Deletes expired and idle sessions (and expired sign-in tokens) at start and then
+    /// every hour, until `stop`.
     pub fn spawn_session_purge(self: Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
@@ -354,6 +355,19 @@ fn placeholder_email(identity: &IdpIdentity) -> String {
     format!("sso-{}@users.invalid", &digest[..24])
 }
 
+/// A session of `kind` starting `now`, by the rules every session follows: its lifetime,
+/// the idle timeout and the per-user cap.
+fn new_session(token_hash: &str, kind: SessionKind, now: UnixMillis) -> NewSession<'_> {
+    NewSession {
+        token_hash,
+        kind,
+        now,
+        expires_at: now.plus(SESSION_LIFETIME),
+        idle_since: now.minus(SESSION_IDLE_TIMEOUT),
+        keep_per_user: MAX_SESSIONS_PER_USER,
+    }
+}
+
 /// Refuses a password shorter than [`MIN_PASSWORD_CHARS`].
 fn check_password_strength(password: &str) -> Result<(), AccountError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
@@ -380,12 +394,13 @@ mod tests {
     fn user(seller_id: Option<SellerId>, role: Option<&str>) -> UserRecord {
         UserRecord {
             id: 7,
-            email: "u@example.test".to_owned(),
+            email: Some("u@example.test".to_owned()),
             name: "U".to_owned(),
-            password_hash: String::new(),
+            password_hash: None,
             seller_id,
             role: role.map(str::to_owned),
             disabled_at: None,
+            external_id: None,
             identity: None,
         }
     }

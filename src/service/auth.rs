@@ -1,14 +1,17 @@
-//! Who a credential is: an API key (stored as its SHA-256 hash) or a portal session
-//! token. One rule decides whether a credential holds: the key is not revoked; the
-//! session has not ended, expired or gone idle, and its user is enabled with a known
-//! role. Requests use it through [`AuthService::authenticate`] (which records the use),
-//! open subscriptions through [`AuthService::still_valid`] (which does not).
+//! Who a credential is: an API key (stored as its SHA-256 hash), a portal session token
+//! (from the cookie) or an embed session token (a bearer secret of the embedded seller
+//! chat). One rule decides whether a credential holds: the key is not revoked; the
+//! session has not ended, expired or gone idle, was presented the way it was handed out
+//! (a cookie session never as a bearer token, nor the reverse), and its user is enabled
+//! with a known role. Requests use it through [`AuthService::authenticate`] (which
+//! records the use), open subscriptions through [`AuthService::still_valid`] (which does not).
 
 use super::accounts::{principal_of, SESSION_IDLE_TIMEOUT, SESSION_TOUCH_RESOLUTION};
 use super::clock::Clock;
 use crate::domain::keys::hash_key;
+use crate::domain::sign_in::EMBED_SESSION_PREFIX;
 use crate::domain::Principal;
-use crate::store::{ApiKeyRecord, SessionRecord, Store, StoreError, UserRecord};
+use crate::store::{ApiKeyRecord, SessionKind, SessionRecord, Store, StoreError, UserRecord};
 use crate::domain::ids::KeyId;
 use crate::domain::time::UnixMillis;
 use std::sync::Arc;
@@ -26,14 +29,27 @@ pub enum Presented<'a> {
     ApiKey(&'a str),
     /// A portal session token (from the session cookie).
     Session(&'a str),
+    /// An embed session token (a bearer secret held in the embedded chat's memory).
+    EmbedSession(&'a str),
 }
 
-impl Presented<'_> {
+impl<'a> Presented<'a> {
+    /// A secret sent as a bearer credential (`Authorization: Bearer` or the key header):
+    /// an embed session token by its prefix, else an API key.
+    pub fn bearer(secret: &'a str) -> Self {
+        if secret.starts_with(EMBED_SESSION_PREFIX) {
+            Presented::EmbedSession(secret)
+        } else {
+            Presented::ApiKey(secret)
+        }
+    }
+
     /// What to look the credential up by, now and on later re-checks.
     fn check(self) -> CredentialCheck {
         match self {
             Presented::ApiKey(key) => CredentialCheck::ApiKey(hash_key(key)),
-            Presented::Session(token) => CredentialCheck::Session(hash_key(token)),
+            Presented::Session(token) => CredentialCheck::Session(hash_key(token), SessionKind::Portal),
+            Presented::EmbedSession(token) => CredentialCheck::Session(hash_key(token), SessionKind::Embed),
         }
     }
 }
@@ -53,8 +69,8 @@ pub enum Credential {
 pub enum CredentialCheck {
     /// An API key's hash.
     ApiKey(String),
-    /// A portal session token's hash.
-    Session(String),
+    /// A session token's hash, and the kind of session it must be.
+    Session(String, SessionKind),
 }
 
 /// A credential that holds.
@@ -66,7 +82,7 @@ pub struct Authenticated {
     pub credential: Credential,
     /// How to re-check the credential later.
     pub check: CredentialCheck,
-    /// The portal user, for a session.
+    /// The user, for a session.
     pub user: Option<UserRecord>,
 }
 
@@ -127,7 +143,7 @@ impl AuthService {
                 };
                 Ok(Authenticated { principal, credential: Credential::ApiKey(key.id), check, user: None })
             }
-            (Some(Live::Session(session, principal)), CredentialCheck::Session(hash)) => {
+            (Some(Live::Session(session, principal)), CredentialCheck::Session(hash, _)) => {
                 if now.since(session.last_used_at) >= SESSION_TOUCH_RESOLUTION {
                     self.store.touch_session(hash, now).await?;
                 }
@@ -135,7 +151,7 @@ impl AuthService {
                 Ok(Authenticated { principal, credential, check, user: Some(session.user) })
             }
             (_, CredentialCheck::ApiKey(_)) => Err(AuthError::Invalid),
-            (_, CredentialCheck::Session(_)) => Err(AuthError::SessionExpired),
+            (_, CredentialCheck::Session(..)) => Err(AuthError::SessionExpired),
         }
     }
 
@@ -150,8 +166,8 @@ impl AuthService {
     async fn live(&self, check: &CredentialCheck, now: UnixMillis) -> Result<Option<Live>, StoreError> {
         match check {
             CredentialCheck::ApiKey(hash) => Ok(self.store.api_key_by_hash(hash).await?.filter(|key| key.revoked_at.is_none()).map(Live::Key)),
-            CredentialCheck::Session(hash) => {
-                let session = self.store.session_user(hash, now, now.minus(SESSION_IDLE_TIMEOUT)).await?;
+            CredentialCheck::Session(hash, kind) => {
+                let session = self.store.session_user(hash, *kind, now, now.minus(SESSION_IDLE_TIMEOUT)).await?;
                 Ok(session
                     .filter(|session| session.user.disabled_at.is_none())
                     .and_then(|session| principal_of(&session.user).map(|principal| Live::Session(session, principal))))

@@ -157,23 +157,26 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<UnixMillis>,
 }
 
-/// A portal user.
+/// A portal user, or an embedded seller user (one with an `external_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     /// Row number.
     pub id: i64,
-    /// Lower-cased e-mail address (the login).
-    pub email: String,
+    /// Lower-cased e-mail address: the login of a password user, a contact address (or
+    /// none) of an embedded seller user.
+    pub email: Option<String>,
     /// Display name (an operator user's `sentBy`).
     pub name: String,
-    /// argon2id hash (PHC string).
-    pub password_hash: String,
+    /// argon2id hash (PHC string); `None` for a user who never logs in with a password.
+    pub password_hash: Option<String>,
     /// For a seller user, the seller.
     pub seller_id: Option<SellerId>,
     /// For an operator user, the role's name.
     pub role: Option<String>,
     /// Unix milliseconds, while the user is disabled (cannot log in).
     pub disabled_at: Option<UnixMillis>,
+    /// For an embedded seller user, the marketplace's ID of the user (unique per seller).
+    pub external_id: Option<String>,
     /// Who the user is at the operator's identity provider, once they signed in there.
     pub identity: Option<IdpIdentity>,
 }
@@ -200,6 +203,62 @@ pub struct PendingSignIn {
     /// The PKCE code verifier.
     pub pkce_verifier: String,
     /// When the callback stops being accepted.
+    pub expires_at: UnixMillis,
+}
+
+/// Which credential a session is: each is accepted only the way it was handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A portal login's `HttpOnly` cookie.
+    Portal,
+    /// An embedded chat's bearer token, held in the page's memory.
+    Embed,
+}
+
+impl SessionKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Portal => "portal",
+            SessionKind::Embed => "embed",
+        }
+    }
+}
+
+/// A session to store: its token's hash, its kind and its lifetime, and how many of its
+/// user's sessions may stay open.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    /// SHA-256 of the session token.
+    pub token_hash: &'a str,
+    /// Cookie or bearer.
+    pub kind: SessionKind,
+    /// The session counts as used now.
+    pub now: UnixMillis,
+    /// When it ends however it is used.
+    pub expires_at: UnixMillis,
+    /// The user's sessions unused since before this have ended and are removed.
+    pub idle_since: UnixMillis,
+    /// Sessions one user may hold; beyond it the oldest end.
+    pub keep_per_user: i64,
+}
+
+/// A sign-in token to store (SPEC §11): who is signed in when it is redeemed.
+#[derive(Debug, Clone)]
+pub struct NewSignIn {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// The seller the user belongs to.
+    pub seller_id: SellerId,
+    /// The marketplace's ID of the user.
+    pub user_external_id: String,
+    /// The user's display name (refreshed on redemption).
+    pub user_name: String,
+    /// The user's contact address (refreshed on redemption).
+    pub user_email: Option<String>,
+    /// When it was minted.
+    pub created_at: UnixMillis,
+    /// Not redeemable from then on.
     pub expires_at: UnixMillis,
 }
 

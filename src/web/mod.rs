@@ -1,6 +1,13 @@
 //! The portals: static pages and scripts embedded in the binary (no CDN, no build step),
-//! and the server part: login, logout, who is logged in, and operator single sign-on
-//! (`/operator/sso/start` and `/operator/sso/callback`, over [`SsoService`]).
+//! and the server part: login, logout and who is logged in; operator single sign-on
+//! (`/operator/sso/start` and `/operator/sso/callback`, over [`SsoService`]); the embedded
+//! seller chat ([`embed`]); and the content policy every page is served with.
+
+mod embed;
+mod policy;
+
+pub use embed::EmbedState;
+pub use policy::{Framable, CONTENT_SECURITY_POLICY};
 
 use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
 use crate::config::TrustedProxies;
@@ -36,9 +43,11 @@ pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     WebState: FromRef<S>,
+    EmbedState: FromRef<S>,
     TrustedProxies: FromRef<S>,
 {
     Router::new()
+        .merge(embed::router())
         .route("/", get(landing_page))
         .route("/docs/api", get(api_docs))
         .route("/seller/", get(seller_page))
@@ -271,6 +280,8 @@ async fn portal_asset(Path(file): Path<String>) -> Response {
         "portal.css" => asset("text/css; charset=utf-8", include_str!("assets/portal.css")),
         "portal.js" => asset("text/javascript; charset=utf-8", include_str!("assets/portal.js")),
         "seller.js" => asset("text/javascript; charset=utf-8", include_str!("assets/seller.js")),
+        "seller-chat.js" => asset("text/javascript; charset=utf-8", include_str!("assets/seller-chat.js")),
+        "embed-seller.js" => asset("text/javascript; charset=utf-8", include_str!("assets/embed-seller.js")),
         "operator.js" => asset("text/javascript; charset=utf-8", include_str!("assets/operator.js")),
         _ => StatusCode::NOT_FOUND.into_response(),
     }

@@ -1,9 +1,9 @@
-//! Real headless Chromium (Debian's chromium + chromedriver), driven over WebDriver with
-//! fantoccini: the portal and sign-on tests share one way of starting it.
+//! Real headless Chromium for the page tests (Debian's chromium + chromedriver), driven
+//! over WebDriver with fantoccini, and the waits and clicks those tests share.
 
 use crate::common::requirements::require_chromium;
-use crate::common::wait::wait_until;
-use fantoccini::{Client, ClientBuilder};
+use crate::common::wait::{poll_until, wait_until};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -58,5 +58,88 @@ impl Drop for Driver {
         // Every Chromium process of our profiles, even when a test failed midway (they
         // outlive chromedriver otherwise).
         let _ = Command::new("pkill").arg("-9").arg("-f").arg(self._profiles.path()).status();
+    }
+}
+
+/// How long a page gets to show what a test waits for.
+pub const PAGE_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits (at most `seconds`) until `script` returns true in the page.
+pub async fn wait_js(client: &Client, script: &str, seconds: u64) {
+    let held = wait_until(Duration::from_secs(seconds), || async { client.execute(script, vec![]).await.ok() == Some(json!(true)) }).await;
+    assert!(held, "never true: {script}");
+}
+
+/// Waits until no animation runs in the page (the chat window has finished sliding in).
+pub async fn wait_for_animations(client: &Client) {
+    wait_js(client, "return document.getAnimations().length === 0", 10).await;
+}
+
+/// `script`'s result in the page, as a boolean.
+pub async fn js_bool(client: &Client, script: &str) -> bool {
+    client.execute(script, vec![]).await.unwrap() == json!(true)
+}
+
+/// The text of the first element matching `css` whose text satisfies `check`.
+pub async fn first_matching(client: &Client, css: &str, check: &impl Fn(&str) -> bool) -> Option<String> {
+    for element in client.find_all(Locator::Css(css)).await.ok()? {
+        if let Ok(text) = element.text().await {
+            if check(&text) {
+                return Some(text);
+            }
+        }
+    }
+    None
+}
+
+/// Waits (at most 10 s) until `css` matches an element whose text satisfies `check`.
+pub async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let matched = poll_until(PAGE_WAIT, || first_matching(client, css, &check), Option::is_some).await;
+    match matched {
+        Some(text) => text,
+        None => {
+            let mut shown = Vec::new();
+            for element in client.find_all(Locator::Css(css)).await.unwrap_or_default() {
+                shown.push(element.text().await.unwrap_or_default());
+            }
+            panic!("{css} never matched (shown: {shown:?})")
+        }
+    }
+}
+
+/// Waits until the attribute `name` of `css` equals `value`.
+pub async fn wait_for_attr(client: &Client, css: &str, name: &str, value: &str) {
+    let attribute = || async { client.find(Locator::Css(css)).await.ok()?.attr(name).await.ok().flatten() };
+    let held = poll_until(PAGE_WAIT, attribute, |shown| shown.as_deref() == Some(value)).await;
+    assert_eq!(held.as_deref(), Some(value), "{css}[{name}] never became {value:?}");
+}
+
+
+/// Clicks `css`, finding it again when the page re-rendered it in between (a chat list
+/// refreshed by a live event) or it cannot take the click yet.
+pub async fn click(client: &Client, css: &str) {
+    let clicked = || async {
+        let Ok(element) = client.find(Locator::Css(css)).await else { return false };
+        element.click().await.is_ok()
+    };
+    assert!(wait_until(PAGE_WAIT, clicked).await, "{css} never took a click");
+}
+
+
+/// Types `text` into the message input and presses Enter.
+pub async fn type_and_enter(client: &Client, text: &str) {
+    let input = client.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
+    input.send_keys(text).await.unwrap();
+    input.send_keys("\u{E007}").await.unwrap(); // Enter
+}
+
+
+/// Saves a screenshot as `name` in `MARKETCHAT_SCREENSHOTS` (a directory), when it is set.
+pub async fn screenshot(client: &Client, name: &str) {
+    // Set MARKETCHAT_SCREENSHOTS=docs/screenshots to refresh the README's pictures.
+    if let Ok(dir) = std::env::var("MARKETCHAT_SCREENSHOTS") {
+        wait_for_animations(client).await;
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
     }
 }

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod ca;
 pub mod cli;
 pub mod db;
+pub mod host;
 pub mod graphql;
 pub mod log;
 pub mod nodes;

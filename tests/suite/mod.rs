@@ -11,6 +11,7 @@ mod abuse;
 mod accounts;
 mod cli;
 mod crash;
+mod embed;
 mod errors;
 mod isolation;
 mod limits;

@@ -2,66 +2,13 @@
 //! driven over WebDriver with fantoccini against the real server.
 
 use crate::common::app::{TestApp, TestSeller};
-use crate::common::browser::Driver;
-use crate::common::wait::{poll_until, wait_until};
+use crate::common::browser::{click, js_bool, screenshot, type_and_enter, wait_for, wait_for_animations, wait_for_attr, wait_js, Driver, PAGE_WAIT};
+use crate::common::wait::wait_until;
 use fantoccini::{Client, Locator};
 use marketchat::service::accounts::{Accounts, NewUserKind};
 use marketchat::domain::users::OperatorRole;
 use serde_json::json;
 use std::time::Duration;
-
-/// How long a page gets to show what a test waits for.
-const PAGE_WAIT: Duration = Duration::from_secs(10);
-
-/// Waits (at most `seconds`) until `script` returns true in the page.
-async fn wait_js(client: &Client, script: &str, seconds: u64) {
-    let held = wait_until(Duration::from_secs(seconds), || async { client.execute(script, vec![]).await.ok() == Some(json!(true)) }).await;
-    assert!(held, "never true: {script}");
-}
-
-/// Waits until no animation runs in the page (the chat window has finished sliding in).
-async fn wait_for_animations(client: &Client) {
-    wait_js(client, "return document.getAnimations().length === 0", 10).await;
-}
-
-/// `script`'s result in the page, as a boolean.
-async fn js_bool(client: &Client, script: &str) -> bool {
-    client.execute(script, vec![]).await.unwrap() == json!(true)
-}
-
-/// The text of the first element matching `css` whose text satisfies `check`.
-async fn first_matching(client: &Client, css: &str, check: &impl Fn(&str) -> bool) -> Option<String> {
-    for element in client.find_all(Locator::Css(css)).await.ok()? {
-        if let Ok(text) = element.text().await {
-            if check(&text) {
-                return Some(text);
-            }
-        }
-    }
-    None
-}
-
-/// Waits (at most 10 s) until `css` matches an element whose text satisfies `check`.
-async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
-    let matched = poll_until(PAGE_WAIT, || first_matching(client, css, &check), Option::is_some).await;
-    match matched {
-        Some(text) => text,
-        None => {
-            let mut shown = Vec::new();
-            for element in client.find_all(Locator::Css(css)).await.unwrap_or_default() {
-                shown.push(element.text().await.unwrap_or_default());
-            }
-            panic!("{css} never matched (shown: {shown:?})")
-        }
-    }
-}
-
-/// Waits until the attribute `name` of `css` equals `value`.
-async fn wait_for_attr(client: &Client, css: &str, name: &str, value: &str) {
-    let attribute = || async { client.find(Locator::Css(css)).await.ok()?.attr(name).await.ok().flatten() };
-    let held = poll_until(PAGE_WAIT, attribute, |shown| shown.as_deref() == Some(value)).await;
-    assert_eq!(held.as_deref(), Some(value), "{css}[{name}] never became {value:?}");
-}
 
 async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
     client.goto(&format!("{base}/{portal}/")).await.unwrap();
@@ -85,16 +32,6 @@ async fn open_chat(client: &Client, seller: &TestSeller, name: &str) {
     click(client, &item).await;
 }
 
-/// Clicks `css`, finding it again when the page re-rendered it in between (a chat list
-/// refreshed by a live event) or it cannot take the click yet.
-async fn click(client: &Client, css: &str) {
-    let clicked = || async {
-        let Ok(element) = client.find(Locator::Css(css)).await else { return false };
-        element.click().await.is_ok()
-    };
-    assert!(wait_until(PAGE_WAIT, clicked).await, "{css} never took a click");
-}
-
 /// Opens the seller's chat window. The page wires its message button up once its first
 /// requests are answered, and a click before that does nothing: click until it opens.
 async fn open_seller_window(browser: &Client) {
@@ -108,25 +45,10 @@ async fn open_seller_window(browser: &Client) {
     assert!(wait_until(PAGE_WAIT, opened).await, "never true: {window_open}");
 }
 
-async fn type_and_enter(client: &Client, text: &str) {
-    let input = client.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
-    input.send_keys(text).await.unwrap();
-    input.send_keys("\u{E007}").await.unwrap(); // Enter
-}
-
 async fn users(app: &TestApp, seller_id: marketchat::domain::ids::SellerId, operator_role: OperatorRole) {
     let accounts = Accounts::new(app.store.clone(), marketchat::service::Clock::system());
     accounts.create_user("seller@acme.test", Some("Acme Staff"), "password-123", NewUserKind::Seller(seller_id)).await.unwrap();
     accounts.create_user("ops@market.test", Some("Support"), "password-123", NewUserKind::Operator(operator_role)).await.unwrap();
-}
-
-async fn screenshot(client: &Client, name: &str) {
-    // Set MARKETCHAT_SCREENSHOTS=docs/screenshots to refresh the README's pictures.
-    if let Ok(dir) = std::env::var("MARKETCHAT_SCREENSHOTS") {
-        wait_for_animations(client).await;
-        let png = client.screenshot().await.unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
-    }
 }
 
 #[tokio::test]

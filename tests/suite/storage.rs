@@ -99,13 +99,18 @@ async fn message_ids_are_never_reused_even_after_retention_removed_every_message
 /// The SQLite schema before `0008_never_reuse_ids` (migrations 1–7), built from copies
 /// of those files; returns the pool.
 async fn sqlite_at_migration_7(url: &str, dir: &std::path::Path) -> sqlx::SqlitePool {
+    sqlite_before_migration(url, dir, "0008").await
+}
+
+/// A SQLite database at `url` with the migrations before number `next` applied.
+async fn sqlite_before_migration(url: &str, dir: &std::path::Path, next: &str) -> sqlx::SqlitePool {
     use std::str::FromStr;
     let old = dir.join("migrations");
     std::fs::create_dir(&old).unwrap();
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.as_str() < "0008" {
+        if name.as_str() < next {
             std::fs::copy(&path, old.join(name)).unwrap();
         }
     }
@@ -164,18 +169,29 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     let store = marketchat::store::connect(&url, &Default::default()).await.unwrap();
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let (objects_after, keys_after) = schema_objects(&pool).await;
+    let index = |name: &str, table: &str| ("index".to_owned(), name.to_owned(), table.to_owned());
     let added: SchemaObjects = objects_after.iter().filter(|o| !objects_before.contains(o)).cloned().collect();
-    let later_indexes = [
-        ("api_keys_by_seller", "api_keys"),
-        ("sellers_by_external_id", "sellers"),
-        // 0012: single sign-on (the pending sign-ins' table and the identity index).
-        ("sqlite_autoindex_sso_sign_ins_1", "sso_sign_ins"),
-        ("sso_sign_ins_by_expiry", "sso_sign_ins"),
-        ("users_by_oidc_identity", "users"),
-    ];
-    assert_eq!(added, later_indexes.map(|(name, table)| ("index".to_owned(), name.to_owned(), table.to_owned())), "only the later migrations' indexes are new");
-    assert!(objects_before.iter().all(|o| objects_after.contains(o)), "every index and trigger is back: {objects_after:?}");
+    assert_eq!(
+        added,
+        [
+            index("api_keys_by_seller", "api_keys"),
+            index("seller_sign_ins_by_expiry", "seller_sign_ins"),
+            index("sellers_by_external_id", "sellers"),
+            index("sqlite_autoindex_seller_sign_ins_1", "seller_sign_ins"),
+            // 0012: single sign-on (the pending sign-ins' table and the identity index).
+            index("sqlite_autoindex_sso_sign_ins_1", "sso_sign_ins"),
+            index("sso_sign_ins_by_expiry", "sso_sign_ins"),
+            index("users_by_external_id", "users"),
+            index("users_by_login_email", "users"),
+            index("users_by_oidc_identity", "users"),
+        ]
+    );
+    // The e-mail column's UNIQUE became `users_by_login_email` (unique among password users).
+    let gone: SchemaObjects = objects_before.iter().filter(|o| !objects_after.contains(o)).cloned().collect();
+    assert_eq!(gone, [index("sqlite_autoindex_users_1", "users")], "every other index and trigger is back: {objects_after:?}");
+    let (sign_in_keys, keys_after): (SchemaObjects, SchemaObjects) = keys_after.into_iter().partition(|key| key.0 == "seller_sign_ins");
     assert_eq!(keys_after, keys_before, "foreign keys as before");
+    assert_eq!(sign_in_keys, [("seller_sign_ins".to_owned(), "seller_id".to_owned(), "sellers.id".to_owned())]);
     for table in ["sellers", "messages", "api_keys", "users", "webhook_endpoints", "webhook_deliveries"] {
         let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").bind(table).fetch_one(&pool).await.unwrap();
         assert!(sql.contains("AUTOINCREMENT"), "{table}: {sql}");
@@ -192,7 +208,9 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     .unwrap();
     assert_eq!(counts, (2, 2, 2, 1, 1, 1, 1));
     assert_eq!(store.message(MessageId::from(2)).await.unwrap().unwrap().body, "b");
-    assert_eq!(store.list_users().await.unwrap()[0].email, "a@b.c");
+    assert_eq!(store.list_users().await.unwrap()[0].email.as_deref(), Some("a@b.c"));
+    let kind: String = sqlx::query_scalar("SELECT kind FROM sessions").fetch_one(&pool).await.unwrap();
+    assert_eq!(kind, "portal", "sessions from before are portal sessions");
 
     // The trigger still keeps the counters; the removed ID 3 is not handed out again.
     let next = store.create_message(&message(SellerId::from(2), "d")).await.unwrap().message().clone();
@@ -200,3 +218,45 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     assert_eq!(store.chat(SellerId::from(2)).await.unwrap().unwrap().last_message.map(|m| m.id), Some(MessageId::from(4)));
     assert_eq!(store.create_seller("Copper", now()).await.unwrap().id, SellerId::from(3));
 }
+
+#[tokio::test]
+async fn the_sqlite_sign_in_migration_keeps_users_and_sessions_and_never_reuses_a_user_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("upgrade.db").display());
+    let pool = sqlite_before_migration(&url, dir.path(), "0011").await;
+    for statement in [
+        "INSERT INTO sellers (business_name, name_key, created_at) VALUES ('Acme', 'acme', 1)",
+        "INSERT INTO chats (seller_id) VALUES (1)",
+        "INSERT INTO users (email, name, password_hash, seller_id, role, created_at) VALUES ('a@b.c', 'A', 'x', 1, NULL, 1), ('gone@b.c', 'G', 'x', NULL, 'viewer', 1)",
+        "DELETE FROM users WHERE id = 2",
+        "INSERT INTO sessions (token_hash, user_id, expires_at, last_used_at) VALUES ('t', 1, 99, 1)",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    pool.close().await;
+
+    let store = marketchat::store::connect(&url, &Default::default()).await.unwrap();
+    let users = store.list_users().await.unwrap();
+    assert_eq!((users.len(), users[0].email.as_deref(), users[0].password_hash.as_deref()), (1, Some("a@b.c"), Some("x")));
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let session: (i64, String) = sqlx::query_as("SELECT user_id, kind FROM sessions").fetch_one(&pool).await.unwrap();
+    assert_eq!(session, (1, "portal".to_owned()));
+    let user = |email: &str| marketchat::store::UserRecord {
+        id: 0,
+        email: Some(email.to_owned()),
+        name: "N".to_owned(),
+        password_hash: Some("x".to_owned()),
+        seller_id: None,
+        role: Some("viewer".to_owned()),
+        disabled_at: None,
+        external_id: None,
+        identity: None,
+    };
+    assert_eq!(store.create_user(&user("new@b.c"), now()).await.unwrap().unwrap().id, 3, "the removed user's ID 2 is not handed out again");
+    assert!(store.create_user(&user("a@b.c"), now()).await.unwrap().is_none(), "a login e-mail is still unique");
+    // An embedded seller user may share the address: it is no login.
+    sqlx::query("INSERT INTO users (email, name, seller_id, created_at, external_id) VALUES ('a@b.c', 'A', 1, 1, 'u-1')").execute(&pool).await.unwrap();
+    assert!(sqlx::query("INSERT INTO users (email, name, password_hash, seller_id, created_at, external_id) VALUES (NULL, 'B', 'x', 1, 1, 'u-2')").execute(&pool).await.is_err(), "an embedded user has no password");
+    assert!(sqlx::query("INSERT INTO users (name, seller_id, created_at, external_id) VALUES ('C', 1, 1, 'u-1')").execute(&pool).await.is_err(), "one user per (seller, externalId)");
+}
+

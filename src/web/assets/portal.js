@@ -1,15 +1,23 @@
 // marketchat portals: a small GraphQL client, a graphql-transport-ws subscription that
-// resumes from its last cursor, and the message rendering both portals share.
+// resumes from its last cursor, and the message rendering both portals (and the
+// embedded seller chat) share.
 "use strict";
 
 const Portal = (() => {
   const $ = (sel, root = document) => root.querySelector(sel);
 
+  // The embedded chat's session token: kept in this page's memory only and sent as a
+  // bearer credential. Without one, the portal's session cookie (with the CSRF header) is used.
+  let bearer = null;
+  function authorize(token) { bearer = token; }
+
   async function graphql(path, query, variables = {}) {
+    const headers = { "Content-Type": "application/json", "X-Requested-With": "marketchat" };
+    if (bearer) headers.Authorization = "Bearer " + bearer;
     const response = await fetch(path, {
       method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-Requested-With": "marketchat" },
+      credentials: bearer ? "omit" : "same-origin",
+      headers,
       body: JSON.stringify({ query, variables }),
     });
     const body = await response.json().catch(() => ({}));
@@ -79,10 +87,17 @@ const Portal = (() => {
     window.addEventListener("focus", () => { if (attentive()) then(); });
   }
 
+  // Whether the credential has ended (the server refused it), as opposed to the server
+  // being unreachable or busy for a moment.
+  async function credentialEnded(path) {
+    try { await graphql(path, "{ __typename }"); return false; } catch (error) { return error.code === "UNAUTHENTICATED"; }
+  }
+
   // chatEvents over graphql-transport-ws. Reconnects with back-off when the socket drops
   // and resubscribes with back-off when the server ends the subscription (chat switched
   // off, ...), each time after the last cursor, so nothing is lost or doubled.
-  // `onStatus` hears "live", "down" (no connection) and "disabled" (chat is off).
+  // `onStatus` hears "live", "down" (no connection), "disabled" (chat is off) and "ended"
+  // (the session is over: no more reconnecting).
   function subscribe(path, onEvent, onStatus) {
     let cursor = null, socket = null, delay = 500, retry = 1000, closed = false, operation = 0, liveTimer = null;
     const status = (s) => onStatus && onStatus(s);
@@ -110,7 +125,7 @@ const Portal = (() => {
       const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
       const mine = socket = new WebSocket(url, "graphql-transport-ws");
       let failed = null;
-      socket.onopen = () => mine.send(JSON.stringify({ type: "connection_init", payload: {} }));
+      socket.onopen = () => mine.send(JSON.stringify({ type: "connection_init", payload: bearer ? { Authorization: "Bearer " + bearer } : {} }));
       socket.onmessage = (message) => {
         const data = JSON.parse(message.data);
         if (data.type === "connection_ack") {
@@ -133,10 +148,12 @@ const Portal = (() => {
           mine.send(JSON.stringify({ type: "pong" }));
         }
       };
-      socket.onclose = () => {
+      socket.onclose = async (event) => {
         if (socket !== mine) return;
         clearTimeout(liveTimer);
         if (closed) return;
+        // 4403: the credential was refused; if it has ended for good, stop here.
+        if (event.code === 4403 && await credentialEnded(path)) { closed = true; return status("ended"); }
         status("down");
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 10000);
@@ -321,5 +338,5 @@ const Portal = (() => {
     if (banner) banner.hidden = status !== "down";
   }
 
-  return { $, graphql, showError, explain, session, loginForm, logout, subscribe, messageList, composer, time, dayLabel, linkify, attentive, onAttention, titleCount, connectionBanner };
+  return { $, authorize, graphql, showError, explain, session, loginForm, logout, subscribe, messageList, composer, time, dayLabel, linkify, attentive, onAttention, titleCount, connectionBanner };
 })();
