@@ -1,6 +1,6 @@
 //! The single sign-on flags (`--oidc-*`, `--password-login`) and the settings they make.
 
-use super::PublicUrl;
+use super::embedding::PublicUrl;
 use crate::service::sso::SsoSettings;
 use clap::Args;
 use std::net::IpAddr;
