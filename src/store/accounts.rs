@@ -309,7 +309,7 @@ every_backend! {
                  VALUES ($1, $2, NULL, $3, NULL, $4, $5) \
                  ON CONFLICT (seller_id, external_id) WHERE external_id IS NOT NULL \
                  DO UPDATE SET name = excluded.name, email = excluded.email \
-                 RETURNING id, email, name, password_hash, seller_id, role, disabled_at, external_id",
+                 RETURNING id, email, name, password_hash, seller_id, role, disabled_at, external_id, oidc_issuer, oidc_subject",
             )
             .bind(&email)
             .bind(&name)
