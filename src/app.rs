@@ -7,7 +7,7 @@ use crate::listener::{CappedListener, ClientAddr};
 use crate::metrics::{Metrics, PathLabels, RequestLabels};
 use crate::realtime::Broker;
 use crate::service::webhooks::{self, WebhookSettings};
-use crate::service::{retention, Accounts, AuthService, ChatService, Clock, WebhookService};
+use crate::service::{retention, Accounts, AuthService, ChatService, Clock, Provisioning, WebhookService};
 use crate::store::Store;
 use crate::web::{self, EmbedState, Framable, WebState, CONTENT_SECURITY_POLICY};
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
@@ -107,6 +107,7 @@ impl AppState {
         let context = ApiContext {
             chat: chat.clone(),
             webhooks: WebhookService::new(store.clone(), clock.clone(), config.webhook_destinations()),
+            provisioning: Provisioning::new(store.clone(), clock.clone()),
             broker: broker.clone(),
             limiter: limiter.clone(),
             metrics: metrics.clone(),

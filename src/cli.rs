@@ -4,12 +4,13 @@ use crate::app;
 use crate::config::{DatabaseFlags, ServerConfig};
 use crate::demo::Demo;
 use crate::domain::ids::{user_gid, GlobalId, IdKind, KeyId, RowId, SellerId, Seq, WebhookId};
+use crate::domain::keys;
 use crate::domain::time::UnixMillis;
-use crate::domain::keys::generate_key;
 use crate::domain::wire::WireMessage;
 use crate::service::accounts::NewUserKind;
 use crate::service::webhooks::{self, DestinationPolicy};
-use crate::service::{Accounts, ChatService, Clock, ServiceError, WebhookService};
+use crate::service::provisioning::{SellerChange, SellerRef};
+use crate::service::{Accounts, ChatService, Clock, Provisioning, ServiceError, WebhookService};
 use crate::store::{self, DatabaseSettings, Store};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -161,16 +162,40 @@ pub enum SellerCommand {
         #[arg(long)]
         external_id: Option<String>,
     },
-    /// Rename a seller.
+    /// Rename a seller and/or set its external ID; prints its ID.
     Update {
-        /// The seller's ID.
-        id: String,
-        /// The new business name.
-        #[arg(long)]
-        name: String,
+        /// Which seller.
+        #[command(flatten)]
+        seller: SellerTarget,
+        /// What to change.
+        #[command(flatten)]
+        change: SellerUpdate,
     },
     /// List sellers: `ID<TAB>NAME` a line.
     List,
+}
+
+/// Which seller `seller update` changes.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SellerTarget {
+    /// The seller's ID.
+    id: Option<String>,
+    /// Find the seller by the marketplace's own ID instead.
+    #[arg(long, value_name = "EXTERNAL_ID")]
+    by_external_id: Option<String>,
+}
+
+/// What `seller update` changes (at least one).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
+pub struct SellerUpdate {
+    /// The new business name.
+    #[arg(long)]
+    name: Option<String>,
+    /// The marketplace's own ID for this seller (unique); replaces any it had.
+    #[arg(long)]
+    external_id: Option<String>,
 }
 
 /// Who a new key belongs to.
@@ -193,11 +218,17 @@ pub enum KeyCommand {
         /// Whose key.
         #[command(flatten)]
         owner: KeyOwner,
+        /// An operator admin key: it may also call the provisioning API (create and rename
+        /// sellers, create, list and revoke their keys).
+        #[arg(long, requires = "operator", conflicts_with = "seller")]
+        admin: bool,
         /// A label; on operator keys it is the `sentBy` of messages sent with it.
         #[arg(long)]
         label: Option<String>,
     },
-    /// List keys (never their secrets): `ID<TAB>OWNER<TAB>LABEL<TAB>CREATED<TAB>LAST USED<TAB>STATUS` a line.
+    /// List keys (never their secrets):
+    /// `ID<TAB>OWNER<TAB>LABEL<TAB>CREATED<TAB>LAST USED<TAB>STATUS<TAB>ADMIN` a line
+    /// (ADMIN is `admin` for an operator admin key, else `-`).
     List,
     /// Revoke a key by its ID.
     Revoke {
@@ -338,8 +369,8 @@ pub async fn run(mut cli: Cli) -> Result<()> {
             let settings = DatabaseSettings { create_if_missing: true, exclusive: false, ..DatabaseSettings::from(&database.settings) };
             open(database.database_url, settings).await.map(drop)
         }
-        Command::Seller { database, command } => seller(&*database.open_existing().await?, command).await,
-        Command::Key { database, command } => key(&*database.open_existing().await?, command).await,
+        Command::Seller { database, command } => seller(database.open_existing().await?, command).await,
+        Command::Key { database, command } => key(database.open_existing().await?, command).await,
         Command::Webhook { database, command } => webhook(database.open_existing().await?, command).await,
         Command::User { database, command } => user(database.open_existing().await?, command).await,
         Command::Settings { database, command: SettingsCommand::Set { name: SettingName::ChatEnabled, value } } => {
@@ -455,12 +486,22 @@ fn row_number(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().filter(|number| *number > 0)
 }
 
-fn business_name(raw: &str) -> Result<&str> {
-    let name = raw.trim();
-    if name.is_empty() {
-        bail!("--name can't be blank");
+/// A service error as the command line says it: a user-fixable one names the flag.
+fn cli_error(error: ServiceError) -> anyhow::Error {
+    match error {
+        ServiceError::Invalid { field: "base", message } => anyhow::anyhow!(message),
+        ServiceError::Invalid { field, message } => {
+            let flag = match field {
+                "businessName" => "--name",
+                "externalId" => "--external-id",
+                "sellerId" => "--seller",
+                "label" => "--label",
+                other => other,
+            };
+            anyhow::anyhow!("{flag} {message}")
+        }
+        internal => internal.into(),
     }
-    Ok(name)
 }
 
 async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
@@ -515,24 +556,24 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
     Ok(())
 }
 
-async fn seller(store: &dyn Store, command: SellerCommand) -> Result<()> {
+async fn seller(store: Arc<dyn Store>, command: SellerCommand) -> Result<()> {
+    let provisioning = Provisioning::new(store.clone(), Clock::system());
     match command {
         SellerCommand::Create { name, external_id } => {
-            let name = business_name(&name)?;
-            let seller = match external_id.as_deref().map(str::trim) {
-                None => store.create_seller(name, now()).await?,
-                Some("") => bail!("--external-id can't be blank"),
-                Some(external_id) => match store.create_seller_with_external_id(name, external_id, now()).await? {
-                    Some(seller) => seller,
-                    None => bail!("a seller with external ID {external_id:?} exists already"),
-                },
-            };
+            let seller = provisioning.create_seller(&name, external_id.as_deref()).await.map_err(cli_error)?;
             println!("{}", seller.id.gid());
         }
-        SellerCommand::Update { id, name } => {
-            let name = business_name(&name)?;
-            if store.rename_seller(seller_argument(&id)?, name).await?.is_none() {
-                bail!("no seller with ID {id}");
+        SellerCommand::Update { seller, change } => {
+            let (target, named) = match (seller.id, seller.by_external_id) {
+                (Some(raw), _) => (SellerRef::Id(seller_argument(&raw)?), format!("ID {raw}")),
+                (None, Some(external_id)) => (SellerRef::ExternalId(external_id.clone()), format!("external ID {external_id:?}")),
+                (None, None) => bail!("name the seller by its ID or --by-external-id"),
+            };
+            let change = SellerChange { business_name: change.name, external_id: change.external_id };
+            match provisioning.update_seller(&target, &change).await {
+                Ok(updated) => println!("{}", updated.id.gid()),
+                Err(ServiceError::Invalid { field: "seller", .. }) => bail!("no seller with {named}"),
+                Err(error) => return Err(cli_error(error)),
             }
         }
         SellerCommand::List => {
@@ -558,43 +599,51 @@ async fn seller(store: &dyn Store, command: SellerCommand) -> Result<()> {
     Ok(())
 }
 
-async fn key(store: &dyn Store, command: KeyCommand) -> Result<()> {
+async fn key(store: Arc<dyn Store>, command: KeyCommand) -> Result<()> {
+    let provisioning = Provisioning::new(store, Clock::system());
     match command {
-        KeyCommand::Create { owner, label } => {
-            let seller_id = match owner.seller {
-                Some(raw) => {
-                    let id = seller_argument(&raw)?;
-                    if store.seller(id).await?.is_none() {
-                        bail!("no seller with ID {raw}");
-                    }
-                    Some(id)
-                }
-                None => None,
+        KeyCommand::Create { owner, admin, label } => {
+            let key_owner = match &owner.seller {
+                Some(raw) => keys::KeyOwner::Seller(seller_argument(raw)?),
+                None => keys::KeyOwner::Operator { admin },
             };
-            let key = generate_key(&mut rand::thread_rng());
-            store.create_api_key(&key.hash, seller_id, label.as_deref(), now()).await?;
-            println!("{}", key.secret);
+            match provisioning.create_api_key(key_owner, label.as_deref()).await {
+                Ok(created) => println!("{}", created.secret),
+                Err(ServiceError::Invalid { field: "sellerId", .. }) => bail!("no seller with ID {}", owner.seller.unwrap_or_default()),
+                Err(error) => return Err(cli_error(error)),
+            }
         }
         KeyCommand::List => {
             let mut out = std::io::stdout().lock();
-            for key in store.list_api_keys().await? {
-                let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", id.gid()));
-                let time = |t: Option<UnixMillis>| t.map_or_else(|| "-".to_owned(), UnixMillis::to_rfc3339);
-                let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
-                writeln!(
-                    out,
-                    "{}\t{owner}\t{}\t{}\t{}\t{status}",
-                    key.id.gid(),
-                    key.label.as_deref().unwrap_or("-"),
-                    time(Some(key.created_at)),
-                    time(key.last_used_at),
-                )?;
+            let mut query = store::KeyListQuery { limit: 500, after: None, seller_id: None };
+            loop {
+                let page = provisioning.api_keys(&query).await?;
+                for key in &page.items {
+                    let owner = key.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", id.gid()));
+                    let time = |t: Option<UnixMillis>| t.map_or_else(|| "-".to_owned(), UnixMillis::to_rfc3339);
+                    let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                    let admin = if key.admin { "admin" } else { "-" };
+                    writeln!(
+                        out,
+                        "{}\t{owner}\t{}\t{}\t{}\t{status}\t{admin}",
+                        key.id.gid(),
+                        key.label.as_deref().unwrap_or("-"),
+                        time(Some(key.created_at)),
+                        time(key.last_used_at),
+                    )?;
+                }
+                match (page.has_more, page.items.last()) {
+                    (true, Some(last)) => query.after = Some(last.id),
+                    _ => break,
+                }
             }
         }
         KeyCommand::Revoke { key_id } => {
             let id = parse_id::<KeyId>(&key_id)?;
-            if !store.revoke_api_key(id, now()).await? {
-                bail!("no API key with ID {key_id}");
+            match provisioning.revoke_api_key(id).await {
+                Ok(_) => {}
+                Err(ServiceError::Invalid { field: "id", .. }) => bail!("no API key with ID {key_id}"),
+                Err(error) => return Err(cli_error(error)),
             }
         }
     }
@@ -698,6 +747,15 @@ mod tests {
         let after = Cli::try_parse_from(["marketchat", "seller", "list", "--database-url", "sqlite://after.db"]).unwrap();
         let Command::Seller { database, .. } = after.command else { panic!("seller") };
         assert_eq!(database.database_url, "sqlite://after.db");
+    }
+
+    #[test]
+    fn only_an_operator_key_can_be_an_admin_key() {
+        let admin = Cli::try_parse_from(["marketchat", "key", "create", "--operator", "--admin"]).unwrap();
+        assert!(matches!(admin.command, Command::Key { command: KeyCommand::Create { admin: true, .. }, .. }));
+        for refused in [&["marketchat", "key", "create", "--seller", "1", "--admin"][..], &["marketchat", "key", "create", "--admin"]] {
+            assert!(Cli::try_parse_from(refused).is_err(), "{refused:?}");
+        }
     }
 
     #[test]

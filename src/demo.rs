@@ -1,20 +1,23 @@
-//! `marketchat demo`: a temporary database with an operator, three sellers, some
-//! history, working keys and portal logins, for the CLI to serve at once.
+//! `marketchat demo`: a temporary database with an operator, three sellers (with the
+//! marketplace's IDs `MP-1001`…), some history, working keys (one of them an admin key for
+//! the provisioning API) and portal logins, for the CLI to serve at once.
 
 use crate::domain::ids::SellerId;
-use crate::domain::keys::generate_key;
+use crate::domain::keys::KeyOwner;
 use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
 use crate::service::accounts::NewUserKind;
-use crate::service::{Accounts, ChatService, Clock};
+use crate::service::{Accounts, ChatService, Clock, Provisioning};
 use crate::store::{self, Store};
 use anyhow::{Context as _, Result};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Demo sellers and their conversations (`true` = sent by the operator).
-const SELLERS: [(&str, &[(bool, &str)]); 3] = [
+/// Demo sellers (the marketplace's ID, the name) and their conversations (`true` = sent
+/// by the operator).
+const SELLERS: [(&str, &str, &[(bool, &str)]); 3] = [
     (
+        "MP-1001",
         "Acme Outdoor Supplies",
         &[
             (false, "Hi! Can you check to see when my remittance will be paid?"),
@@ -22,13 +25,14 @@ const SELLERS: [(&str, &[(bool, &str)]); 3] = [
             (false, "Great, thank you!"),
         ],
     ),
-    ("Blue Harbor Books", &[(true, "Welcome to the marketplace! Reply here any time you need help.")]),
-    ("Copper Kettle Kitchenware", &[]),
+    ("MP-1002", "Blue Harbor Books", &[(true, "Welcome to the marketplace! Reply here any time you need help.")]),
+    ("MP-1003", "Copper Kettle Kitchenware", &[]),
 ];
 
 /// One demo seller's credentials.
 struct DemoSeller {
     name: &'static str,
+    external_id: &'static str,
     row: SellerId,
     id: String,
     key: String,
@@ -39,6 +43,7 @@ struct DemoSeller {
 pub struct Demo {
     store: Arc<dyn Store>,
     operator_key: String,
+    admin_key: String,
     sellers: Vec<DemoSeller>,
     logins: Vec<(&'static str, &'static str, String)>,
     /// Holds the database file; dropped last.
@@ -51,9 +56,9 @@ impl Demo {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}", dir.path().join("demo.db").display());
         let store = store::connect(&url, &Default::default()).await.context("could not open the database")?;
-        let (operator_key, sellers) = seed(store.clone()).await?;
+        let Seeded { operator_key, admin_key, sellers } = seed(store.clone()).await?;
         let logins = seed_logins(store.clone(), sellers[0].row).await?;
-        Ok(Self { store, operator_key, sellers, logins, _dir: dir })
+        Ok(Self { store, operator_key, admin_key, sellers, logins, _dir: dir })
     }
 
     /// The demo database.
@@ -63,7 +68,7 @@ impl Demo {
 
     /// Prints the URLs, keys and logins of the demo served at `addr`.
     pub fn print_welcome(&self, addr: SocketAddr) {
-        let (operator_key, sellers) = (&self.operator_key, &self.sellers);
+        let (operator_key, admin_key, sellers) = (&self.operator_key, &self.admin_key, &self.sellers);
         println!();
         println!("marketchat demo (temporary database, removed on exit)");
         println!("  Seller API:    http://{addr}/graphql/seller");
@@ -71,8 +76,9 @@ impl Demo {
         println!("  Either API:    http://{addr}/graphql (the key decides)");
         println!();
         println!("  operator key:  {operator_key}");
+        println!("  admin key:     {admin_key}   (operator key that may also provision sellers and keys)");
         for seller in sellers {
-            println!("  seller {:<27} id {}  key {}", format!("\"{}\"", seller.name), seller.id, seller.key);
+            println!("  seller {:<27} id {}  externalId {}  key {}", format!("\"{}\"", seller.name), seller.id, seller.external_id, seller.key);
         }
         println!();
         println!("  Seller portal:    http://{addr}/seller/");
@@ -82,30 +88,39 @@ impl Demo {
         }
         println!();
         println!("Paste into another shell to run the README's and docs/api.md's curl examples as they are:");
-        println!("export MARKETCHAT_URL=http://{addr} OPERATOR_KEY={operator_key} SELLER_ID={} SELLER_KEY={}", sellers[0].id, sellers[0].key);
+        println!(
+            "export MARKETCHAT_URL=http://{addr} OPERATOR_KEY={operator_key} ADMIN_KEY={admin_key} SELLER_ID={} SELLER_KEY={}",
+            sellers[0].id, sellers[0].key
+        );
     }
 }
 
-async fn seed(store: Arc<dyn Store>) -> Result<(String, Vec<DemoSeller>)> {
+/// What [`seed`] made.
+struct Seeded {
+    operator_key: String,
+    admin_key: String,
+    sellers: Vec<DemoSeller>,
+}
+
+async fn seed(store: Arc<dyn Store>) -> Result<Seeded> {
     let clock = Clock::system();
-    let now = clock.now();
-    let service = ChatService::new(store.clone(), Default::default(), clock);
-    let operator = generate_key(&mut rand::thread_rng());
-    store.create_api_key(&operator.hash, None, Some("Demo operator"), now).await?;
-    let support = Principal::Operator { label: Some("Demo operator".to_owned()), role: None };
+    let service = ChatService::new(store.clone(), Default::default(), clock.clone());
+    let provisioning = Provisioning::new(store, clock);
+    let operator = provisioning.create_api_key(KeyOwner::Operator { admin: false }, Some("Demo operator")).await?;
+    let admin = provisioning.create_api_key(KeyOwner::Operator { admin: true }, Some("Demo admin")).await?;
+    let support = Principal::Operator { label: Some("Demo operator".to_owned()), role: None, admin_key: false };
     let mut sellers = Vec::new();
-    for (name, history) in SELLERS {
-        let seller = store.create_seller(name, now).await?;
-        let key = generate_key(&mut rand::thread_rng());
-        store.create_api_key(&key.hash, Some(seller.id), Some("demo"), now).await?;
+    for (external_id, name, history) in SELLERS {
+        let seller = provisioning.create_seller(name, Some(external_id)).await?;
+        let key = provisioning.create_api_key(KeyOwner::Seller(seller.id), Some("demo")).await?;
         let principal = Principal::Seller { seller_id: seller.id };
         for (from_operator, text) in history {
             let sender = if *from_operator { &support } else { &principal };
             service.send_message(sender, seller.id, text, None).await?;
         }
-        sellers.push(DemoSeller { name, row: seller.id, id: seller.id.gid(), key: key.secret });
+        sellers.push(DemoSeller { name, external_id, row: seller.id, id: seller.id.gid(), key: key.secret });
     }
-    Ok((operator.secret, sellers))
+    Ok(Seeded { operator_key: operator.secret, admin_key: admin.secret, sellers })
 }
 
 /// A Full Admin operator login and a login of the first seller, with fresh passwords.

@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::ids::{MessageId, SellerId};
 use marketchat::domain::time::UnixMillis;
-use marketchat::domain::keys::generate_key;
+use marketchat::domain::keys::{generate_key, KeyOwner};
 use marketchat::domain::Side;
 use marketchat::store::{self, NewMessage, Store};
 use serde_json::{json, Value};
@@ -75,7 +75,7 @@ impl Bench {
         for i in 0..count {
             let seller = store.create_seller(&format!("Seller {i:05}"), now).await?;
             let key = generate_key(&mut rand::thread_rng());
-            store.create_api_key(&key.hash, Some(seller.id), None, now).await?;
+            store.create_api_key(&key.hash, KeyOwner::Seller(seller.id), None, now).await?;
             sellers.push(Seeded { id: seller.id, key: key.secret });
             if (i + 1) % 5_000 == 0 {
                 progress(scenario, &format!("seeded {} sellers", i + 1));
@@ -86,7 +86,7 @@ impl Bench {
 
     async fn operator_key(&self, store: &dyn Store) -> Result<String> {
         let key = generate_key(&mut rand::thread_rng());
-        store.create_api_key(&key.hash, None, Some("bench"), now()).await?;
+        store.create_api_key(&key.hash, KeyOwner::Operator { admin: false }, Some("bench"), now()).await?;
         Ok(key.secret)
     }
 

@@ -34,6 +34,19 @@ pub fn ensure_settings_permission(ctx: &Context<'_>) -> Result<()> {
     }
 }
 
+/// Refuses anything but an admin credential: an operator API key made with
+/// `key create --operator --admin`, or a Full Admin user (`Principal::may_provision`).
+/// Other operator credentials get `FORBIDDEN`; a seller credential never reaches the
+/// Operator API (and is refused as unauthenticated if it did).
+pub fn ensure_admin(ctx: &Context<'_>) -> Result<()> {
+    ensure_operator(ctx)?;
+    if ctx.data_unchecked::<Principal>().may_provision() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only an admin API key (key create --operator --admin) or a Full Admin may provision sellers and keys"))
+    }
+}
+
 /// Refuses a principal whose role may not send or mark read; `action` says which.
 pub fn ensure_may_chat<'a>(ctx: &Context<'a>, action: &str) -> Result<&'a Principal> {
     let principal = ctx.data_unchecked::<Principal>();
@@ -41,16 +54,4 @@ pub fn ensure_may_chat<'a>(ctx: &Context<'a>, action: &str) -> Result<&'a Princi
         return Err(ApiError::forbidden(&format!("your role may not {action}")));
     }
     Ok(principal)
-}
-
-/// Refuses anything but an operator credential that may provision (SPEC §11: operator
-/// admin keys and Full Admin users); others get `FORBIDDEN`. Until operator keys carry an
-/// admin flag (`key create --operator --admin`), every operator API key counts as one.
-pub fn ensure_admin(ctx: &Context<'_>) -> Result<()> {
-    ensure_operator(ctx)?;
-    if ctx.data_unchecked::<Principal>().may_change_settings() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only operator admin keys and Full Admin users may call this"))
-    }
 }

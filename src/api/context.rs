@@ -5,7 +5,7 @@
 use super::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::realtime::Broker;
-use crate::service::{Accounts, ChatService, WebhookService};
+use crate::service::{Accounts, ChatService, Provisioning, WebhookService};
 use async_graphql::Context;
 use std::sync::Arc;
 
@@ -16,6 +16,8 @@ pub struct ApiContext {
     pub chat: ChatService,
     /// Webhook endpoint use cases.
     pub webhooks: WebhookService,
+    /// Sellers and their keys, for the marketplace's sync (admin credentials only).
+    pub provisioning: Provisioning,
     /// Real-time fan-out, for subscriptions.
     pub broker: Arc<Broker>,
     /// The send limit.

@@ -5,7 +5,8 @@
 //! - fields: at most `max_fields` field selections, `__typename` and every alias
 //!   included, fragments counted each time they are spread;
 //! - rows: at most `max_rows` items over all pages (`nodes`/`edges` of a connection
-//!   hold `first`/`last` items, default 50, multiplied through nested pages);
+//!   hold `first`/`last` items, default 50, multiplied through nested pages; so do the
+//!   plain lists of [`PAGED_LISTS`]);
 //! - cost: at most `max_cost` values, each field counted once per item of the pages it
 //!   sits in, a message's text counting [`TEXT_WEIGHT`] times (it may be 5,000
 //!   characters), so one request's output is bounded in rows and in bytes.
@@ -17,6 +18,9 @@ use async_graphql::parser::types::{ExecutableDocument, Field, FragmentDefinition
 use async_graphql::{ErrorExtensionValues, Name, Positioned, ServerError, ServerResult, Value, Variables};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Fields that return a plain list (not a connection) of up to their own `first` items.
+pub const PAGED_LISTS: &[&str] = &["apiKeys"];
 
 /// How much a message's text weighs in the cost, against 1 for any other value.
 pub const TEXT_WEIGHT: u64 = 10;
@@ -176,6 +180,12 @@ impl<'a> Measure<'a> {
             let below = self.selection_set(children, self.page_size(field)).times(page);
             return Size { depth: below.depth + 1, fields: below.fields + 1, rows: below.rows.saturating_add(page), cost: below.cost.saturating_add(1) };
         }
+        if PAGED_LISTS.contains(&name) {
+            // A plain list: everything below repeats once per item of its own page.
+            let items = self.page_size(field);
+            let below = self.selection_set(children, items).times(items);
+            return Size { depth: below.depth + 1, fields: below.fields + 1, rows: below.rows.saturating_add(items), cost: below.cost.saturating_add(1) };
+        }
         let inner = self.selection_set(children, self.page_size(field));
         let own_cost = if name == "message" && children.items.is_empty() { TEXT_WEIGHT } else { 1 };
         Size { depth: inner.depth + 1, fields: inner.fields + 1, rows: inner.rows, cost: inner.cost.saturating_add(own_cost) }
@@ -255,6 +265,15 @@ mod tests {
             query.push_str(&format!("fragment F{level} on Query {{ ...F{next} ...F{next} }}\n", next = level + 1));
         }
         assert_eq!(size_of(&query, serde_json::json!({})).fields, 1 << 20);
+    }
+
+    #[test]
+    fn a_plain_paged_list_multiplies_what_sits_in_it() {
+        let size = size_of("{ apiKeys(first: 200) { id label } }", serde_json::json!({}));
+        assert_eq!(size.rows, 200);
+        assert_eq!(size.cost, 1 + 200 * 2);
+        let by_default = size_of("{ apiKeys { id } }", serde_json::json!({}));
+        assert_eq!(by_default.rows, DEFAULT_PAGE_SIZE as u64);
     }
 
     #[test]

@@ -8,13 +8,19 @@ use super::objects::event::{ChatMessageCreated, ChatMessagesRead};
 use super::objects::message::MessageView;
 use super::objects::operator::{ChatObject, ChatSettings, OperatorChatMessage, SellerObject, WebhookEndpoint};
 use super::objects::payload::{into_payload, ChatMessageCreatePayload, ChatMessageReadPayload, ValidationError};
+use super::objects::provisioning::{
+    ApiKeyCreatePayload, ApiKeyObject, ApiKeyRevokeInput, ApiKeyRevokePayload, SellerApiKeyCreateInput, SellerUpsertInput, SellerUpsertPayload,
+};
 use super::resolvers::{chat_events, create_message, current_cursor, mark_read};
 use crate::domain::cursor::{ChatCursor, SellerCursor};
-use crate::domain::ids::{GlobalId, IdKind, MessageId, SellerId, WebhookId};
-use crate::domain::paging::PageArgs;
+use crate::domain::ids::{GlobalId, IdKind, KeyId, MessageId, SellerId, WebhookId};
+use crate::domain::keys::KeyOwner;
+use crate::domain::paging::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::domain::sign_in::embed_url;
 use crate::service::accounts::sign_in::SignInRequest;
-use crate::store::{ChatListQuery, ChatRecord, SellerListQuery, SellerRecord};
+use crate::service::provisioning::SellerRef;
+use crate::service::ServiceError;
+use crate::store::{ChatListQuery, ChatRecord, KeyListQuery, SellerListQuery, SellerRecord};
 use async_graphql::{Context, InputObject, Interface, Object, Schema, SimpleObject, Subscription, Union, ID};
 use futures_util::Stream;
 
@@ -124,6 +130,35 @@ impl OperatorQuery {
         ensure_operator(ctx)?;
         let chat_enabled = ApiContext::of(ctx).chat.chat_enabled().await?;
         Ok(ChatSettings { chat_enabled })
+    }
+
+    /// One seller, by exactly one of its global `id` or the marketplace's `externalId`;
+    /// null when there is none (admin credentials only).
+    async fn seller(&self, ctx: &Context<'_>, id: Option<ID>, external_id: Option<String>) -> Result<Option<SellerObject>> {
+        ensure_admin(ctx)?;
+        let seller = match (id, external_id) {
+            (Some(id), None) => SellerRef::Id(GlobalId::decode_as::<SellerId>(&id).map_err(|e| ApiError::bad_argument("id", e))?),
+            (None, Some(external_id)) => SellerRef::ExternalId(external_id),
+            _ => return Err(ApiError::bad_input("give exactly one of `id` and `externalId`")),
+        };
+        Ok(ApiContext::of(ctx).provisioning.seller(&seller).await?.map(SellerObject))
+    }
+
+    /// API keys, oldest first, never their secrets (admin credentials only): the keys of
+    /// the seller `sellerId`, or every key (operator and sellers) without it. At most
+    /// `first` (default 50, at most 500) after the key `after`; page on with the last
+    /// key's `id` until a page comes back shorter than `first`.
+    async fn api_keys(&self, ctx: &Context<'_>, seller_id: Option<ID>, first: Option<i32>, after: Option<ID>) -> Result<Vec<ApiKeyObject>> {
+        ensure_admin(ctx)?;
+        let limit = i64::from(first.unwrap_or(DEFAULT_PAGE_SIZE as i32));
+        if !(0..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(ApiError::bad_argument("first", format!("must be between 0 and {MAX_PAGE_SIZE}")));
+        }
+        let seller_id = seller_id.as_ref().map(seller_argument).transpose()?;
+        let after = after.map(|id| GlobalId::decode_as::<KeyId>(&id)).transpose().map_err(|e| ApiError::bad_argument("after", e))?;
+        let query = KeyListQuery { limit, after, seller_id };
+        let page = ApiContext::of(ctx).provisioning.api_keys(&query).await?;
+        Ok(page.items.into_iter().map(ApiKeyObject::from).collect())
     }
 
     /// Any message, chat or seller by global ID.
@@ -303,6 +338,41 @@ impl OperatorMutation {
         ensure_settings_permission(ctx)?;
         ApiContext::of(ctx).chat.set_chat_enabled(input.chat_enabled).await?;
         Ok(ChatSettings { chat_enabled: input.chat_enabled })
+    }
+
+    /// Creates the seller with this `externalId` (and its empty chat) or renames the one
+    /// that has it, so a nightly sync is idempotent (admin credentials only).
+    async fn seller_upsert(&self, ctx: &Context<'_>, input: SellerUpsertInput) -> Result<SellerUpsertPayload> {
+        ensure_admin(ctx)?;
+        let result = ApiContext::of(ctx).provisioning.upsert_seller(&input.external_id, &input.business_name).await;
+        let (upserted, errors) = into_payload(result)?;
+        let created = upserted.as_ref().is_some_and(|u| u.created);
+        let seller = upserted.map(|u| SellerObject(u.seller));
+        Ok(SellerUpsertPayload { seller, created, errors, client_mutation_id: input.client_mutation_id })
+    }
+
+    /// Creates an API key for a seller; its `secret` is shown only in this answer (admin
+    /// credentials only).
+    async fn seller_api_key_create(&self, ctx: &Context<'_>, input: SellerApiKeyCreateInput) -> Result<ApiKeyCreatePayload> {
+        ensure_admin(ctx)?;
+        let result = match GlobalId::decode_as::<SellerId>(&input.seller_id) {
+            Ok(seller_id) => ApiContext::of(ctx).provisioning.create_api_key(KeyOwner::Seller(seller_id), input.label.as_deref()).await,
+            Err(error) => Err(ServiceError::invalid("sellerId", error.to_string())),
+        };
+        let (created, errors) = into_payload(result)?;
+        let (api_key, secret) = created.map(|c| (ApiKeyObject::from(c.key), c.secret)).unzip();
+        Ok(ApiKeyCreatePayload { api_key, secret, errors })
+    }
+
+    /// Revokes an API key at once (admin credentials only).
+    async fn api_key_revoke(&self, ctx: &Context<'_>, input: ApiKeyRevokeInput) -> Result<ApiKeyRevokePayload> {
+        ensure_admin(ctx)?;
+        let result = match GlobalId::decode_as::<KeyId>(&input.id) {
+            Ok(key_id) => ApiContext::of(ctx).provisioning.revoke_api_key(key_id).await,
+            Err(error) => Err(ServiceError::invalid("id", error.to_string())),
+        };
+        let (revoked, errors) = into_payload(result)?;
+        Ok(ApiKeyRevokePayload { api_key: revoked.map(ApiKeyObject::from), errors })
     }
 
     /// Sends a message into a seller's thread.

@@ -1,5 +1,6 @@
 //! API key secrets: generated with 256 bits of randomness, stored only as a SHA-256 hash.
 
+use super::ids::SellerId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -7,6 +8,34 @@ use sha2::{Digest, Sha256};
 
 /// Every key starts with this, so leaked keys are easy to spot in code and logs.
 pub const KEY_PREFIX: &str = "mck_";
+
+/// Whom an API key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOwner {
+    /// The operator; `admin` keys may also call the provisioning API (sellers, their
+    /// keys). Only the command line makes admin keys.
+    Operator {
+        /// Created with `key create --operator --admin`.
+        admin: bool,
+    },
+    /// One seller account.
+    Seller(SellerId),
+}
+
+impl KeyOwner {
+    /// The seller, for a seller key.
+    pub fn seller_id(self) -> Option<SellerId> {
+        match self {
+            KeyOwner::Seller(seller_id) => Some(seller_id),
+            KeyOwner::Operator { .. } => None,
+        }
+    }
+
+    /// Whether this is an operator admin key.
+    pub fn is_admin(self) -> bool {
+        matches!(self, KeyOwner::Operator { admin: true })
+    }
+}
 
 /// A freshly generated key: the secret (shown once) and the hash to store.
 pub struct NewKey {

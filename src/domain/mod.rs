@@ -7,6 +7,7 @@ pub mod ids;
 pub mod keys;
 pub mod message;
 pub mod paging;
+pub mod provisioning;
 pub mod sensitive;
 pub mod sign_in;
 pub mod time;
@@ -60,6 +61,9 @@ pub enum Principal {
         label: Option<String>,
         /// A portal user's role; `None` for an API key (issued by an administrator).
         role: Option<users::OperatorRole>,
+        /// For an API key: made with `key create --operator --admin`. Always false for a
+        /// portal user, whose role decides instead.
+        admin_key: bool,
     },
     /// A credential of one seller account.
     Seller {
@@ -81,6 +85,16 @@ impl Principal {
     pub fn may_change_settings(&self) -> bool {
         match self {
             Principal::Operator { role, .. } => role.is_none_or(|r| r.may_change_settings()),
+            Principal::Seller { .. } => false,
+        }
+    }
+
+    /// Whether this principal may call the provisioning API (create and rename sellers,
+    /// create, list and revoke their keys): admin operator keys and Full Admin users only.
+    pub fn may_provision(&self) -> bool {
+        match self {
+            Principal::Operator { role: Some(role), .. } => role.may_provision(),
+            Principal::Operator { role: None, admin_key, .. } => *admin_key,
             Principal::Seller { .. } => false,
         }
     }
@@ -122,5 +136,21 @@ mod tests {
         assert!(side_to_mark_read(Side::Seller, "Seller").is_err());
         assert!(side_to_mark_read(Side::Admin, "Admin").is_err());
         assert!(side_to_mark_read(Side::Seller, "admin").is_err());
+    }
+
+    #[test]
+    fn only_admin_keys_and_full_admins_may_provision() {
+        use users::OperatorRole;
+        let key = |admin_key| Principal::Operator { label: None, role: None, admin_key };
+        let user = |role| Principal::Operator { label: None, role: Some(role), admin_key: false };
+        assert!(key(true).may_provision());
+        assert!(!key(false).may_provision());
+        assert!(user(OperatorRole::FullAdmin).may_provision());
+        for role in [OperatorRole::CustomerSupport, OperatorRole::Marketing, OperatorRole::Finance, OperatorRole::Webmaster, OperatorRole::Viewer] {
+            assert!(!user(role).may_provision(), "{role}");
+            let confused = Principal::Operator { label: None, role: Some(role), admin_key: true };
+            assert!(!confused.may_provision(), "a user's role decides, never the key flag: {role}");
+        }
+        assert!(!Principal::Seller { seller_id: ids::SellerId::from(1) }.may_provision());
     }
 }

@@ -51,6 +51,11 @@ impl OperatorRole {
     pub fn may_change_settings(self) -> bool {
         self == OperatorRole::FullAdmin
     }
+
+    /// Whether this role may provision sellers and their keys (Full Admin only).
+    pub fn may_provision(self) -> bool {
+        self == OperatorRole::FullAdmin
+    }
 }
 
 impl FromStr for OperatorRole {
@@ -80,6 +85,7 @@ mod tests {
             assert_eq!(role.as_str().parse::<OperatorRole>(), Ok(role));
             assert_eq!(role.may_chat(), role != OperatorRole::Viewer);
             assert_eq!(role.may_change_settings(), role == OperatorRole::FullAdmin);
+            assert_eq!(role.may_provision(), role == OperatorRole::FullAdmin);
         }
         assert!("admin".parse::<OperatorRole>().is_err());
     }

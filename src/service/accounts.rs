@@ -101,7 +101,7 @@ pub fn principal_of(user: &UserRecord) -> Option<Principal> {
     match (user.seller_id, &user.role) {
         (Some(seller_id), _) => Some(Principal::Seller { seller_id }),
         (None, Some(role)) => match role.parse::<OperatorRole>() {
-            Ok(role) => Some(Principal::Operator { label: Some(user.name.clone()), role: Some(role) }),
+            Ok(role) => Some(Principal::Operator { label: Some(user.name.clone()), role: Some(role), admin_key: false }),
             Err(_) => {
                 tracing::warn!(user_id = user.id, "a portal user has an unknown stored role; refused");
                 None
@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(principal_of(&user(None, None)), None);
         assert_eq!(
             principal_of(&user(None, Some("viewer"))),
-            Some(Principal::Operator { label: Some("U".to_owned()), role: Some(OperatorRole::Viewer) })
+            Some(Principal::Operator { label: Some("U".to_owned()), role: Some(OperatorRole::Viewer), admin_key: false })
         );
         assert_eq!(principal_of(&user(Some(SellerId::from(3)), None)), Some(Principal::Seller { seller_id: SellerId::from(3) }));
     }

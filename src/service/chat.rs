@@ -295,7 +295,7 @@ mod tests {
         let clock = Arc::new(AtomicI64::new(0));
         let (service, seller_id, _dir) = service_with_clock(clock).await;
         let seller = Principal::Seller { seller_id };
-        let operator = Principal::Operator { label: None, role: None };
+        let operator = Principal::Operator { label: None, role: None, admin_key: false };
         let a = service.send_message(&seller, seller_id, "a", Some("t")).await.unwrap();
         let b = service.send_message(&operator, seller_id, "b", Some("t")).await.unwrap();
         assert!(matches!(b, CreateOutcome::Created(_)));

@@ -7,6 +7,8 @@
 //! - [`auth`]: API keys and portal sessions, checked by one rule on every request and on
 //!   every re-check of an open subscription.
 //! - [`accounts`]: portal users, logins and sessions.
+//! - [`provisioning`]: creating and renaming sellers, and their API keys, for the
+//!   marketplace's sync (Operator API) and the CLI.
 //! - [`webhooks`]: registering endpoints and delivering events to them.
 //! - [`retention`]: removing messages older than the retention period.
 
@@ -15,6 +17,7 @@ pub(crate) mod auth;
 mod chat;
 mod clock;
 mod error;
+pub mod provisioning;
 pub(crate) mod retention;
 mod settings;
 pub(crate) mod webhooks;
@@ -24,5 +27,6 @@ pub use auth::AuthService;
 pub use chat::ChatService;
 pub use clock::Clock;
 pub use error::ServiceError;
+pub use provisioning::Provisioning;
 pub use settings::{ChatSwitch, CHAT_ENABLED_SETTING};
 pub use webhooks::WebhookService;

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// A row the caller named does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A unique value (named) that another row holds already; nothing was written.
+    #[error("another row has this {0} already")]
+    Duplicate(&'static str),
     /// A group commit failed; every write in it was rolled back.
     #[error("commit failed: {0}")]
     CommitFailed(String),
@@ -85,6 +88,8 @@ pub struct SellerRecord {
     pub business_name: String,
     /// Creation time, Unix milliseconds.
     pub created_at: UnixMillis,
+    /// The marketplace's own ID for this seller (unique when set).
+    pub external_id: Option<String>,
 }
 
 /// One stored chat message.
@@ -140,6 +145,8 @@ pub struct ApiKeyRecord {
     pub id: KeyId,
     /// `None` for an operator key.
     pub seller_id: Option<SellerId>,
+    /// An operator key made with `--admin` (may call the provisioning API).
+    pub admin: bool,
     /// A free-text label, used as the operator's `sentBy`.
     pub label: Option<String>,
     /// Unix milliseconds.
@@ -426,6 +433,17 @@ pub struct SellerListQuery {
     pub after: Option<SellerCursor>,
     /// Case-folded substring of the business name.
     pub search: Option<String>,
+}
+
+/// The API-key-list query: oldest first, keyset-paged by row number.
+#[derive(Debug, Clone, Default)]
+pub struct KeyListQuery {
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this key (from the start when `None`).
+    pub after: Option<KeyId>,
+    /// Only this seller's keys; every key (operator and sellers) when `None`.
+    pub seller_id: Option<SellerId>,
 }
 
 /// A page of a list with a forward `has_more` flag.

@@ -97,20 +97,21 @@ pub(super) use every_backend;
 /// Columns of a message row, in the order [`RecordRow::message`] reads them.
 pub(super) const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
 
-/// A chat joined with its seller and last message, in the order [`RecordRow::chat`] reads them.
+/// A chat joined with its seller and last message, in the order [`RecordRow::chat`] reads
+/// them (the seller's external ID last, after the message's columns).
 pub(super) const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count - c.removed_count, \
      c.unread_by_seller, c.unread_by_operator, \
-     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
+     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at, s.external_id \
      FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
 
 /// Columns of a user row, in the order [`RecordRow::user`] reads them.
 pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role, u.disabled_at, u.external_id";
 
 /// Columns of an API key row, in the order [`RecordRow::api_key`] reads them.
-pub(super) const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at";
+pub(super) const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at, admin";
 
 /// Columns of a seller row, in the order [`RecordRow::seller`] reads them.
-pub(super) const SELLER_COLUMNS: &str = "id, business_name, created_at";
+pub(super) const SELLER_COLUMNS: &str = "id, business_name, created_at, external_id";
 
 /// Records read out of a row the same way on both back ends (dialects differ in SQL,
 /// not in how a row becomes a record).
@@ -140,6 +141,7 @@ where
     usize: ColumnIndex<R>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> &'r str: Decode<'r, R::Database> + Type<R::Database>,
 {
@@ -153,11 +155,11 @@ where
         let last_id: Option<i64> = self.try_get(6)?;
         let (message_count, unread_by_seller, unread_by_operator) = (self.try_get(3)?, self.try_get(4)?, self.try_get(5)?);
         let last_message = last_id.map(|_| self.message(6)).transpose()?;
-        Ok(ChatRecord { seller: self.seller()?, message_count, unread_by_seller, unread_by_operator, last_message })
+        Ok(ChatRecord { seller: seller_at(self, 14)?, message_count, unread_by_seller, unread_by_operator, last_message })
     }
 
     fn seller(&self) -> Result<SellerRecord, sqlx::Error> {
-        Ok(SellerRecord { id: self.typed(0)?, business_name: self.try_get(1)?, created_at: self.typed(2)? })
+        seller_at(self, 3)
     }
 
     fn user(&self) -> Result<UserRecord, sqlx::Error> {
@@ -167,8 +169,8 @@ where
     }
 
     fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error> {
-        let (id, seller_id, label) = (self.typed(0)?, self.typed_opt(1)?, self.try_get(2)?);
-        Ok(ApiKeyRecord { id, seller_id, label, created_at: self.typed(3)?, revoked_at: self.typed_opt(4)?, last_used_at: self.typed_opt(5)? })
+        let (id, seller_id, label, admin) = (self.typed(0)?, self.typed_opt(1)?, self.try_get(2)?, self.try_get(6)?);
+        Ok(ApiKeyRecord { id, seller_id, admin, label, created_at: self.typed(3)?, revoked_at: self.typed_opt(4)?, last_used_at: self.typed_opt(5)? })
     }
 
     fn event(&self) -> Result<StoredEvent, sqlx::Error> {
@@ -190,6 +192,17 @@ where
     fn typed_opt<T: From<i64>>(&self, at: usize) -> Result<Option<T>, sqlx::Error> {
         Ok(self.try_get::<Option<i64>, _>(at)?.map(T::from))
     }
+}
+
+/// A seller from the first three columns (id, business name, creation time) and its
+/// external ID from column `external_id_at`.
+fn seller_at<R: Row + RecordRow>(row: &R, external_id_at: usize) -> Result<SellerRecord, sqlx::Error>
+where
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let (id, business_name, created_at) = (row.typed(0)?, row.try_get(1)?, row.typed(2)?);
+    Ok(SellerRecord { id, business_name, created_at, external_id: row.try_get(external_id_at)? })
 }
 
 /// Reads a stored `sent_by`.

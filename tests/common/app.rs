@@ -9,8 +9,8 @@ use marketchat::app::{self, AppState};
 use marketchat::config::ServerConfig;
 use marketchat::domain::ids::{SellerId, Seq};
 use marketchat::domain::time::UnixMillis;
-use marketchat::domain::keys::generate_key;
-use marketchat::store::{self, Store};
+use marketchat::domain::keys::{generate_key, KeyOwner};
+use marketchat::store::{self, ApiKeyRecord, KeyListQuery, Store};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,15 +137,28 @@ impl TestApp {
     /// Another key for an existing seller.
     pub async fn seller_key(&self, seller_id: SellerId) -> String {
         let key = generate_key(&mut rand::thread_rng());
-        self.store.create_api_key(&key.hash, Some(seller_id), None, now()).await.expect("create key");
+        self.store.create_api_key(&key.hash, KeyOwner::Seller(seller_id), None, now()).await.expect("create key");
         key.secret
     }
 
     /// A new operator key with `label`.
     pub async fn operator_key(&self, label: &str) -> String {
         let key = generate_key(&mut rand::thread_rng());
-        self.store.create_api_key(&key.hash, None, Some(label), now()).await.expect("create key");
+        self.store.create_api_key(&key.hash, KeyOwner::Operator { admin: false }, Some(label), now()).await.expect("create key");
         key.secret
+    }
+
+    /// A new operator admin key (may call the provisioning API) with `label`.
+    pub async fn admin_key(&self, label: &str) -> String {
+        let key = generate_key(&mut rand::thread_rng());
+        self.store.create_api_key(&key.hash, KeyOwner::Operator { admin: true }, Some(label), now()).await.expect("create key");
+        key.secret
+    }
+
+    /// Every stored API key, oldest first.
+    pub async fn api_keys(&self) -> Vec<ApiKeyRecord> {
+        let query = KeyListQuery { limit: 10_000, after: None, seller_id: None };
+        self.store.list_api_keys(&query).await.expect("list keys").items
     }
 
     /// Messages stored in `seller_id`'s thread, counted from the rows themselves.

@@ -78,7 +78,51 @@ pub const SELLER_PAGE: &str = "query($first: Int, $after: String, $last: Int, $b
   }
 }";
 
+/// `sellerUpsert` with variables `externalId`, `businessName`.
+pub const SELLER_UPSERT: &str = "mutation($externalId: String!, $businessName: String!, $cmid: String) {
+  sellerUpsert(input: { externalId: $externalId, businessName: $businessName, clientMutationId: $cmid }) {
+    seller { id externalId businessName }
+    created
+    errors { field messages }
+    clientMutationId
+  }
+}";
+
+/// `sellerApiKeyCreate` with variables `sellerId`, `label`.
+pub const SELLER_API_KEY_CREATE: &str = "mutation($sellerId: ID!, $label: String) {
+  sellerApiKeyCreate(input: { sellerId: $sellerId, label: $label }) {
+    apiKey { id label createdAt lastUsedAt revokedAt sellerId admin }
+    secret
+    errors { field messages }
+  }
+}";
+
+/// `apiKeyRevoke` with variable `id`.
+pub const API_KEY_REVOKE: &str = "mutation($id: ID!) {
+  apiKeyRevoke(input: { id: $id }) {
+    apiKey { id label revokedAt }
+    errors { field messages }
+  }
+}";
+
+/// `apiKeys` with variables `sellerId`, `first`, `after`.
+pub const API_KEYS: &str = "query($sellerId: ID, $first: Int, $after: ID) {
+  apiKeys(sellerId: $sellerId, first: $first, after: $after) { id label createdAt lastUsedAt revokedAt sellerId admin }
+}";
+
+/// `seller` with variables `id`, `externalId`.
+pub const SELLER_LOOKUP: &str = "query($id: ID, $externalId: String) {
+  seller(id: $id, externalId: $externalId) { id externalId businessName chat { id } }
+}";
+
 impl TestApp {
+    /// `sellerUpsert` with `key` on the Operator API, which must answer HTTP 200 without
+    /// GraphQL errors; returns the payload.
+    pub async fn upsert_seller(&self, key: &str, external_id: &str, business_name: &str) -> Value {
+        let variables = json!({ "externalId": external_id, "businessName": business_name });
+        self.as_operator(key, SELLER_UPSERT, variables).await["sellerUpsert"].clone()
+    }
+
     /// POSTs a GraphQL request with `MARKETPLACER-API-KEY: key` to `path`.
     pub async fn graphql(&self, path: &str, key: &str, query: &str, variables: Value) -> (StatusCode, Value) {
         let body = json!({ "query": query, "variables": variables });

@@ -12,7 +12,7 @@ pub mod graphql;
 pub mod log;
 pub mod nodes;
 pub mod requirements;
-pub mod sessions;
+pub mod session;
 pub mod wait;
 pub mod webhook;
 pub mod ws;

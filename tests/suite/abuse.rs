@@ -65,7 +65,7 @@ async fn a_revoked_key_writes_nothing_more_on_an_already_open_socket() {
     let mut socket = WsClient::initialised(&app.base, "/graphql/seller", &seller.key).await;
     let sent = socket.operation("m1", SELLER_SEND, json!({ "message": "before" })).await.unwrap();
     assert!(sent["payload"]["data"]["chatMessageCreate"]["chatMessage"]["id"].is_string(), "{sent}");
-    let key = app.store.list_api_keys().await.unwrap().into_iter().find(|k| k.seller_id == Some(seller.id)).unwrap();
+    let key = app.api_keys().await.into_iter().find(|k| k.seller_id == Some(seller.id)).unwrap();
     app.store.revoke_api_key(key.id, now()).await.unwrap();
 
     let after = socket.operation("m2", SELLER_SEND, json!({ "message": "after revocation" })).await;

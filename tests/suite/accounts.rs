@@ -4,7 +4,7 @@
 use crate::common::app::{now, test_config, TestApp};
 use crate::common::cli::run_marketchat;
 use crate::common::graphql::{error_code, payload_errors, texts, BRIEF_LIST, OPERATOR_SEND, SELLER_PAGE, SELLER_SEND};
-use crate::common::sessions::{as_user, login};
+use crate::common::session::{as_user, login};
 use crate::common::wait::poll_until;
 use crate::common::ws::{Ended, WsClient};
 use marketchat::config::ServerConfig;

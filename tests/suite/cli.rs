@@ -3,7 +3,7 @@
 use crate::common::app::TestApp;
 use crate::common::cli::{marketchat_command, run_marketchat};
 use crate::common::db::{backend, Backend, TestDatabase};
-use crate::common::graphql::{payload_errors, BRIEF_LIST};
+use crate::common::graphql::{payload_errors, BRIEF_LIST, SELLER_UPSERT};
 use crate::common::nodes::NodeProcess;
 use crate::common::ws::{Ended, WsClient};
 use marketchat::domain::ids::{GlobalId, IdKind};
@@ -156,14 +156,22 @@ async fn demo_serves_working_keys() {
     assert_eq!(exported["OPERATOR_KEY"], operator_key);
     assert_eq!(exported["SELLER_KEY"], seller_key);
     assert_eq!(exported["SELLER_ID"], "U2VsbGVyLTE=");
+    let admin_key = lines.iter().find_map(|l| l.strip_prefix("admin key:")).unwrap().split_whitespace().next().unwrap().to_owned();
+    assert_eq!(exported["ADMIN_KEY"], admin_key);
     let client = reqwest::Client::new();
     let ask = |key: String, path: &str, query: &str| {
         client.post(format!("{base}{path}")).header("MARKETPLACER-API-KEY", key).json(&json!({ "query": query })).send()
     };
     let history: Value = ask(seller_key, "/graphql/seller", BRIEF_LIST).await.unwrap().json().await.unwrap();
     assert!(history["data"]["chatMessages"]["totalCount"].as_i64().unwrap() > 0, "{history}");
-    let chats: Value = ask(operator_key, "/graphql/operator", "{ chats { totalCount } }").await.unwrap().json().await.unwrap();
+    let chats: Value = ask(operator_key.clone(), "/graphql/operator", "{ chats { totalCount } }").await.unwrap().json().await.unwrap();
     assert!(chats["data"]["chats"]["totalCount"].as_i64().unwrap() >= 2, "{chats}");
+    // The demo sellers carry the marketplace's IDs; only the admin key may look them up.
+    let lookup = r#"{ seller(externalId: "MP-1001") { id businessName } }"#;
+    let found: Value = ask(admin_key, "/graphql/operator", lookup).await.unwrap().json().await.unwrap();
+    assert_eq!(found["data"]["seller"]["id"], "U2VsbGVyLTE=", "{found}");
+    let refused: Value = ask(operator_key, "/graphql/operator", lookup).await.unwrap().json().await.unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
     child.kill().unwrap();
     let _ = child.wait();
 }
@@ -223,7 +231,7 @@ async fn lists_are_tab_separated_rows_of_global_ids_without_headers() {
     stdout(&run_marketchat(&url, &["webhook", "add", "https://hooks.example.test/x"], &[], None));
     for (list, kind, columns) in [
         ("seller", IdKind::Seller, 2),
-        ("key", IdKind::ApiKey, 6),
+        ("key", IdKind::ApiKey, 7),
         ("user", IdKind::SellerUser, 6),
         ("webhook", IdKind::WebhookEndpoint, 4),
     ] {
@@ -373,4 +381,66 @@ fn a_database_error_is_one_line_with_its_cause_once() {
     let line = stderr_line(&output);
     assert!(line.starts_with("error: could not open the database: "), "{line}");
     assert_eq!(line.matches("file is not a database").count(), 1, "the cause appears once: {line}");
+}
+
+#[tokio::test]
+async fn key_create_operator_admin_makes_a_key_that_may_provision_and_key_list_says_which_keys_are_admin() {
+    let app = TestApp::spawn().await;
+    let url = app.database_url.clone();
+    let admin = stdout(&run_marketchat(&url, &["key", "create", "--operator", "--admin", "--label", "Nightly sync"], &[], None)).trim().to_owned();
+    let plain = stdout(&run_marketchat(&url, &["key", "create", "--operator", "--label", "Support"], &[], None)).trim().to_owned();
+    let upsert = app.upsert_seller(&admin, "mp-1", "Acme").await;
+    assert_eq!(upsert["created"], true, "{upsert}");
+    let seller = upsert["seller"]["id"].as_str().unwrap().to_owned();
+    let (_, body) = app.graphql("/graphql/operator", &plain, SELLER_UPSERT, json!({ "externalId": "mp-2", "businessName": "Blue" })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+
+    for args in [&["key", "create", "--seller", &seller, "--admin"][..], &["key", "create", "--admin"]] {
+        let output = run_marketchat(&url, args, &[], None);
+        assert_eq!(output.status.code(), Some(2), "only an operator key can be an admin key: {args:?}");
+        assert!(stderr_line(&output).contains("--admin") || stderr_line(&output).contains("--operator"), "{output:?}");
+    }
+    let listed = stdout(&run_marketchat(&url, &["key", "list"], &[], None));
+    let admin_of = |label: &str| listed.lines().find(|l| l.split('\t').nth(2) == Some(label)).unwrap().split('\t').nth(6).unwrap().to_owned();
+    assert_eq!(admin_of("Nightly sync"), "admin", "{listed}");
+    assert_eq!(admin_of("Support"), "-", "{listed}");
+    assert!(!listed.contains(&admin) && !listed.contains(&plain), "secrets are never listed");
+    let too_long = run_marketchat(&url, &["key", "create", "--operator", "--label", &"x".repeat(256)], &[], None);
+    assert_eq!(too_long.status.code(), Some(1));
+    assert_eq!(stderr_line(&too_long), "error: --label is too long (maximum is 255 characters)");
+}
+
+#[tokio::test]
+async fn seller_update_renames_by_id_or_external_id_and_sets_an_external_id_no_other_seller_has() {
+    let app = TestApp::spawn().await;
+    let url = app.database_url.clone();
+    let acme = stdout(&run_marketchat(&url, &["seller", "create", "--name", "Acme", "--external-id", "mp-42"], &[], None)).trim().to_owned();
+    let blue = stdout(&run_marketchat(&url, &["seller", "create", "--name", "Blue"], &[], None)).trim().to_owned();
+
+    let renamed = stdout(&run_marketchat(&url, &["seller", "update", "--by-external-id", "mp-42", "--name", "Acme Outdoor"], &[], None));
+    assert_eq!(renamed.trim(), acme, "prints the seller's ID");
+    stdout(&run_marketchat(&url, &["seller", "update", &blue, "--external-id", "mp-43", "--name", "Blue Harbor"], &[], None));
+    let blue_row = app.store.seller_by_external_id("mp-43").await.unwrap().expect("found by its new external ID");
+    assert_eq!((blue_row.business_name.as_str(), blue_row.id.gid()), ("Blue Harbor", blue.clone()));
+    let admin = app.admin_key("sync").await;
+    let synced = app.upsert_seller(&admin, "mp-42", "Acme Outdoor").await;
+    assert_eq!((synced["created"].as_bool(), synced["seller"]["id"].as_str()), (Some(false), Some(acme.as_str())), "the API sees the same sellers");
+
+    let before = stdout(&run_marketchat(&url, &["seller", "list"], &[], None));
+    for (args, expected) in [
+        (vec!["seller", "update", &blue, "--external-id", "mp-42"], "error: --external-id \"mp-42\" belongs to another seller"),
+        (vec!["seller", "update", "--by-external-id", "nope", "--name", "X"], "error: no seller with external ID \"nope\""),
+        (vec!["seller", "update", &acme, "--name", "  "], "error: --name can't be blank"),
+        (vec!["seller", "create", "--name", "Copper", "--external-id", "  "], "error: --external-id can't be blank"),
+        (vec!["seller", "create", "--name", "Copper", "--external-id", "mp-43"], "error: --external-id \"mp-43\" belongs to another seller"),
+    ] {
+        let output = run_marketchat(&url, &args, &[], None);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr_line(&output), expected, "{args:?}");
+        assert!(output.stdout.is_empty());
+    }
+    for args in [vec!["seller", "update", &acme], vec!["seller", "update", "--name", "X"], vec!["seller", "update", &acme, "--by-external-id", "mp-42", "--name", "X"]] {
+        assert_eq!(run_marketchat(&url, &args, &[], None).status.code(), Some(2), "usage error: {args:?}");
+    }
+    assert_eq!(stdout(&run_marketchat(&url, &["seller", "list"], &[], None)), before, "refused updates change nothing");
 }

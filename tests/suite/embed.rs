@@ -10,7 +10,7 @@ use crate::common::browser::{js_bool, screenshot, type_and_enter, wait_for, wait
 use crate::common::cli::run_marketchat;
 use crate::common::graphql::{error_code, payload_errors, texts, SELLER_PAGE};
 use crate::common::host::HostSite;
-use crate::common::sessions::{as_user, login};
+use crate::common::session::{as_user, login};
 use crate::common::wait::wait_until;
 use crate::common::ws::{Ended, WsClient};
 use fantoccini::{Client, Locator};
@@ -26,10 +26,9 @@ const SIGN_IN: &str = "mutation($input: SellerSignInCreateInput!) {
   sellerSignInCreate(input: $input) { token url expiresAt errors { field messages } }
 }";
 
-/// An operator credential that may mint sign-ins: an operator admin key (until keys carry
-/// an admin flag, any operator API key is one).
+/// An operator credential that may mint sign-ins: an operator admin key.
 async fn admin_key(app: &TestApp) -> String {
-    app.operator_key("Marketplace back end").await
+    app.admin_key("Marketplace back end").await
 }
 
 /// `sellerSignInCreate` with `input`; returns the payload.
@@ -205,6 +204,8 @@ async fn only_operator_admins_may_mint_sign_ins() {
     let (_, _, support) = login(&app, "support@market.test", "password-123").await;
     let (_, body) = as_user(&app, "/graphql/operator", &support.unwrap(), SIGN_IN, variables.clone()).await;
     assert_eq!(error_code(&body), "FORBIDDEN", "Customer Support: {body}");
+    let (_, body) = app.graphql("/graphql/operator", &app.operator_key("not admin").await, SIGN_IN, variables.clone()).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "an operator key made without --admin: {body}");
     assert_eq!(stored_sign_ins(&app).await, 0);
 
     let (_, _, boss) = login(&app, "boss@market.test", "password-123").await;
@@ -567,7 +568,7 @@ async fn a_plain_iframe_shows_the_live_chat_and_tells_the_host_page_the_unread_c
     app.restart(async move {
         wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
         let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::Clock::system());
-        let operator = marketchat::domain::Principal::Operator { label: None, role: None };
+        let operator = marketchat::domain::Principal::Operator { label: None, role: None, admin_key: false };
         service.send_message(&operator, seller_id, "Sent while you were away.", None).await.unwrap();
     })
     .await;

@@ -137,7 +137,7 @@ async fn missing_unknown_revoked_and_wrong_side_keys_get_401_unauthenticated() {
     let seller = app.seller("Acme").await;
     let op = app.operator_key("ops").await;
     let revoked = app.operator_key("old").await;
-    let keys = app.store.list_api_keys().await.unwrap();
+    let keys = app.api_keys().await;
     app.store.revoke_api_key(keys.last().unwrap().id, now()).await.unwrap();
 
     let no_key = app.post("/graphql/seller").json(&json!({ "query": BRIEF_SEND }));
@@ -178,9 +178,9 @@ async fn both_header_forms_work_and_the_marketplacer_header_wins() {
 async fn last_use_of_a_key_is_recorded() {
     let app = TestApp::spawn().await;
     let seller = app.seller("Acme").await;
-    assert!(app.store.list_api_keys().await.unwrap()[0].last_used_at.is_none());
+    assert!(app.api_keys().await[0].last_used_at.is_none());
     app.as_seller(&seller.key, "{ chatUnreadCount }", json!({})).await;
-    assert!(app.store.list_api_keys().await.unwrap()[0].last_used_at.is_some());
+    assert!(app.api_keys().await[0].last_used_at.is_some());
 }
 
 #[tokio::test]

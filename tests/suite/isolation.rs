@@ -1,7 +1,7 @@
 //! SPEC §1: sellers never see or write each other's chats, through any door.
 
 use crate::common::app::TestApp;
-use crate::common::graphql::{error_code, payload_errors, SELLER_PAGE};
+use crate::common::graphql::{error_code, payload_errors, API_KEYS, API_KEY_REVOKE, SELLER_API_KEY_CREATE, SELLER_LOOKUP, SELLER_PAGE, SELLER_UPSERT};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -124,4 +124,45 @@ async fn an_event_cursor_from_seller_a_replays_only_seller_bs_own_events() {
     let mut b_events = app.subscribe("/graphql/seller", &b.key, Some(&a_cursor)).await;
     assert_eq!(b_events.next_event().await["chatMessage"]["message"], "B one");
     b_events.expect_silence(200).await;
+}
+
+#[tokio::test]
+async fn a_seller_credential_reaches_no_provisioning_operation_on_any_path_and_learns_nothing_new() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key("sync").await;
+    let a = app.upsert_seller(&admin, "mp-a", "Acme").await["seller"].clone();
+    let a_gid = a["id"].as_str().unwrap().to_owned();
+    let b = app.seller("Blue").await;
+    let a_key = app.as_operator(&admin, SELLER_API_KEY_CREATE, json!({ "sellerId": a_gid })).await["sellerApiKeyCreate"].clone();
+    let a_key_id = a_key["apiKey"]["id"].as_str().unwrap().to_owned();
+    // Which keys exist and which are revoked (using a key records its use: that may change).
+    let keys = || async { app.api_keys().await.into_iter().map(|k| (k.id, k.seller_id, k.revoked_at)).collect::<Vec<_>>() };
+    let keys_before = keys().await;
+    let operations = [
+        (SELLER_UPSERT, json!({ "externalId": "mp-a", "businessName": "Taken over" })),
+        (SELLER_UPSERT, json!({ "externalId": "mp-b", "businessName": "New" })),
+        (SELLER_API_KEY_CREATE, json!({ "sellerId": a_gid })),
+        (API_KEY_REVOKE, json!({ "id": a_key_id })),
+        (SELLER_LOOKUP, json!({ "externalId": "mp-a" })),
+        (API_KEYS, json!({ "sellerId": a_gid })),
+    ];
+    for (query, variables) in &operations {
+        let (status, body) = app.graphql("/graphql/operator", &b.key, query, variables.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{query}");
+        assert_eq!(error_code(&body), "UNAUTHENTICATED");
+        // The Seller API has none of these operations (nor `ApiKey`, nor `externalId`).
+        for path in ["/graphql", "/graphql/seller"] {
+            let (_, body) = app.graphql(path, &b.key, query, variables.clone()).await;
+            assert!(body["errors"].is_array(), "{path} {query}: {body}");
+            assert!(body.get("data").is_none_or(Value::is_null), "{path} {query}: {body}");
+            assert!(!body.to_string().contains("mck_") && !body.to_string().contains("Acme"), "{body}");
+        }
+    }
+    assert_eq!(keys().await, keys_before, "no key made or revoked");
+    assert_eq!(app.query_i64("SELECT COUNT(*) FROM sellers").await, 2);
+    assert_eq!(app.store.seller(b.id).await.unwrap().unwrap().business_name, "Blue");
+    let (_, sdl) = app.get("/graphql/seller/schema.graphql").await;
+    for hidden in ["sellerUpsert", "sellerApiKeyCreate", "apiKeyRevoke", "apiKeys", "externalId", "ApiKey", "seller("] {
+        assert!(!sdl.contains(hidden), "the Seller API schema names {hidden}");
+    }
 }

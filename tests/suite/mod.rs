@@ -21,6 +21,7 @@ mod operator_api;
 mod paging;
 mod parity;
 mod portals;
+mod provisioning;
 mod realtime;
 mod retention;
 mod seller_api;

@@ -217,6 +217,7 @@ async fn sqlite_columns(database: &std::path::Path) -> BTreeMap<String, BTreeMap
         let kind = match declared.as_str() {
             "INTEGER" => "integer",
             "TEXT" => "text",
+            "BOOLEAN" => "boolean",
             other => panic!("SQLite type {other} of {table}.{column} has no mapping"),
         };
         tables.entry(table).or_default().insert(column, (!(not_null || primary_key), kind));
@@ -240,6 +241,7 @@ async fn postgres_columns(url: &str) -> BTreeMap<String, BTreeMap<String, Column
         let kind = match data_type.as_str() {
             "bigint" => "integer",
             "text" => "text",
+            "boolean" => "boolean",
             "ARRAY" => "integer array",
             "xid8" => "transaction",
             other => panic!("PostgreSQL type {other} of {table}.{column} has no mapping"),

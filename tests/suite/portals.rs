@@ -160,7 +160,7 @@ async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_m
         wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
         // Sent while the page is cut off from the server.
         let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::Clock::system());
-        let operator = marketchat::domain::Principal::Operator { label: None, role: None };
+        let operator = marketchat::domain::Principal::Operator { label: None, role: None, admin_key: false };
         service.send_message(&operator, seller_id, "sent during the outage", None).await.unwrap();
     })
     .await;

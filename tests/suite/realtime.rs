@@ -267,7 +267,7 @@ async fn revoking_a_key_closes_its_open_subscriptions_and_no_others() {
     let op = app.operator_key("ops").await;
     let mut revoked = app.subscribe("/graphql/seller", &seller.key, None).await;
     let mut kept = app.subscribe("/graphql/operator", &op, None).await;
-    let key = app.store.list_api_keys().await.unwrap().into_iter().find(|k| k.seller_id.is_some()).unwrap();
+    let key = app.api_keys().await.into_iter().find(|k| k.seller_id.is_some()).unwrap();
     app.store.revoke_api_key(key.id, now()).await.unwrap();
 
     assert_eq!(revoked.ended().await, Ended::Closed(4403), "a revoked key's subscription is closed as forbidden");

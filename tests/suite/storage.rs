@@ -174,6 +174,7 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     assert_eq!(
         added,
         [
+            index("api_keys_by_seller", "api_keys"),
             index("seller_sign_ins_by_expiry", "seller_sign_ins"),
             index("sellers_by_external_id", "sellers"),
             index("sqlite_autoindex_seller_sign_ins_1", "seller_sign_ins"),

@@ -9,6 +9,7 @@
 //!   settings objects.
 //! - [`connection`]: Relay connections and the thread pages both APIs serve.
 //! - [`payload`]: mutation payloads and their user-fixable `errors`.
+//! - [`provisioning`]: `ApiKey` and the provisioning mutations' inputs and payloads.
 //! - [`event`]: the `chatEvents` subscription's events.
 
 pub mod connection;
@@ -16,4 +17,5 @@ pub mod event;
 pub mod message;
 pub mod operator;
 pub mod payload;
+pub mod provisioning;
 pub mod seller;

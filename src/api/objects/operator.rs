@@ -62,6 +62,12 @@ impl SellerObject {
         &self.0.business_name
     }
 
+    /// The marketplace's own ID for this seller (set by `sellerUpsert` or the CLI); null
+    /// when it has none.
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+
     /// The seller's one chat with the operator.
     async fn chat(&self, ctx: &Context<'_>) -> Result<ChatObject> {
         let chat = ApiContext::of(ctx).chat.chat(self.0.id).await?;

@@ -1,9 +1,13 @@
-//! Portal sessions as a browser holds them: logging in for the session cookie, and
-//! GraphQL requests made with it (and the CSRF header).
+//! Portal users in tests: logging in for a session cookie, and GraphQL requests made with it.
 
 use crate::common::app::TestApp;
+use marketchat::domain::users::OperatorRole;
+use marketchat::service::accounts::NewUserKind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+/// The password of users made by [`TestApp::operator_session`].
+const PASSWORD: &str = "password-123";
 
 /// Logs in; returns the status, body and the session cookie (name=value).
 pub async fn login(app: &TestApp, email: &str, password: &str) -> (StatusCode, Value, Option<String>) {
@@ -27,4 +31,17 @@ pub async fn as_user(app: &TestApp, path: &str, cookie: &str, query: &str, varia
         .header("x-requested-with", "marketchat")
         .json(&json!({ "query": query, "variables": variables }));
     TestApp::read(request).await
+}
+
+impl TestApp {
+    /// Creates an operator portal user with `role` (named after it) and logs in; returns
+    /// the session cookie (name=value).
+    pub async fn operator_session(&self, role: OperatorRole) -> String {
+        let email = format!("{role}@operator.test");
+        let kind = NewUserKind::Operator(role);
+        self.state().accounts.create_user(&email, Some(role.as_str()), PASSWORD, kind).await.expect("create user");
+        let (status, body, cookie) = login(self, &email, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        cookie.expect("a session cookie")
+    }
 }
