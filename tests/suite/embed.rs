@@ -275,7 +275,15 @@ async fn a_token_for_seller_a_only_ever_shows_and_writes_a_thread() {
     assert_eq!(texts(&page["data"]["chatMessages"]), ["A's question"]);
     app.operator_sends(&admin, &b.gid, "for B only").await;
     app.operator_sends(&admin, &a.gid, "for A").await;
-    assert_eq!(socket.next_event().await["chatMessage"]["message"], "for A", "live: A's thread only");
+    // A's events only (on PostgreSQL the feed position read just before may still come
+    // before A's earlier question, which is then replayed first).
+    loop {
+        let message = socket.next_event().await["chatMessage"]["message"].as_str().unwrap().to_owned();
+        assert!(message == "A's question" || message == "for A", "only A's thread reaches the socket: {message}");
+        if message == "for A" {
+            break;
+        }
+    }
     with_bearer(&app, "/graphql/seller", &session, "mutation { chatMessageCreate(input: { message: \"from A's user\" }) { errors { field } } }", json!({})).await;
     assert_eq!((app.stored_messages(a.id).await, app.stored_messages(b.id).await), (3, 2), "written into A's thread");
     let b_message = app.as_seller(&b.key, SELLER_PAGE, json!({ "first": 1 })).await["chatMessages"]["nodes"][0]["id"].clone();
