@@ -6,7 +6,7 @@
 //! page served from another loopback origin.
 
 use crate::common::app::{now, test_config, TestApp, TestSeller};
-use crate::common::browser::{js_bool, screenshot, type_and_enter, wait_for, wait_js, Driver, PAGE_WAIT};
+use crate::common::browser::{js_bool, restart_sending_while_down, screenshot, type_and_enter, wait_for, wait_js, Driver, PAGE_WAIT};
 use crate::common::cli::run_marketchat;
 use crate::common::graphql::{error_code, payload_errors, texts, SELLER_PAGE};
 use crate::common::host::HostSite;
@@ -570,16 +570,7 @@ async fn a_plain_iframe_shows_the_live_chat_and_tells_the_host_page_the_unread_c
     assert_eq!(thread(&app, &admin, &seller).await[0], format!("Noted: {word}"));
 
     // The subscription resumes after the server was away, missing nothing.
-    let store = app.store.clone();
-    let seller_id = seller.id;
-    let watching = browser.clone();
-    app.restart(async move {
-        wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
-        let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::Clock::system());
-        let operator = marketchat::domain::Principal::Operator { label: None, role: None, admin_key: false };
-        service.send_message(&operator, seller_id, "Sent while you were away.", None).await.unwrap();
-    })
-    .await;
+    restart_sending_while_down(&mut app, &browser, seller.id, "Sent while you were away.").await;
     wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("while you were away")).await;
     app.operator_sends(&admin, &seller.gid, "And this one after.").await;
     wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("this one after")).await;
