@@ -1,9 +1,13 @@
 //! Real headless Chromium for the page tests (Debian's chromium + chromedriver), driven
 //! over WebDriver with fantoccini, and the waits and clicks those tests share.
 
+use crate::common::app::TestApp;
 use crate::common::requirements::require_chromium;
 use crate::common::wait::{poll_until, wait_until};
 use fantoccini::{Client, ClientBuilder, Locator};
+use marketchat::domain::ids::SellerId;
+use marketchat::domain::Principal;
+use marketchat::service::{ChatService, Clock};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -142,4 +146,18 @@ pub async fn screenshot(client: &Client, name: &str) {
         let png = client.screenshot().await.unwrap();
         std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
     }
+}
+
+/// Restarts the server under a page that `client` shows, and while it is down (once the
+/// page says the connection is lost) stores an operator message `text` in `seller_id`'s
+/// thread: what the page must then show when its subscription resumes.
+pub async fn restart_sending_while_down(app: &mut TestApp, client: &Client, seller_id: SellerId, text: &'static str) {
+    let (store, watching) = (app.store.clone(), client.clone());
+    app.restart(async move {
+        wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
+        let service = ChatService::new(store, Default::default(), Clock::system());
+        let operator = Principal::Operator { label: None, role: None, admin_key: false };
+        service.send_message(&operator, seller_id, text, None).await.unwrap();
+    })
+    .await;
 }

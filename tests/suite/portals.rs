@@ -2,7 +2,7 @@
 //! driven over WebDriver with fantoccini against the real server.
 
 use crate::common::app::{TestApp, TestSeller};
-use crate::common::browser::{click, js_bool, screenshot, type_and_enter, wait_for, wait_for_animations, wait_for_attr, wait_js, Driver, PAGE_WAIT};
+use crate::common::browser::{click, js_bool, restart_sending_while_down, screenshot, type_and_enter, wait_for, wait_for_animations, wait_for_attr, wait_js, Driver, PAGE_WAIT};
 use crate::common::wait::wait_until;
 use fantoccini::{Client, Locator};
 use marketchat::service::accounts::{Accounts, NewUserKind};
@@ -152,18 +152,8 @@ async fn after_a_connection_loss_the_page_resumes_without_losing_or_doubling_a_m
     type_and_enter(&browser, "before the outage").await;
     wait_for(&browser, "[data-testid=message]", |t| t.contains("before the outage")).await;
 
-    let store = app.store.clone();
-    let seller_id = seller.id;
-    let watching = browser.clone();
-    app.restart(async move {
-        // While the server is down the page says so.
-        wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
-        // Sent while the page is cut off from the server.
-        let service = marketchat::service::ChatService::new(store, Default::default(), marketchat::service::Clock::system());
-        let operator = marketchat::domain::Principal::Operator { label: None, role: None, admin_key: false };
-        service.send_message(&operator, seller_id, "sent during the outage", None).await.unwrap();
-    })
-    .await;
+    // While the server is down the page says so; a message is sent meanwhile.
+    restart_sending_while_down(&mut app, &browser, seller.id, "sent during the outage").await;
     wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("during the outage")).await;
     app.operator_sends(&app.operator_key("ops").await, &seller.gid, "after the outage").await;
     wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("after the outage")).await;
