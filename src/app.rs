@@ -7,7 +7,7 @@ use crate::listener::{CappedListener, ClientAddr};
 use crate::metrics::{Metrics, PathLabels, RequestLabels};
 use crate::realtime::Broker;
 use crate::service::webhooks::{self, WebhookSettings};
-use crate::service::{retention, Accounts, AuthService, ChatService, Clock, Provisioning, WebhookService};
+use crate::service::{retention, Accounts, AuthService, ChatService, Clock, Provisioning, SsoService, WebhookService};
 use crate::store::Store;
 use crate::web::{self, EmbedState, Framable, WebState, CONTENT_SECURITY_POLICY};
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
@@ -35,6 +35,8 @@ pub struct AppState {
     embed: EmbedState,
     /// Portal users and sessions.
     pub accounts: Arc<Accounts>,
+    /// Operator single sign-on, when configured.
+    sso: Option<Arc<SsoService>>,
     /// Proxies whose forwarding headers name the client.
     trusted_proxies: TrustedProxies,
     /// Chat use cases (readiness asks it whether the database answers).
@@ -102,7 +104,8 @@ impl AppState {
         let chat = chat.with_commit_hook(Arc::new(move || wake.wake()));
         let limiter = Arc::new(RateLimiter::new(&config.rate_limits));
         let auth = AuthService::new(store.clone(), clock.clone());
-        let accounts = Arc::new(Accounts::new(store.clone(), clock.clone()));
+        let accounts = Arc::new(Accounts::new(store.clone(), clock.clone()).with_operator_password_login(config.sso.password_login));
+        let sso = sso_service(config, &accounts, &store, &clock);
         let shutdown = CancellationToken::new();
         let context = ApiContext {
             chat: chat.clone(),
@@ -117,8 +120,9 @@ impl AppState {
         Self {
             api: ApiState::new(config, context, auth.clone(), shutdown.clone()),
             embed: EmbedState::new(accounts.clone(), limiter.clone(), &config.embed_origins),
-            web: WebState { accounts: accounts.clone(), auth, limiter },
+            web: WebState { accounts: accounts.clone(), auth, limiter, sso: sso.clone() },
             accounts,
+            sso,
             trusted_proxies: config.trusted_proxies.clone(),
             chat,
             metrics,
@@ -131,6 +135,21 @@ impl AppState {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             webhooks: config.webhook_settings(),
             retention: config.retention_days.map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+        }
+    }
+}
+
+/// The single sign-on service `config` asks for. `serve` checks the flags before it
+/// starts; settings that are wrong here (a test's) are logged and leave sign-on off.
+fn sso_service(config: &ServerConfig, accounts: &Arc<Accounts>, store: &Arc<dyn Store>, clock: &Clock) -> Option<Arc<SsoService>> {
+    let built = config
+        .sso_settings()
+        .and_then(|settings| settings.map(|settings| SsoService::new(settings, accounts.clone(), store.clone(), clock.clone())).transpose());
+    match built {
+        Ok(sso) => sso.map(Arc::new),
+        Err(error) => {
+            tracing::error!(%error, "single sign-on is off: its settings are wrong");
+            None
         }
     }
 }
@@ -244,6 +263,7 @@ async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: impl Futur
     let webhook_worker = webhooks::spawn_worker(state.store.clone(), state.clock.clone(), state.metrics.clone(), state.webhooks.clone(), stop.clone());
     let retention = state.retention.map(|keep| retention::spawn(state.store.clone(), state.clock.clone(), keep, stop.clone()));
     let session_purge = state.accounts.clone().spawn_session_purge(stop.clone());
+    let discovery = state.sso.clone().map(|sso| sso.spawn_discovery(stop.clone()));
     let signal = {
         let stop = stop.clone();
         async move {
@@ -264,6 +284,9 @@ async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: impl Futur
     let _ = tailer.await;
     let _ = webhook_worker.await;
     let _ = session_purge.await;
+    if let Some(task) = discovery {
+        let _ = task.await;
+    }
     if let Some(task) = retention {
         let _ = task.await;
     }

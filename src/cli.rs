@@ -439,6 +439,7 @@ async fn serve(
     if let Some(path) = &config.webhook_ca_file {
         webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
     }
+    config.sso_settings().map_err(|e| anyhow::anyhow!(e))?;
     // Installed before the address is announced: whoever starts us may stop us at once.
     let shutdown = app::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.bind)

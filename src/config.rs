@@ -3,10 +3,12 @@
 mod embedding;
 mod proxies;
 mod rate_limits;
+mod sso;
 
 pub use embedding::{EmbedOrigins, PublicUrl};
 pub use proxies::TrustedProxies;
 pub use rate_limits::{Rate, RateLimits};
+pub use sso::{SsoFlags, CALLBACK_PATH};
 
 use crate::domain::message::{MessageRules, SensitivePolicy, DEFAULT_MAX_MESSAGE_CHARS};
 use clap::builder::TypedValueParser as _;
@@ -103,7 +105,9 @@ pub struct ServerConfig {
     #[arg(long, env = "MARKETCHAT_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_sockets_per_credential: usize,
     /// Where clients reach this server, e.g. `https://chat.example.com`: makes links absolute
-    /// (a sign-in's `url`). Without it, such links are paths.
+    /// (a sign-in's `url`), and the identity provider sends operator staff back to
+    /// `<public URL>/operator/sso/callback`. Without it, such links are paths (and single
+    /// sign-on cannot be configured).
     #[arg(long, env = "MARKETCHAT_PUBLIC_URL")]
     pub public_url: Option<PublicUrl>,
     /// Origins of the marketplace pages that may frame the embedded seller chat
@@ -111,6 +115,9 @@ pub struct ServerConfig {
     /// the only origins it tells the unread count to. Empty: no page may frame it.
     #[arg(long, env = "MARKETCHAT_EMBED_ORIGINS", default_value = "")]
     pub embed_origins: EmbedOrigins,
+    /// Operator single sign-on.
+    #[command(flatten)]
+    pub sso: SsoFlags,
 }
 
 impl ServerConfig {
@@ -134,6 +141,11 @@ impl ServerConfig {
     /// Which destinations webhooks may be registered for and delivered to.
     pub fn webhook_destinations(&self) -> crate::service::webhooks::DestinationPolicy {
         crate::service::webhooks::DestinationPolicy { allow_private: self.webhook_allow_private }
+    }
+
+    /// The single sign-on settings (`None`: off); an error names the flag to fix.
+    pub fn sso_settings(&self) -> Result<Option<crate::service::sso::SsoSettings>, String> {
+        self.sso.settings(self.public_url.as_ref())
     }
 
     /// The message rules these settings describe.
@@ -166,6 +178,7 @@ impl Default for ServerConfig {
             retention_days: None,
             public_url: None,
             embed_origins: EmbedOrigins::default(),
+            sso: SsoFlags::default(),
         }
     }
 }

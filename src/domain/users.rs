@@ -30,6 +30,18 @@ impl OperatorRole {
         OperatorRole::Viewer,
     ];
 
+    /// Every role, the one with the most rights first: Full Admin, then the roles that may
+    /// chat (in §8's order), then Viewer. Picks one role out of several (an identity
+    /// provider's role list).
+    pub const MOST_RIGHTS_FIRST: [OperatorRole; 6] = [
+        OperatorRole::FullAdmin,
+        OperatorRole::CustomerSupport,
+        OperatorRole::Marketing,
+        OperatorRole::Finance,
+        OperatorRole::Webmaster,
+        OperatorRole::Viewer,
+    ];
+
     /// The CLI and storage name, e.g. `customer-support`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -16,7 +16,7 @@ use super::clock::Clock;
 use crate::domain::keys::{generate_secret, hash_key};
 use crate::domain::users::OperatorRole;
 use crate::domain::Principal;
-use crate::store::{NewSession, SessionKind, Store, StoreError, UserRecord};
+use crate::store::{IdpIdentity, NewSession, SessionKind, Store, StoreError, UserRecord};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,8 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_EMAIL_BYTES: usize = 254;
 /// Longest password accepted, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest display name kept from an identity provider, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
 
 /// Why an account operation failed.
 #[derive(Debug, Error)]
@@ -62,6 +64,16 @@ pub enum AccountError {
     /// Input that cannot make a user.
     #[error("{0}")]
     Invalid(String),
+    /// Right password, but operator users must sign in through the identity provider.
+    #[error("password login is switched off for operator staff: sign in with your identity provider")]
+    PasswordLoginOff,
+    /// A first single sign-on whose e-mail address belongs to a user who may not be
+    /// linked to it automatically (see [`Accounts::sign_in_with_identity`]).
+    #[error("a user with this e-mail address exists already and is not linked to this sign-in; ask an administrator")]
+    AccountExists,
+    /// The user is disabled.
+    #[error("this user is disabled")]
+    Disabled,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -84,6 +96,21 @@ pub enum NewUserKind {
     Seller(SellerId),
 }
 
+/// What a verified ID token says about the person signing in.
+#[derive(Debug, Clone)]
+pub struct VerifiedIdentity {
+    /// Who they are at the identity provider.
+    pub identity: IdpIdentity,
+    /// The `email` claim, if any.
+    pub email: Option<String>,
+    /// Whether the provider says it checked that the address is theirs (`email_verified`).
+    pub email_verified: bool,
+    /// The `name` claim, if any.
+    pub name: Option<String>,
+    /// The role the provider's role claim names (viewer when missing or unknown).
+    pub role: OperatorRole,
+}
+
 /// How often expired and idle sessions are deleted.
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 
@@ -93,6 +120,9 @@ pub struct Accounts {
     clock: Clock,
     lockout: Lockout,
     hasher: HashPool,
+    /// Whether operator users may log in with a password (`--password-login`); seller
+    /// users always may.
+    operator_password_login: bool,
 }
 
 /// The principal a portal user acts as; none (fail closed) for a user that is neither
@@ -114,7 +144,18 @@ pub fn principal_of(user: &UserRecord) -> Option<Principal> {
 impl Accounts {
     /// Accounts over `store`, reading the time from `clock` and hashing on one thread per core.
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Self { store, clock, lockout: Lockout::default(), hasher: HashPool::per_core() }
+        Self { store, clock, lockout: Lockout::default(), hasher: HashPool::per_core(), operator_password_login: true }
+    }
+
+    /// The same, with operator password login on or off.
+    pub fn with_operator_password_login(mut self, allowed: bool) -> Self {
+        self.operator_password_login = allowed;
+        self
+    }
+
+    /// Whether operator users may log in with a password.
+    pub fn operator_password_login(&self) -> bool {
+        self.operator_password_login
     }
 
     /// Creates a user with an argon2id hash of `password`.
@@ -137,7 +178,7 @@ impl Accounts {
         };
         let password_hash = self.hasher.hash(password.to_owned()).await?;
         let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&email).to_owned();
-        let user = UserRecord { id: 0, email: Some(email.clone()), name, password_hash: Some(password_hash), seller_id, role, disabled_at: None, external_id: None };
+        let user = UserRecord { id: 0, email: Some(email.clone()), name, password_hash: Some(password_hash), seller_id, role, disabled_at: None, external_id: None, identity: None };
         self.store
             .create_user(&user, self.clock.now())
             .await?
@@ -147,7 +188,11 @@ impl Accounts {
     /// Checks a password tried from `client`; on success returns a new session token
     /// and the user. Oversized input is refused before anything else; the attempt is
     /// counted against (address, client) before the password is checked; unknown
-    /// addresses are checked against a dummy hash so they take as long.
+    /// addresses (and users without a password) are checked against a dummy hash so they
+    /// take as long. With operator password login off, an operator user's right password
+    /// is refused with [`AccountError::PasswordLoginOff`] (a wrong one stays
+    /// [`AccountError::BadCredentials`], so the answer tells nobody without the password
+    /// who is an operator user).
     #[instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str, client: IpAddr) -> Result<(String, UserRecord), AccountError> {
         check_lengths(email, password)?;
@@ -163,9 +208,90 @@ impl Accounts {
             return Err(AccountError::BadCredentials);
         }
         self.lockout.succeeded(key);
+        if user.seller_id.is_none() && !self.operator_password_login {
+            return Err(AccountError::PasswordLoginOff);
+        }
+        let token = self.start_session(&user).await?;
+        Ok((token, user))
+    }
+
+    /// Starts a portal session for `user` (by the same rules for every way of signing
+    /// in: lifetime, idle timeout, sessions per user); returns the cookie's token.
+    pub(crate) async fn start_session(&self, user: &UserRecord) -> Result<String, AccountError> {
         let token = generate_secret(&mut rand::thread_rng(), "mcs_");
         self.store.create_session(user.id, &new_session(&token.hash, SessionKind::Portal, self.clock.now())).await?;
-        Ok((token.secret, user))
+        Ok(token.secret)
+    }
+
+    /// Signs in an operator user whom the identity provider vouched for; returns a new
+    /// session token and the user. The user is found by (issuer, subject). On the first
+    /// sign-in they are created, unless a user already has the e-mail address: that user
+    /// is linked only when it is an operator user not linked to another identity and the
+    /// provider says the address is verified; otherwise [`AccountError::AccountExists`].
+    /// Every sign-in refreshes the name, the role (from the provider's role claim) and,
+    /// when no other user has it, the e-mail address. Disabled users stay refused.
+    #[instrument(skip_all)]
+    pub async fn sign_in_with_identity(&self, verified: &VerifiedIdentity) -> Result<(String, UserRecord), AccountError> {
+        let email = verified.email.as_deref().and_then(normalised_email);
+        let name = verified.name.as_deref().map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>().trim().to_owned());
+        let name = name.filter(|n| !n.is_empty());
+        let user = match self.store.user_by_identity(&verified.identity).await? {
+            Some(user) => user,
+            None => self.first_sign_in(verified, email.as_deref()).await?,
+        };
+        if user.seller_id.is_some() {
+            return Err(AccountError::AccountExists);
+        }
+        if user.disabled_at.is_some() {
+            return Err(AccountError::Disabled);
+        }
+        let email = email.or_else(|| user.email.clone()).unwrap_or_else(|| placeholder_email(&verified.identity));
+        let name = name.unwrap_or_else(|| email.clone());
+        let user = self
+            .store
+            .refresh_operator_user(user.id, &email, &name, verified.role.as_str())
+            .await?
+            .ok_or(AccountError::AccountExists)?;
+        let token = self.start_session(&user).await?;
+        Ok((token, user))
+    }
+
+    /// The user for an identity seen for the first time: an existing operator user
+    /// linked by a verified e-mail address, or a new one.
+    async fn first_sign_in(&self, verified: &VerifiedIdentity, email: Option<&str>) -> Result<UserRecord, AccountError> {
+        let identity = &verified.identity;
+        let email = match email {
+            Some(email) => email.to_owned(),
+            None => placeholder_email(identity),
+        };
+        if let Some(existing) = self.store.user_by_email(&email).await? {
+            let linkable = existing.seller_id.is_none() && existing.identity.is_none() && verified.email_verified;
+            if linkable && self.store.link_identity(existing.id, identity).await? {
+                tracing::info!(user_id = existing.id, "linked an operator user to their identity provider account (verified e-mail address)");
+            }
+            // Linked now, or by a sign-in that raced this one; anything else is refused.
+            return self.store.user_by_identity(identity).await?.ok_or(AccountError::AccountExists);
+        }
+        let user = UserRecord {
+            id: 0,
+            email: Some(email.clone()),
+            name: email,
+            password_hash: None,
+            seller_id: None,
+            role: Some(verified.role.as_str().to_owned()),
+            disabled_at: None,
+            external_id: None,
+            identity: Some(identity.clone()),
+        };
+        match self.store.create_user(&user, self.clock.now()).await? {
+            Some(user) => {
+                tracing::info!(user_id = user.id, role = %verified.role, "created an operator user at their first single sign-on");
+                Ok(user)
+            }
+            // A sign-in of the same person that raced this one created them; or the
+            // address was taken meanwhile.
+            None => self.store.user_by_identity(identity).await?.ok_or(AccountError::AccountExists),
+        }
     }
 
     /// Gives a user a new password and ends their sessions; false when there is no such
@@ -216,6 +342,19 @@ impl Accounts {
     }
 }
 
+/// An e-mail address from an identity provider, lower-cased, when it looks like one.
+fn normalised_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    (email.len() <= MAX_EMAIL_BYTES && email.contains('@') && email.len() >= 3 && !email.chars().any(char::is_control)).then_some(email)
+}
+
+/// The stored address of a user whose provider sends no e-mail address: unique per
+/// identity, and under the reserved `.invalid` domain, so it is nobody's real address.
+fn placeholder_email(identity: &IdpIdentity) -> String {
+    let digest = hash_key(&format!("{}\n{}", identity.issuer, identity.subject));
+    format!("sso-{}@users.invalid", &digest[..24])
+}
+
 /// A session of `kind` starting `now`, by the rules every session follows: its lifetime,
 /// the idle timeout and the per-user cap.
 fn new_session(token_hash: &str, kind: SessionKind, now: UnixMillis) -> NewSession<'_> {
@@ -262,6 +401,7 @@ mod tests {
             role: role.map(str::to_owned),
             disabled_at: None,
             external_id: None,
+            identity: None,
         }
     }
 

@@ -11,6 +11,7 @@
 //!   marketplace's sync (Operator API) and the CLI.
 //! - [`webhooks`]: registering endpoints and delivering events to them.
 //! - [`retention`]: removing messages older than the retention period.
+//! - [`sso`]: operator single sign-on with the marketplace's OpenID Connect provider.
 
 pub mod accounts;
 pub(crate) mod auth;
@@ -20,6 +21,7 @@ mod error;
 pub mod provisioning;
 pub(crate) mod retention;
 mod settings;
+pub mod sso;
 pub(crate) mod webhooks;
 
 pub use accounts::Accounts;
@@ -29,4 +31,5 @@ pub use clock::Clock;
 pub use error::ServiceError;
 pub use provisioning::Provisioning;
 pub use settings::{ChatSwitch, CHAT_ENABLED_SETTING};
+pub use sso::SsoService;
 pub use webhooks::WebhookService;

@@ -4,16 +4,30 @@
 use crate::domain::ids::SellerId;
 use crate::domain::time::UnixMillis;
 use super::sql::{every_backend, RecordRow, RowsAffected, USER_COLUMNS};
-use super::records::{NewSession, NewSignIn, SessionKind, SessionRecord, StoreResult, UserRecord};
+use super::records::{IdpIdentity, NewSession, NewSignIn, PendingSignIn, SessionKind, SessionRecord, StoreResult, UserRecord};
 use async_trait::async_trait;
+use sqlx::Row;
 use std::marker::PhantomData;
 use tracing::instrument;
 
 /// Portal users and sessions (a part of [`Store`](super::Store)).
 #[async_trait]
 pub trait AccountStore {
-    /// Creates a portal user; `None` when the e-mail address is taken.
+    /// Creates a portal user; `None` when the e-mail address (or the identity) is taken.
     async fn create_user(&self, user: &UserRecord, now: UnixMillis) -> StoreResult<Option<UserRecord>>;
+    /// The user signed in as this identity at the identity provider.
+    async fn user_by_identity(&self, identity: &IdpIdentity) -> StoreResult<Option<UserRecord>>;
+    /// Links an operator user that has no identity yet to `identity`; false when the user
+    /// is gone, is a seller user or has an identity already.
+    async fn link_identity(&self, user_id: i64, identity: &IdpIdentity) -> StoreResult<bool>;
+    /// Sets an operator user's name and role, and their e-mail address unless another
+    /// user logs in with it; returns the user as stored now.
+    async fn refresh_operator_user(&self, user_id: i64, email: &str, name: &str, role: &str) -> StoreResult<Option<UserRecord>>;
+    /// Stores a sign-in sent to the identity provider, deleting those expired at `now`.
+    async fn save_pending_sign_in(&self, pending: &PendingSignIn, now: UnixMillis) -> StoreResult<()>;
+    /// Takes (deletes and returns) the pending sign-in with this state hash: each can be
+    /// taken once, by one node.
+    async fn take_pending_sign_in(&self, state_hash: &str) -> StoreResult<Option<PendingSignIn>>;
     /// The user who logs in with this (lower-cased) e-mail address (never an embedded
     /// seller user, whose address is no login).
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
@@ -58,8 +72,8 @@ every_backend! {
         #[instrument(level = "debug", skip_all)]
         async fn create_user(&self, user: &UserRecord, now: UnixMillis) -> StoreResult<Option<UserRecord>> {
             let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO users (email, name, password_hash, seller_id, role, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (email) WHERE external_id IS NULL DO NOTHING RETURNING id",
+                "INSERT INTO users (email, name, password_hash, seller_id, role, created_at, oidc_issuer, oidc_subject) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(&user.email)
             .bind(&user.name)
@@ -67,9 +81,90 @@ every_backend! {
             .bind(user.seller_id.map(|v| v.get()))
             .bind(&user.role)
             .bind(now.get())
+            .bind(user.identity.as_ref().map(|identity| identity.issuer.as_str()))
+            .bind(user.identity.as_ref().map(|identity| identity.subject.as_str()))
             .fetch_optional(self.writer())
             .await?;
             Ok(id.map(|id| UserRecord { id, ..user.clone() }))
+        }
+
+        #[instrument(level = "debug", skip_all)]
+        async fn user_by_identity(&self, identity: &IdpIdentity) -> StoreResult<Option<UserRecord>> {
+            let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.oidc_issuer = $1 AND u.oidc_subject = $2"))
+                .bind(&identity.issuer)
+                .bind(&identity.subject)
+                .fetch_optional(self.readers())
+                .await?;
+            Ok(row.as_ref().map(RecordRow::user).transpose()?)
+        }
+
+        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
+        async fn link_identity(&self, user_id: i64, identity: &IdpIdentity) -> StoreResult<bool> {
+            let linked = sqlx::query(
+                "UPDATE users SET oidc_issuer = $1, oidc_subject = $2 \
+                 WHERE id = $3 AND seller_id IS NULL AND oidc_subject IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM users o WHERE o.oidc_issuer = $1 AND o.oidc_subject = $2)",
+            )
+            .bind(&identity.issuer)
+            .bind(&identity.subject)
+            .bind(user_id)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+            Ok(linked == 1)
+        }
+
+        #[instrument(level = "debug", skip_all, fields(user_id = user_id))]
+        async fn refresh_operator_user(&self, user_id: i64, email: &str, name: &str, role: &str) -> StoreResult<Option<UserRecord>> {
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "UPDATE users SET name = $1, role = $2, \
+                 email = CASE WHEN EXISTS (SELECT 1 FROM users o WHERE o.email = $3 AND o.id <> $4 AND o.external_id IS NULL) THEN email ELSE $3 END \
+                 WHERE id = $4 AND seller_id IS NULL",
+            )
+            .bind(name)
+            .bind(role)
+            .bind(email)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1")).bind(user_id).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(row.as_ref().map(RecordRow::user).transpose()?)
+        }
+
+        #[instrument(level = "debug", skip_all)]
+        async fn save_pending_sign_in(&self, pending: &PendingSignIn, now: UnixMillis) -> StoreResult<()> {
+            let mut tx = self.begin_write().await?;
+            sqlx::query("DELETE FROM sso_sign_ins WHERE expires_at <= $1").bind(now.get()).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO sso_sign_ins (state_hash, browser_hash, nonce, pkce_verifier, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&pending.state_hash)
+                .bind(&pending.browser_hash)
+                .bind(&pending.nonce)
+                .bind(&pending.pkce_verifier)
+                .bind(pending.expires_at.get())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        #[instrument(level = "debug", skip_all)]
+        async fn take_pending_sign_in(&self, state_hash: &str) -> StoreResult<Option<PendingSignIn>> {
+            let row = sqlx::query(
+                "DELETE FROM sso_sign_ins WHERE state_hash = $1 RETURNING state_hash, browser_hash, nonce, pkce_verifier, expires_at",
+            )
+            .bind(state_hash)
+            .fetch_optional(self.writer())
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(PendingSignIn {
+                state_hash: row.try_get(0)?,
+                browser_hash: row.try_get(1)?,
+                nonce: row.try_get(2)?,
+                pkce_verifier: row.try_get(3)?,
+                expires_at: row.typed(4)?,
+            }))
         }
 
         #[instrument(level = "debug", skip_all)]
@@ -148,7 +243,7 @@ every_backend! {
             .fetch_optional(self.readers())
             .await?;
             let Some(row) = row else { return Ok(None) };
-            Ok(Some(SessionRecord { user: row.user()?, last_used_at: row.typed(8)? }))
+            Ok(Some(SessionRecord { user: row.user()?, last_used_at: row.typed(10)? }))
         }
 
         #[instrument(level = "debug", skip_all)]
@@ -214,7 +309,7 @@ every_backend! {
                  VALUES ($1, $2, NULL, $3, NULL, $4, $5) \
                  ON CONFLICT (seller_id, external_id) WHERE external_id IS NOT NULL \
                  DO UPDATE SET name = excluded.name, email = excluded.email \
-                 RETURNING id, email, name, password_hash, seller_id, role, disabled_at, external_id",
+                 RETURNING id, email, name, password_hash, seller_id, role, disabled_at, external_id, oidc_issuer, oidc_subject",
             )
             .bind(&email)
             .bind(&name)

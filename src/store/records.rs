@@ -177,6 +177,33 @@ pub struct UserRecord {
     pub disabled_at: Option<UnixMillis>,
     /// For an embedded seller user, the marketplace's ID of the user (unique per seller).
     pub external_id: Option<String>,
+    /// Who the user is at the operator's identity provider, once they signed in there.
+    pub identity: Option<IdpIdentity>,
+}
+
+/// A person's account at an OpenID Connect identity provider: the issuer and its stable,
+/// never reassigned subject ID (`sub`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpIdentity {
+    /// The issuer URL, exactly as the ID token's `iss`.
+    pub issuer: String,
+    /// The ID token's `sub`.
+    pub subject: String,
+}
+
+/// A sign-in sent to the identity provider and not yet come back (single use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignIn {
+    /// SHA-256 of the `state` parameter.
+    pub state_hash: String,
+    /// SHA-256 of the cookie that binds the sign-in to the browser that started it.
+    pub browser_hash: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// The PKCE code verifier.
+    pub pkce_verifier: String,
+    /// When the callback stops being accepted.
+    pub expires_at: UnixMillis,
 }
 
 /// Which credential a session is: each is accepted only the way it was handed out.

@@ -11,7 +11,7 @@
 //! `UnixMillis` …), which know nothing of sqlx: statements bind their numbers (`.get()`)
 //! and [`RecordRow::typed`] wraps the numbers read back.
 
-use super::records::{ApiKeyRecord, ChatRecord, EventKind, MessageRecord, SellerRecord, StoredEvent, UserRecord};
+use super::records::{ApiKeyRecord, ChatRecord, EventKind, IdpIdentity, MessageRecord, SellerRecord, StoredEvent, UserRecord};
 use crate::domain::cursor::EventCursor;
 use crate::domain::ids::MessageId;
 use crate::domain::Side;
@@ -105,7 +105,7 @@ pub(super) const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.cre
      FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
 
 /// Columns of a user row, in the order [`RecordRow::user`] reads them.
-pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role, u.disabled_at, u.external_id";
+pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role, u.disabled_at, u.external_id, u.oidc_issuer, u.oidc_subject";
 
 /// Columns of an API key row, in the order [`RecordRow::api_key`] reads them.
 pub(super) const KEY_COLUMNS: &str = "id, seller_id, label, created_at, revoked_at, last_used_at, admin";
@@ -165,7 +165,9 @@ where
     fn user(&self) -> Result<UserRecord, sqlx::Error> {
         let (id, email, name, password_hash) = (self.try_get(0)?, self.try_get(1)?, self.try_get(2)?, self.try_get(3)?);
         let (seller_id, role, disabled_at, external_id) = (self.typed_opt(4)?, self.try_get(5)?, self.typed_opt(6)?, self.try_get(7)?);
-        Ok(UserRecord { id, email, name, password_hash, seller_id, role, disabled_at, external_id })
+        let (issuer, subject): (Option<String>, Option<String>) = (self.try_get(8)?, self.try_get(9)?);
+        let identity = issuer.zip(subject).map(|(issuer, subject)| IdpIdentity { issuer, subject });
+        Ok(UserRecord { id, email, name, password_hash, seller_id, role, disabled_at, external_id, identity })
     }
 
     fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error> {

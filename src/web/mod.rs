@@ -1,6 +1,7 @@
 //! The portals: static pages and scripts embedded in the binary (no CDN, no build step),
-//! and the server part: login, logout and who is logged in; the embedded seller chat
-//! ([`embed`]); and the content policy every page is served with.
+//! and the server part: login, logout and who is logged in; operator single sign-on
+//! (`/operator/sso/start` and `/operator/sso/callback`, over [`SsoService`]); the embedded
+//! seller chat ([`embed`]); and the content policy every page is served with.
 
 mod embed;
 mod policy;
@@ -12,9 +13,10 @@ use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode,
 use crate::config::TrustedProxies;
 use crate::service::accounts::{AccountError, SESSION_LIFETIME};
 use crate::service::auth::Presented;
-use crate::service::{Accounts, AuthService};
+use crate::service::sso::{CallbackParams, SignInProblem, SsoError, SIGN_IN_TTL};
+use crate::service::{Accounts, AuthService, SsoService};
 use crate::store::UserRecord;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -32,6 +34,8 @@ pub struct WebState {
     pub auth: AuthService,
     /// The login limit per client IP.
     pub limiter: Arc<RateLimiter>,
+    /// Operator single sign-on, when configured.
+    pub sso: Option<Arc<SsoService>>,
 }
 
 /// The portals' routes: pages, assets, the API guide, login, logout and the session.
@@ -52,6 +56,8 @@ where
         .route("/operator", get(|| async { Redirect::permanent("/operator/") }))
         .route("/portal/{file}", get(portal_asset))
         .route("/session", get(current_user))
+        .route("/operator/sso/start", get(sso_start))
+        .route("/operator/sso/callback", get(sso_callback))
         .route("/login", post(login))
         .route("/logout", post(logout))
 }
@@ -79,15 +85,20 @@ async fn login(
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     state.limiter.login_from(client)?;
-    let (token, user) = state.accounts.login(&request.email, &request.password, client).await.map_err(login_refused)?;
+    let login = state.accounts.login(&request.email, &request.password, client).await;
+    let (token, user) = login.map_err(|error| login_refused(error, state.sso.as_deref()))?;
     let mut response = Json(json!({ "user": user_json(&user) })).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME.as_secs() as i64, https));
     Ok(response)
 }
 
 /// Why a login was refused, as the client sees it.
-fn login_refused(error: AccountError) -> ApiError {
+fn login_refused(error: AccountError, sso: Option<&SsoService>) -> ApiError {
     match error {
+        AccountError::PasswordLoginOff => {
+            let how = sso.map_or_else(|| "single sign-on".to_owned(), |sso| format!("“Sign in with {}”", sso.display_name()));
+            ApiError::new(ErrorCode::Forbidden, format!("password login is switched off for operator staff: use {how} instead"))
+        }
         AccountError::TooManyAttempts { retry_after } => ApiError::new(ErrorCode::RateLimited, "too many failed logins from here; try again later")
             .with_retry_after_header(Limited { retry_after }.retry_after_secs()),
         AccountError::Busy => {
@@ -134,9 +145,133 @@ async fn seller_page() -> Response {
     asset("text/html; charset=utf-8", include_str!("assets/seller.html"))
 }
 
-/// `GET /operator/`.
-async fn operator_page() -> Response {
-    asset("text/html; charset=utf-8", include_str!("assets/operator.html"))
+/// `GET /operator/`: the page, with "Sign in with …" when single sign-on is on, without
+/// the password form when operator password login is off, and the message for a failed
+/// sign-in (`?sso_error=CODE`; only known codes are shown, never text from the URL).
+async fn operator_page(State(state): State<WebState>, RawQuery(query): RawQuery) -> Response {
+    let problem = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "sso_error")
+        .and_then(|(_, code)| SignInProblem::from_code(&code));
+    let page = operator_login_page(state.sso.as_deref().map(SsoService::display_name), state.accounts.operator_password_login(), problem);
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], page).into_response()
+}
+
+/// The operator page with its sign-in options filled in.
+fn operator_login_page(sso_name: Option<&str>, password_login: bool, problem: Option<SignInProblem>) -> String {
+    let page = include_str!("assets/operator.html");
+    let sso_button = sso_name.map_or_else(String::new, |name| {
+        let or = if password_login { "\n  <p class=\"or\">or</p>" } else { "" };
+        format!("<a class=\"button primary sso\" href=\"/operator/sso/start\" data-testid=\"sso-start\">Sign in with {}</a>{or}", escape_html(name))
+    });
+    let message = problem.map_or_else(String::new, |problem| escape_html(&problem.message(sso_name.unwrap_or("your identity provider"))));
+    let mut page = page.replacen("<!-- sign-in-options -->", &sso_button, 1).replacen("<!-- sign-in-error -->", &message, 1);
+    if !password_login {
+        if let (Some(start), Some(end)) = (page.find("<!-- password-login -->"), page.find("<!-- /password-login -->")) {
+            page.replace_range(start..end + "<!-- /password-login -->".len(), "");
+        }
+    }
+    page
+}
+
+/// Text made safe to place in HTML.
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The cookie binding a sign-in at the identity provider to the browser that started it.
+/// `SameSite=Lax`: the provider sends the browser back with a cross-site navigation,
+/// on which `Strict` cookies are withheld.
+const SSO_COOKIE: &str = "marketchat_sso";
+
+fn sso_cookie(value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!("{SSO_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/operator/sso/; Max-Age={max_age_secs}{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// A redirect back to the operator page that shows `problem`, ending the binding cookie.
+fn sign_in_failed(problem: SignInProblem, https: bool) -> Response {
+    let mut response = Redirect::to(&format!("/operator/?sso_error={}", problem.code())).into_response();
+    response.headers_mut().append(header::SET_COOKIE, sso_cookie("", 0, https));
+    response
+}
+
+/// `GET /operator/sso/start`: sends the browser to the identity provider (state, nonce,
+/// PKCE S256), with a cookie binding the sign-in to it. Limited per client IP like
+/// `/login`. 404 when single sign-on is off.
+async fn sso_start(State(state): State<WebState>, ClientIp(client): ClientIp, ClientOverHttps(https): ClientOverHttps) -> Result<Response, ApiError> {
+    let Some(sso) = state.sso else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+    state.limiter.login_from(client)?;
+    match sso.start().await {
+        Ok(started) => {
+            let mut response = Redirect::to(&started.redirect_to).into_response();
+            response.headers_mut().append(header::SET_COOKIE, sso_cookie(&started.browser_token, SIGN_IN_TTL.as_secs() as i64, https));
+            Ok(response)
+        }
+        Err(error) => {
+            log_sign_in_failure(&error);
+            Ok(sign_in_failed(error.problem(), https))
+        }
+    }
+}
+
+/// `GET /operator/sso/callback`: where the identity provider sends the browser back.
+/// A valid answer starts a portal session exactly as `/login` does (same cookie, same
+/// rules) and goes on to `/operator/`; anything else goes to `/operator/` with the
+/// problem shown, and no session.
+async fn sso_callback(
+    State(state): State<WebState>,
+    ClientOverHttps(https): ClientOverHttps,
+    headers: HeaderMap,
+    params: Result<Query<CallbackParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(sso) = state.sso else { return StatusCode::NOT_FOUND.into_response() };
+    let Ok(Query(params)) = params else { return sign_in_failed(SignInProblem::Invalid, https) };
+    let browser = named_cookie(&headers, SSO_COOKIE);
+    match sso.finish(&params, browser).await {
+        Ok((token, user)) => {
+            tracing::info!(user_id = user.id, "operator signed in with single sign-on");
+            let mut response = Redirect::to("/operator/").into_response();
+            response.headers_mut().append(header::SET_COOKIE, cookie(&token, SESSION_LIFETIME.as_secs() as i64, https));
+            response.headers_mut().append(header::SET_COOKIE, sso_cookie("", 0, https));
+            response
+        }
+        Err(error) => {
+            log_sign_in_failure(&error);
+            sign_in_failed(error.problem(), https)
+        }
+    }
+}
+
+/// Logs why a sign-in failed: what we must fix as errors, what a person or the
+/// provider did as information.
+fn log_sign_in_failure(error: &SsoError) {
+    match error.problem() {
+        SignInProblem::Internal | SignInProblem::Unavailable | SignInProblem::Invalid => tracing::warn!(%error, "single sign-on failed"),
+        _ => tracing::info!(%error, "single sign-on refused"),
+    }
+}
+
+/// The value of the cookie `name`, if the request carries it.
+fn named_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
 }
 
 /// `GET /portal/{file}`: the shared stylesheet and scripts.

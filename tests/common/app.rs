@@ -67,10 +67,20 @@ impl TestApp {
 
     /// Starts a server with `config` (its `bind` is ignored: port 0 on loopback).
     pub async fn spawn_with(config: ServerConfig) -> Self {
+        Self::spawn_on(Self::bind().await, config).await
+    }
+
+    /// A listener on a free loopback port, for a server started later with [`Self::spawn_on`]
+    /// (when its address must be known first, e.g. to register it at an identity provider).
+    pub async fn bind() -> TcpListener {
+        TcpListener::bind("127.0.0.1:0").await.expect("bind")
+    }
+
+    /// Starts a server with `config` on `listener`.
+    pub async fn spawn_on(listener: TcpListener, config: ServerConfig) -> Self {
         let database = TestDatabase::create().await;
         let database_url = database.url.clone();
         let store = store::connect(&database_url, &Default::default()).await.expect("open store");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (shutdown, state) = Self::serve(store.clone(), config.clone(), listener);
         let client = reqwest::Client::new();

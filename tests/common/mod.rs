@@ -11,6 +11,7 @@ pub mod host;
 pub mod graphql;
 pub mod log;
 pub mod nodes;
+pub mod oidc;
 pub mod requirements;
 pub mod session;
 pub mod wait;

@@ -86,9 +86,14 @@ pub struct Cluster {
 impl Cluster {
     /// `count` nodes on a fresh database of this run's back end.
     pub async fn start(count: usize) -> Self {
+        Self::start_with(count, &[]).await
+    }
+
+    /// `count` nodes with extra environment variables on a fresh database.
+    pub async fn start_with(count: usize, env: &[(&str, &str)]) -> Self {
         let database = TestDatabase::create().await;
         let store = store::connect(&database.url, &Default::default()).await.expect("open store");
-        let nodes = (0..count).map(|_| NodeProcess::start(&database.url)).collect();
+        let nodes = (0..count).map(|_| NodeProcess::start_with(&database.url, env)).collect();
         Self { nodes, store, database }
     }
 

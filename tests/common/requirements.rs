@@ -50,3 +50,19 @@ pub fn require_chromium() {
         "Chromium and chromedriver (apt-get install chromium chromium-driver)",
     );
 }
+
+/// Where the test identity provider lives (a node project: tests/oidc).
+pub fn oidc_provider_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc")
+}
+
+/// Checks that node and the test identity provider's packages are installed (the
+/// single sign-on tests).
+pub fn require_oidc_provider() {
+    let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|output| output.status.success());
+    require(node, "node (apt-get install nodejs npm)");
+    require(
+        oidc_provider_dir().join("node_modules/oidc-provider/package.json").is_file(),
+        "the test identity provider's packages (run `npm ci` in tests/oidc; .ci/run does)",
+    );
+}

@@ -25,6 +25,7 @@ mod provisioning;
 mod realtime;
 mod retention;
 mod seller_api;
+mod sso;
 mod storage;
 mod tls;
 mod webhooks;

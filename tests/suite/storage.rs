@@ -178,8 +178,12 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
             index("seller_sign_ins_by_expiry", "seller_sign_ins"),
             index("sellers_by_external_id", "sellers"),
             index("sqlite_autoindex_seller_sign_ins_1", "seller_sign_ins"),
+            // 0012: single sign-on (the pending sign-ins' table and the identity index).
+            index("sqlite_autoindex_sso_sign_ins_1", "sso_sign_ins"),
+            index("sso_sign_ins_by_expiry", "sso_sign_ins"),
             index("users_by_external_id", "users"),
             index("users_by_login_email", "users"),
+            index("users_by_oidc_identity", "users"),
         ]
     );
     // The e-mail column's UNIQUE became `users_by_login_email` (unique among password users).
@@ -246,6 +250,7 @@ async fn the_sqlite_sign_in_migration_keeps_users_and_sessions_and_never_reuses_
         role: Some("viewer".to_owned()),
         disabled_at: None,
         external_id: None,
+        identity: None,
     };
     assert_eq!(store.create_user(&user("new@b.c"), now()).await.unwrap().unwrap().id, 3, "the removed user's ID 2 is not handed out again");
     assert!(store.create_user(&user("a@b.c"), now()).await.unwrap().is_none(), "a login e-mail is still unique");
