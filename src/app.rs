@@ -6,10 +6,11 @@ use crate::config::{ServerConfig, TrustedProxies};
 use crate::listener::{CappedListener, ClientAddr};
 use crate::metrics::{Metrics, PathLabels, RequestLabels};
 use crate::realtime::Broker;
+use crate::service::notifications::{self, NotificationSettings};
 use crate::service::webhooks::{self, WebhookSettings};
-use crate::service::{retention, Accounts, AuthService, ChatService, Clock, Provisioning, SsoService, WebhookService};
+use crate::service::{retention, Accounts, AuthService, ChatService, Clock, NotificationService, Provisioning, SsoService, WebhookService};
 use crate::store::Store;
-use crate::web::{self, EmbedState, Framable, WebState, CONTENT_SECURITY_POLICY};
+use crate::web::{self, EmbedState, Framable, NotificationState, WebState, CONTENT_SECURITY_POLICY};
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -33,6 +34,8 @@ pub struct AppState {
     web: WebState,
     /// The embedded seller chat's state.
     embed: EmbedState,
+    /// Notification settings and unsubscribe links.
+    notify: NotificationState,
     /// Portal users and sessions.
     pub accounts: Arc<Accounts>,
     /// Operator single sign-on, when configured.
@@ -62,6 +65,8 @@ pub struct AppState {
     webhooks: WebhookSettings,
     /// Messages older than this are removed (none when `None`).
     retention: Option<Duration>,
+    /// E-mail notifications (none without `--smtp-url`).
+    notifications: Option<NotificationSettings>,
 }
 
 impl FromRef<Arc<AppState>> for ApiState {
@@ -79,6 +84,12 @@ impl FromRef<Arc<AppState>> for WebState {
 impl FromRef<Arc<AppState>> for EmbedState {
     fn from_ref(state: &Arc<AppState>) -> Self {
         state.embed.clone()
+    }
+}
+
+impl FromRef<Arc<AppState>> for NotificationState {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.notify.clone()
     }
 }
 
@@ -120,6 +131,7 @@ impl AppState {
         };
         Self {
             api: ApiState::new(config, context, auth.clone(), shutdown.clone()),
+            notify: NotificationState { auth: auth.clone(), notifications: NotificationService::new(store.clone(), clock.clone()) },
             embed: EmbedState::new(accounts.clone(), limiter.clone(), &config.embed_origins),
             web: WebState { accounts: accounts.clone(), auth, limiter, sso: sso.clone() },
             accounts,
@@ -136,6 +148,7 @@ impl AppState {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             webhooks: config.webhook_settings(),
             retention: config.retention_days.map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+            notifications: notification_settings(config),
         }
     }
 }
@@ -153,6 +166,15 @@ fn sso_service(config: &ServerConfig, accounts: &Arc<Accounts>, store: &Arc<dyn 
             None
         }
     }
+}
+
+/// The e-mail notification settings `config` asks for. `serve` checks the flags before
+/// it starts; settings that are wrong here (a test's) are logged and leave e-mails off.
+fn notification_settings(config: &ServerConfig) -> Option<NotificationSettings> {
+    config.notification_settings().unwrap_or_else(|error| {
+        tracing::error!(%error, "e-mail notifications are off: their settings are wrong");
+        None
+    })
 }
 
 /// The HTTP routes: the API's and the portals', the operations endpoints, and the layers
@@ -244,7 +266,7 @@ impl Server {
 /// Starts the server over `store` with the settings in `config` on `listener` (bound
 /// already, so a test may use port 0), until `shutdown` resolves; then subscriptions
 /// close and in-flight requests finish. The background workers (event tailer, webhook
-/// deliveries, retention, session purge) run meanwhile.
+/// deliveries, e-mail notifications, retention, session purge) run meanwhile.
 pub fn launch(
     config: &ServerConfig,
     store: Arc<dyn Store>,
@@ -262,6 +284,7 @@ async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: impl Futur
     let tailer = state.broker.spawn_tailer(stop.clone());
     let remote_listener = state.broker.spawn_remote_listener(stop.clone());
     let webhook_worker = webhooks::spawn_worker(state.store.clone(), state.clock.clone(), state.metrics.clone(), state.webhooks.clone(), stop.clone());
+    let notifier = state.notifications.clone().map(|settings| notifications::spawn_worker(state.store.clone(), state.clock.clone(), state.metrics.clone(), settings, stop.clone()));
     let retention = state.retention.map(|keep| retention::spawn(state.store.clone(), state.clock.clone(), keep, stop.clone()));
     let session_purge = state.accounts.clone().spawn_session_purge(stop.clone());
     let discovery = state.sso.clone().map(|sso| sso.spawn_discovery(stop.clone()));
@@ -289,6 +312,9 @@ async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: impl Futur
         let _ = task.await;
     }
     if let Some(task) = retention {
+        let _ = task.await;
+    }
+    if let Some(task) = notifier {
         let _ = task.await;
     }
     if let Some(task) = remote_listener {

@@ -10,7 +10,7 @@ use crate::domain::wire::WireMessage;
 use crate::service::accounts::NewUserKind;
 use crate::service::webhooks::{self, DestinationPolicy};
 use crate::service::provisioning::{SellerChange, SellerRef};
-use crate::service::{Accounts, ChatService, Clock, Provisioning, ServiceError, WebhookService};
+use crate::service::{Accounts, ChatService, Clock, NotificationService, Provisioning, ServiceError, WebhookService};
 use crate::store::{self, DatabaseSettings, Store};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -131,6 +131,16 @@ pub enum Command {
         #[arg(long)]
         seller: String,
     },
+    /// List e-mail notifications: stretches waiting for their due time, e-mails not yet
+    /// sent (with their last error) and the most recent sent or given-up ones.
+    Notifications {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// How many sent or given-up e-mails to list.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(0..=10_000))]
+        recent: i64,
+    },
 }
 
 impl Command {
@@ -145,7 +155,8 @@ impl Command {
             | Command::Webhook { database, .. }
             | Command::User { database, .. }
             | Command::Settings { database, .. }
-            | Command::Export { database, .. } => Some(database),
+            | Command::Export { database, .. }
+            | Command::Notifications { database, .. } => Some(database),
         }
     }
 }
@@ -378,6 +389,7 @@ pub async fn run(mut cli: Cli) -> Result<()> {
             Ok(service.set_chat_enabled(value).await?)
         }
         Command::Export { database, seller } => export(&*database.open_existing().await?, &seller).await,
+        Command::Notifications { database, recent } => notifications(database.open_existing().await?, recent).await,
     }
 }
 
@@ -440,6 +452,7 @@ async fn serve(
         webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
     }
     config.sso_settings().map_err(|e| anyhow::anyhow!(e))?;
+    config.notification_settings().map_err(|e| anyhow::anyhow!(e))?;
     // Installed before the address is announced: whoever starts us may stop us at once.
     let shutdown = app::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -668,6 +681,33 @@ async fn export(store: &dyn Store, seller: &str) -> Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `marketchat notifications`: one line per waiting stretch (`waiting  SIDE  SELLER  due
+/// TIME`), then one per e-mail, newest first (`ID  STATE  SIDE  SELLER  RECIPIENT
+/// ATTEMPTS  CREATED  SENT/NEXT/GAVE-UP AT  LAST ERROR`), tab-separated.
+async fn notifications(store: Arc<dyn Store>, recent: i64) -> Result<()> {
+    let (waiting, emails) = NotificationService::new(store, Clock::system()).listing(recent).await?;
+    let mut out = std::io::stdout().lock();
+    for stretch in waiting {
+        writeln!(out, "waiting\t{}\t{}\tdue {}", stretch.side.as_str(), stretch.seller_id.gid(), stretch.due_at.to_rfc3339())?;
+    }
+    for email in emails {
+        let error = email.last_error.map_or_else(|| "-".to_owned(), |e| e.replace(['\t', '\n', '\r'], " "));
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{error}",
+            email.id,
+            email.state,
+            email.side.as_str(),
+            email.seller_id.gid(),
+            email.recipient,
+            email.attempts,
+            email.created_at.to_rfc3339(),
+            email.at.to_rfc3339()
+        )?;
+    }
     Ok(())
 }
 

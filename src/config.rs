@@ -1,11 +1,13 @@
 //! Server settings from flags and environment, in one struct.
 
 mod embedding;
+mod notifications;
 mod proxies;
 mod rate_limits;
 mod sso;
 
 pub use embedding::{EmbedOrigins, PublicUrl};
+pub use notifications::{NotificationFlags, PageUrl, SmtpUrl};
 pub use proxies::TrustedProxies;
 pub use rate_limits::{Rate, RateLimits};
 pub use sso::{SsoFlags, CALLBACK_PATH};
@@ -118,6 +120,9 @@ pub struct ServerConfig {
     /// Operator single sign-on.
     #[command(flatten)]
     pub sso: SsoFlags,
+    /// E-mail notifications.
+    #[command(flatten)]
+    pub notifications: NotificationFlags,
 }
 
 impl ServerConfig {
@@ -146,6 +151,11 @@ impl ServerConfig {
     /// The single sign-on settings (`None`: off); an error names the flag to fix.
     pub fn sso_settings(&self) -> Result<Option<crate::service::sso::SsoSettings>, String> {
         self.sso.settings(self.public_url.as_ref())
+    }
+
+    /// The e-mail notification settings (`None`: off); an error names the flag to fix.
+    pub fn notification_settings(&self) -> Result<Option<crate::service::notifications::NotificationSettings>, String> {
+        self.notifications.settings(self.public_url.as_ref(), self.webhook_ca_file.as_deref())
     }
 
     /// The message rules these settings describe.
@@ -179,6 +189,7 @@ impl Default for ServerConfig {
             public_url: None,
             embed_origins: EmbedOrigins::default(),
             sso: SsoFlags::default(),
+            notifications: NotificationFlags::default(),
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub webhook_deliveries: Family<DeliveryLabels, Counter>,
     /// Active webhook endpoints whose latest attempt failed.
     pub webhook_failing_endpoints: Gauge,
+    /// Notification e-mail attempts, by outcome (`sent`, `failed` and retried, `gave_up`).
+    pub notification_emails: Family<DeliveryLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -76,7 +78,9 @@ impl Default for Metrics {
         let webhook_failing_endpoints = Gauge::default();
         registry.register("webhook_deliveries", "Webhook delivery attempts by outcome (delivered, failed, gave_up)", webhook_deliveries.clone());
         registry.register("webhook_failing_endpoints", "Webhook endpoints whose latest attempt failed", webhook_failing_endpoints.clone());
-        Self { registry, http_requests, http_latency, messages_created, live_connections, events_delivered, webhook_deliveries, webhook_failing_endpoints }
+        let notification_emails = Family::<DeliveryLabels, Counter>::default();
+        registry.register("notification_emails", "Notification e-mail attempts by outcome (sent, failed, gave_up)", notification_emails.clone());
+        Self { registry, http_requests, http_latency, messages_created, live_connections, events_delivered, webhook_deliveries, webhook_failing_endpoints, notification_emails }
     }
 }
 

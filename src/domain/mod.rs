@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod ids;
 pub mod keys;
 pub mod message;
+pub mod notification;
 pub mod paging;
 pub mod provisioning;
 pub mod sensitive;

@@ -11,6 +11,8 @@
 //!   marketplace's sync (Operator API) and the CLI.
 //! - [`webhooks`]: registering endpoints and delivering events to them.
 //! - [`support`]: the support inbox (assignment, status, notes, saved replies, stats).
+//! - [`notifications`]: e-mail notifications of unread and unanswered messages, and
+//!   opting out of them.
 //! - [`retention`]: removing messages older than the retention period.
 //! - [`sso`]: operator single sign-on with the marketplace's OpenID Connect provider.
 
@@ -19,6 +21,7 @@ pub(crate) mod auth;
 mod chat;
 mod clock;
 mod error;
+pub mod notifications;
 pub mod provisioning;
 pub(crate) mod retention;
 mod settings;
@@ -31,6 +34,7 @@ pub use auth::AuthService;
 pub use chat::ChatService;
 pub use clock::Clock;
 pub use error::ServiceError;
+pub use notifications::NotificationService;
 pub use provisioning::Provisioning;
 pub use settings::{ChatSwitch, CHAT_ENABLED_SETTING};
 pub use sso::SsoService;

@@ -1,12 +1,15 @@
 //! The portals: static pages and scripts embedded in the binary (no CDN, no build step),
 //! and the server part: login, logout and who is logged in; operator single sign-on
 //! (`/operator/sso/start` and `/operator/sso/callback`, over [`SsoService`]); the embedded
-//! seller chat ([`embed`]); and the content policy every page is served with.
+//! seller chat ([`embed`]); notification settings and one-click unsubscribe
+//! ([`notifications`]); and the content policy every page is served with.
 
 mod embed;
+mod notifications;
 mod policy;
 
 pub use embed::EmbedState;
+pub use notifications::NotificationState;
 pub use policy::{Framable, CONTENT_SECURITY_POLICY};
 
 use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
@@ -44,10 +47,12 @@ where
     S: Clone + Send + Sync + 'static,
     WebState: FromRef<S>,
     EmbedState: FromRef<S>,
+    NotificationState: FromRef<S>,
     TrustedProxies: FromRef<S>,
 {
     Router::new()
         .merge(embed::router())
+        .merge(notifications::router())
         .route("/", get(landing_page))
         .route("/docs/api", get(api_docs))
         .route("/seller/", get(seller_page))

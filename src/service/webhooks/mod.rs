@@ -17,6 +17,6 @@ mod destination;
 mod endpoints;
 pub mod tls;
 
-pub use delivery::{spawn_worker, WebhookSettings};
+pub use delivery::{backoff, spawn_worker, WebhookSettings};
 pub use destination::DestinationPolicy;
 pub use endpoints::WebhookService;
