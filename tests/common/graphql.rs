@@ -144,6 +144,11 @@ impl TestApp {
         self.client.post(format!("{}{path}", self.base))
     }
 
+    /// A request builder for `path` with any method.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
     /// A GET of `path`.
     pub async fn get(&self, path: &str) -> (StatusCode, String) {
         let response = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");

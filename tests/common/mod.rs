@@ -14,6 +14,7 @@ pub mod nodes;
 pub mod oidc;
 pub mod requirements;
 pub mod session;
+pub mod smtp;
 pub mod wait;
 pub mod webhook;
 pub mod ws;

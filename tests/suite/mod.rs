@@ -17,6 +17,7 @@ mod inbox;
 mod isolation;
 mod limits;
 mod multinode;
+mod notifications;
 mod operations;
 mod operator_api;
 mod paging;
