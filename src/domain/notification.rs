@@ -15,7 +15,7 @@ const MAX_QUOTE_CHARS: usize = 1_000;
 pub struct Quote {
     /// Who wrote it, as the reader knows them.
     pub from: String,
-    /// When (RFC 3339, UTC).
+    /// When, in words (`2 Dec 2026, 09:12 UTC`).
     pub at: String,
     /// The text as stored.
     pub body: String,
@@ -69,7 +69,7 @@ pub fn render(content: &EmailContent<'_>) -> RenderedEmail {
     let (subject, lead, action) = match content.kind {
         EmailKind::UnreadForSeller => (
             format!("{count} unread message{plural} from the marketplace"),
-            format!("you have {count} unread message{plural} from the marketplace team that arrived more than {} ago:", content.delay),
+            format!("You have {count} unread message{plural} from the marketplace team that arrived more than {} ago:", content.delay),
             "Read and reply",
         ),
         EmailKind::AwaitingReply => (
@@ -108,7 +108,7 @@ pub fn render(content: &EmailContent<'_>) -> RenderedEmail {
             escape_html(&one_line(&quote.from)),
             escape_html(&quote.at)
         ));
-        html.push_str(&format!("<div style=\"white-space:pre-wrap\">{}</div>\n</div>\n", escape_html(&shortened(&quote.body)).replace('\n', "<br>\n")));
+        html.push_str(&format!("<div style=\"white-space:pre-wrap\">{}</div>\n</div>\n", escape_html(&shortened(&quote.body)).replace('\n', "<br>")));
     }
     if let Some(line) = &more_line {
         html.push_str(&format!("<p style=\"color:#667\">{}</p>\n", escape_html(line)));

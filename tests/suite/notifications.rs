@@ -5,7 +5,7 @@
 //! across two nodes, message text escaped in the HTML part, and the operator side.
 
 use crate::common::app::{now, test_config, TestApp};
-use crate::common::browser::{screenshot, Driver};
+use crate::common::browser::{click, screenshot, wait_js, Driver};
 use crate::common::cli::run_marketchat;
 use crate::common::db::{runs_on, Backend};
 use crate::common::graphql::BRIEF_READ;
@@ -439,4 +439,31 @@ async fn seller_messages_awaiting_a_reply_go_to_the_assignee_or_every_chatting_a
     assert_eq!(lee, app.query_i64("SELECT assignee_id FROM chats").await);
     let after = smtp.after(NOTHING_MORE).await;
     assert_eq!(after.iter().filter(|m| m.to[0].ends_with("@ops.test")).count(), 3, "one e-mail per wait");
+}
+
+#[tokio::test]
+async fn both_portals_have_an_email_notifications_checkbox() {
+    let app = mail_app(free_port().await).await;
+    let seller = app.seller("Acme").await;
+    let ann = seller_user(&app, seller.id, "ann@acme.test", "Ann").await;
+    let kim = operator_user(&app, "kim@ops.test", OperatorRole::CustomerSupport).await;
+    let driver = Driver::start().await;
+    for (portal, email, user_id) in [("seller", "ann@acme.test", ann), ("operator", "kim@ops.test", kim)] {
+        let browser = driver.browser().await;
+        super::portals::log_in(&browser, &app.base, portal, email).await;
+        if portal == "operator" {
+            browser.goto(&format!("{}/operator/#settings", app.base)).await.unwrap();
+        }
+        let checkbox = "[data-testid=settings-email-notifications]";
+        wait_js(&browser, &format!("return document.querySelector('{checkbox}').checked === true"), 10).await;
+        click(&browser, checkbox).await;
+        let off = wait_until(Duration::from_secs(10), || async { app.store.opted_out(user_id).await.unwrap() }).await;
+        assert!(off, "unticking switches {portal} e-mails off");
+        browser.refresh().await.unwrap();
+        wait_js(&browser, &format!("return document.querySelector('{checkbox}').checked === false"), 10).await;
+        click(&browser, checkbox).await;
+        let on = wait_until(Duration::from_secs(10), || async { !app.store.opted_out(user_id).await.unwrap() }).await;
+        assert!(on, "ticking switches {portal} e-mails on again");
+        browser.close().await.unwrap();
+    }
 }

@@ -10,7 +10,8 @@ use marketchat::domain::users::OperatorRole;
 use serde_json::json;
 use std::time::Duration;
 
-async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
+/// Logs `email` (password `password-123`) in to `portal` (`seller` or `operator`).
+pub(super) async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
     client.goto(&format!("{base}/{portal}/")).await.unwrap();
     client.wait().for_element(Locator::Css("[data-testid=login-email]")).await.unwrap();
     client.find(Locator::Css("[data-testid=login-email]")).await.unwrap().send_keys(email).await.unwrap();

@@ -109,6 +109,11 @@ pub fn spawn_worker(
     })
 }
 
+/// A time as e-mails show it: `2 Dec 2026, 09:12 UTC`.
+fn in_words(at: crate::domain::time::UnixMillis) -> String {
+    chrono::DateTime::from_timestamp_millis(at.get()).map_or_else(|| at.to_rfc3339(), |time| time.format("%-d %b %Y, %H:%M UTC").to_string())
+}
+
 /// What one event does to the stretches: an Admin message opens the seller side's and
 /// ends the operator side's (it is the reply); a Seller message opens the operator
 /// side's; the seller reading Admin messages ends the seller side's.
@@ -206,7 +211,7 @@ impl Worker {
                     Side::Admin => "Marketplace team".to_owned(),
                     Side::Seller => business_name.clone(),
                 },
-                at: message.created_at.to_rfc3339(),
+                at: in_words(message.created_at),
                 body: message.body.clone(),
             })
             .collect();

@@ -219,6 +219,7 @@
     $("#app").classList.remove("hidden");
     $("#who").textContent = user.name + (user.role ? " · " + user.role : "");
     $("[data-testid=logout]").addEventListener("click", Portal.logout);
+    Portal.emailSetting($("[data-testid=settings-email-notifications]"), $("#email-note")).catch((e) => ($("#email-note").textContent = e.message));
     $("[data-testid=message-list]").addEventListener("scroll", (event) => {
       if (event.target.scrollTop === 0 && older && current) loadOlder(current).catch((e) => showError(e.message));
     });

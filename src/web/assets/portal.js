@@ -328,6 +328,26 @@ const Portal = (() => {
   }
 
   // The tab title with the unread count in front: "(3) Chats — marketchat".
+  // The "E-mail me about unread messages" checkbox: reads the user's setting and saves
+  // each change (GET/PUT /account/notifications); a failed save puts the box back.
+  async function emailSetting(box, note) {
+    const headers = { "Content-Type": "application/json", "X-Requested-With": "marketchat" };
+    if (bearer) headers.Authorization = "Bearer " + bearer;
+    const request = (method, body) => fetch("/account/notifications", { method, headers, credentials: bearer ? "omit" : "same-origin", body })
+      .then((response) => { if (!response.ok) throw new Error("could not save the setting (" + response.status + ")"); return response.json(); });
+    box.checked = (await request("GET")).emailNotifications;
+    box.addEventListener("change", async () => {
+      box.disabled = true;
+      try {
+        box.checked = (await request("PUT", JSON.stringify({ emailNotifications: box.checked }))).emailNotifications;
+        if (note) note.textContent = "";
+      } catch (error) {
+        box.checked = !box.checked;
+        if (note) note.textContent = error.message;
+      } finally { box.disabled = false; }
+    });
+  }
+
   function titleCount(count, base) {
     document.title = (count > 0 ? "(" + count + ") " : "") + base;
   }
@@ -338,5 +358,5 @@ const Portal = (() => {
     if (banner) banner.hidden = status !== "down";
   }
 
-  return { $, authorize, graphql, showError, explain, session, loginForm, logout, subscribe, messageList, composer, time, dayLabel, linkify, attentive, onAttention, titleCount, connectionBanner };
+  return { $, authorize, graphql, showError, explain, session, loginForm, logout, subscribe, messageList, composer, time, dayLabel, linkify, attentive, onAttention, titleCount, connectionBanner, emailSetting };
 })();

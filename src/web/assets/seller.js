@@ -46,6 +46,7 @@
     });
     Portal.onAttention(() => chat.markRead());
     $("[data-testid=logout]").addEventListener("click", Portal.logout);
+    Portal.emailSetting($("[data-testid=settings-email-notifications]"), $("#email-note")).catch((e) => ($("#email-note").textContent = e.message));
   }
 
   Portal.session().then((user) => (user && user.kind === "seller" ? start(user) : Portal.loginForm(start)));
