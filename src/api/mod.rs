@@ -27,7 +27,7 @@ mod socket_cap;
 mod state;
 pub mod ws;
 
-pub use auth::{identify, session_cookie, IdentifyError, SESSION_COOKIE};
+pub use auth::{identify, named_cookie, session_cookie, IdentifyError, SESSION_COOKIE};
 pub use client_ip::{ClientIp, ClientOverHttps};
 pub use context::ApiContext;
 pub use error::{ApiError, ErrorCode};

@@ -2,10 +2,8 @@
 
 use super::access::{ensure_admin, ensure_may_chat, ensure_operator, ensure_settings_permission};
 use super::objects::event::to_union;
-use super::objects::support::{
-    ChatNote, ChatNoteCreatePayload, ChatNoteCreated, ChatPayload, ChatSortValue, ChatStatusValue, ChatUpdated, OperatorUser, SavedReply, SavedReplyDeletePayload,
-    SavedReplyPayload, SupportStats,
-};
+use super::objects::inbox::{ChatNoteCreatePayload, ChatNoteCreated, ChatPayload, ChatUpdated};
+use super::objects::support::{ChatNote, ChatSortValue, ChatStatusValue, OperatorUser, SavedReply, SavedReplyDeletePayload, SavedReplyPayload, SupportStats};
 use crate::domain::cursor::WaitCursor;
 use crate::domain::ids::{OperatorUserId, SavedReplyId};
 use crate::domain::support::{ChatSort, ChatStatus, Period};
@@ -548,6 +546,7 @@ impl OperatorMutation {
 /// An event in any chat.
 #[derive(Union)]
 #[graphql(name = "ChatEvent")]
+#[allow(clippy::enum_variant_names, reason = "the variants are the contract's GraphQL type names")]
 pub enum OperatorChatEvent {
     /// A message was sent (by either side).
     ChatMessageCreated(ChatMessageCreated<OperatorChatMessage>),
