@@ -2,7 +2,7 @@
 //! `--mail-from`, `--public-url` (links), `--notify-after-mins` and `--seller-portal-url`.
 //! Settings that cannot work are refused at start.
 
-use crate::config::PublicUrl;
+use super::embedding::PublicUrl;
 use crate::service::notifications::{NotificationSettings, SmtpSecurity, SmtpTarget};
 use clap::Args;
 use lettre::message::Mailbox;

@@ -1,15 +1,17 @@
 //! A small SMTP server on loopback for the notification tests: it speaks the real protocol
 //! over TCP (EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT), records
 //! every message it accepts, and can be told to answer `451` (try again later) instead.
-//! A server that is "down" is simply one not started yet on its port ([`free_port`]).
+//! A server that is "down" is simply one not started yet on its port ([`free_port`]);
+//! [`SmtpServer::start_tls`] speaks the same over implicit TLS (`smtps://`).
 
+use crate::common::ca::TestCa;
 use crate::common::wait::poll_until;
 use base64::Engine as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// One message the server accepted.
@@ -102,6 +104,27 @@ impl SmtpServer {
 
     /// A server on `port` (0: any free one).
     pub async fn start_on(port: u16) -> Self {
+        Self::listen(port, None).await
+    }
+
+    /// A server speaking SMTP inside TLS from the first byte (`smtps://127.0.0.1:PORT`),
+    /// with a certificate for loopback that `ca` issued.
+    pub async fn start_tls(ca: &TestCa) -> Self {
+        use tokio_rustls::rustls;
+        let (chain, key) = ca.issue_localhost();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let chain = chain.into_iter().map(rustls::pki_types::CertificateDer::from).collect();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server certificate");
+        Self::listen(0, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn listen(port: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind the SMTP port");
         let port = listener.local_addr().expect("addr").port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -109,16 +132,23 @@ impl SmtpServer {
         let (store, refuse) = (received.clone(), refusing.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (store, refuse) = (store.clone(), refuse.clone());
+                let (store, refuse, tls) = (store.clone(), refuse.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let _ = converse(stream, &store, &refuse).await;
+                    let _ = match tls {
+                        // A client that refuses the certificate ends the handshake.
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => converse(stream, &store, &refuse).await,
+                            Err(_) => Ok(()),
+                        },
+                        None => converse(stream, &store, &refuse).await,
+                    };
                 });
             }
         });
         Self { port, received, refusing, task }
     }
 
-    /// `smtp://127.0.0.1:PORT`.
+    /// `smtp://127.0.0.1:PORT` (for a [`Self::start`]ed server).
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
@@ -154,8 +184,8 @@ impl Drop for SmtpServer {
 }
 
 /// One SMTP session.
-async fn converse(stream: TcpStream, store: &Mutex<Vec<Mail>>, refusing: &AtomicBool) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
+async fn converse(stream: impl AsyncRead + AsyncWrite + Unpin, store: &Mutex<Vec<Mail>>, refusing: &AtomicBool) -> std::io::Result<()> {
+    let (read, mut write) = tokio::io::split(stream);
     let mut lines = BufReader::new(read);
     write.write_all(b"220 smtp.test ESMTP ready\r\n").await?;
     let (mut from, mut to) = (String::new(), Vec::new());

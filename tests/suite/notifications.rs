@@ -5,6 +5,7 @@
 //! across two nodes, message text escaped in the HTML part, and the operator side.
 
 use crate::common::app::{now, test_config, TestApp};
+use crate::common::ca::TestCa;
 use crate::common::browser::{click, screenshot, wait_js, Driver};
 use crate::common::cli::run_marketchat;
 use crate::common::db::{runs_on, Backend};
@@ -287,6 +288,33 @@ async fn db_text(app: &TestApp, query: &str) -> String {
 }
 
 #[tokio::test]
+async fn smtps_is_verified_against_the_trusted_roots_and_the_ca_file() {
+    let ca = TestCa::new("marketchat SMTP test CA");
+    let smtp = SmtpServer::start_tls(&ca).await;
+    let listener = TestApp::bind().await;
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = mail_config(&base, smtp.port);
+    config.notifications.smtp_url = Some(format!("smtps://127.0.0.1:{}", smtp.port).parse().unwrap());
+    let mut app = TestApp::spawn_on(listener, config.clone()).await;
+    let seller = app.seller("Acme").await;
+    seller_user(&app, seller.id, "ann@acme.test", "Ann").await;
+    let op = app.operator_key("ops").await;
+    app.operator_sends(&op, &seller.gid, "Over TLS").await;
+    let refused = wait_until(Duration::from_secs(15), || async {
+        db_text(&app, "SELECT COALESCE(MAX(last_error), '') FROM notification_emails").await.to_lowercase().contains("certificate")
+    })
+    .await;
+    assert!(refused, "a certificate from an unknown CA is refused: {}", db_text(&app, "SELECT COALESCE(MAX(last_error), '') FROM notification_emails").await);
+    assert!(smtp.received().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    config.webhook_ca_file = Some(ca.write_pem(dir.path()));
+    app.restart_with(config).await;
+    let mails = smtp.wait_for(1).await;
+    assert!(mails[0].part("text/plain").unwrap().contains("Over TLS"));
+}
+
+#[tokio::test]
 async fn a_restart_between_due_and_sent_sends_the_email_once() {
     let port = free_port().await;
     let mut app = mail_app(port).await;
@@ -465,5 +493,28 @@ async fn both_portals_have_an_email_notifications_checkbox() {
         let on = wait_until(Duration::from_secs(10), || async { !app.store.opted_out(user_id).await.unwrap() }).await;
         assert!(on, "ticking switches {portal} e-mails on again");
         browser.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn settings_that_cannot_work_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("refused.db").display());
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let output = run_marketchat(&database, &args, &[], None);
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, stderr) = serve(&["--smtp-url", "smtp://127.0.0.1:2525", "--public-url", "https://chat.example.com"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--smtp-url needs --mail-from"), "{stderr}");
+    let (code, stderr) = serve(&["--smtp-url", "smtp://127.0.0.1:2525", "--mail-from", "chat@example.com"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("needs --public-url"), "{stderr}");
+    for (flag, value) in [("--smtp-url", "http://mail.example.com"), ("--smtp-url", "smtps://mail.example.com?starttls=true"), ("--mail-from", "not an address"), ("--notify-after-mins", "0")] {
+        let (code, stderr) = serve(&[flag, value]);
+        assert_eq!(code, Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.starts_with("error:") && stderr.contains(flag), "{flag} {value}: {stderr}");
     }
 }

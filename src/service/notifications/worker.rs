@@ -3,7 +3,7 @@
 //! own task, retried with exponential back-off and jitter, recorded).
 
 use super::smtp::{Mailer, SendFailure, SmtpTarget};
-use super::NotificationService;
+use super::preferences::NotificationService;
 use crate::domain::notification::{delay_in_words, render, EmailContent, EmailKind, Quote, MAX_QUOTED_MESSAGES};
 use crate::domain::users::OperatorRole;
 use crate::domain::Side;
@@ -133,7 +133,7 @@ pub fn changes_of(event: &StoredEvent, delay: Duration) -> Vec<StretchChange> {
 }
 
 impl Worker {
-    async fn round(self: &Arc<Self>, in_flight: &TaskTracker) -> Result<(), crate::service::ServiceError> {
+    async fn round(self: &Arc<Self>, in_flight: &TaskTracker) -> Result<(), crate::service::error::ServiceError> {
         self.derive().await?;
         let now = self.clock.now();
         for stretch in self.store.claim_due_stretches(now, now.plus(self.settings.lease()), 16).await? {
@@ -169,7 +169,7 @@ impl Worker {
     }
 
     /// Writes a due stretch's e-mails (or none, when it no longer needs any).
-    async fn write_emails(&self, stretch: &DueStretch) -> Result<(), crate::service::ServiceError> {
+    async fn write_emails(&self, stretch: &DueStretch) -> Result<(), crate::service::error::ServiceError> {
         let now = self.clock.now();
         let emails = if now.since(stretch.due_at) > STALE_AFTER {
             tracing::info!(stretch_id = stretch.id, "a notification came due long ago (the notifier was off): not sent");
@@ -181,7 +181,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn emails_of(&self, stretch: &DueStretch) -> Result<Vec<NewEmail>, crate::service::ServiceError> {
+    async fn emails_of(&self, stretch: &DueStretch) -> Result<Vec<NewEmail>, crate::service::error::ServiceError> {
         let Some(chat) = self.store.chat(stretch.seller_id).await? else { return Ok(Vec::new()) };
         let business_name = chat.seller.business_name.clone();
         let (kind, messages, total, recipients) = match stretch.side {
