@@ -196,7 +196,7 @@ pub trait NotificationStore {
     /// stretch was queued, skipped or ended meanwhile.
     async fn queue_emails(&self, stretch_id: i64, emails: &[NewEmail], now: UnixMillis) -> StoreResult<bool>;
     /// The newest `limit` messages of `sent_by` in a chat that are unread, or (with
-    /// `since`) created at or after it; newest first.
+    /// `since`) those among the chat's newest `limit` created at or after it; newest first.
     async fn notified_messages(&self, seller_id: SellerId, sent_by: Side, since: Option<UnixMillis>, limit: i64) -> StoreResult<Vec<MessageRecord>>;
     /// Enabled seller users of `seller_id` with an e-mail address who did not opt out.
     async fn seller_recipients(&self, seller_id: SellerId) -> StoreResult<Vec<Recipient>>;
@@ -225,6 +225,10 @@ every_backend! {
     impl NotificationStore for B {
         #[instrument(level = "debug", skip_all)]
         async fn notification_cursor(&self, head: EventCursor) -> StoreResult<EventCursor> {
+            let known: Option<(i64, i64)> = sqlx::query_as("SELECT cursor_tx, cursor_seq FROM notification_cursor WHERE id = 1").fetch_optional(self.writer()).await?;
+            if let Some((tx, seq)) = known {
+                return Ok(EventCursor { tx, seq });
+            }
             sqlx::query("INSERT INTO notification_cursor (id, cursor_tx, cursor_seq) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
                 .bind(head.tx)
                 .bind(head.seq)
@@ -335,19 +339,21 @@ every_backend! {
 
         #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
         async fn notified_messages(&self, seller_id: SellerId, sent_by: Side, since: Option<UnixMillis>, limit: i64) -> StoreResult<Vec<MessageRecord>> {
-            let (condition, edge) = match since {
-                Some(since) => ("created_at >= $3", since.get()),
-                None => ("read_at IS NULL AND $3 = $3", 0),
+            // Unread ones by the partial index `messages_unread`. Those since a time are the
+            // newest of the thread (the waiting Seller messages follow the last Admin one):
+            // the newest `limit` by `messages_by_thread`, filtered, never a scan of the thread.
+            let query = match since {
+                Some(_) => format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 ORDER BY seq DESC LIMIT $4) newest \
+                     WHERE sent_by = $2 AND created_at >= $3 ORDER BY seq DESC"
+                ),
+                None => format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 AND sent_by = $2 AND read_at IS NULL ORDER BY seq DESC LIMIT $3"),
             };
-            let rows = sqlx::query(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seller_id = $1 AND sent_by = $2 AND {condition} ORDER BY seq DESC LIMIT $4"
-            ))
-            .bind(seller_id.get())
-            .bind(sent_by.as_str())
-            .bind(edge)
-            .bind(limit)
-            .fetch_all(self.readers())
-            .await?;
+            let mut statement = sqlx::query(&query).bind(seller_id.get()).bind(sent_by.as_str());
+            if let Some(since) = since {
+                statement = statement.bind(since.get());
+            }
+            let rows = statement.bind(limit).fetch_all(self.readers()).await?;
             Ok(rows.iter().map(|r| r.message(0)).collect::<Result<_, _>>()?)
         }
 
@@ -491,12 +497,12 @@ every_backend! {
             if !exists {
                 return Ok(false);
             }
-            let sql = if opted_out {
-                "INSERT INTO notification_opt_outs (user_id, opted_out_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING"
+            let statement = if opted_out {
+                sqlx::query("INSERT INTO notification_opt_outs (user_id, opted_out_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING").bind(user_id).bind(now.get())
             } else {
-                "DELETE FROM notification_opt_outs WHERE user_id = $1 AND $2 = $2"
+                sqlx::query("DELETE FROM notification_opt_outs WHERE user_id = $1").bind(user_id)
             };
-            sqlx::query(sql).bind(user_id).bind(now.get()).execute(self.writer()).await?;
+            statement.execute(self.writer()).await?;
             Ok(true)
         }
 
