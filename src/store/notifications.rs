@@ -43,7 +43,8 @@ impl NotifiedSide {
 /// What one event of the feed does to the stretches, in feed order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StretchChange {
-    /// Opens a stretch for the chat and side unless one is open.
+    /// Opens a stretch for the chat and side unless one is open (one that came due
+    /// without an e-mail ends first).
     Open {
         /// Who is told.
         side: NotifiedSide,
@@ -255,6 +256,14 @@ every_backend! {
             for change in changes {
                 match change {
                     StretchChange::Open { side, seller_id, message_id, due_at } => {
+                        // A stretch that came due without an e-mail (nobody to tell, nothing
+                        // left to tell) gives way to the new one.
+                        sqlx::query("UPDATE notification_stretches SET ended_at = $1 WHERE side = $2 AND seller_id = $3 AND ended_at IS NULL AND state = 'skipped'")
+                            .bind(now.get())
+                            .bind(side.as_str())
+                            .bind(seller_id.get())
+                            .execute(&mut *tx)
+                            .await?;
                         sqlx::query(
                             "INSERT INTO notification_stretches (side, seller_id, first_message_id, due_at, created_at) VALUES ($1, $2, $3, $4, $5) \
                              ON CONFLICT DO NOTHING",

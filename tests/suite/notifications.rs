@@ -467,6 +467,21 @@ async fn seller_messages_awaiting_a_reply_go_to_the_assignee_or_every_chatting_a
     assert_eq!(lee, app.query_i64("SELECT assignee_id FROM chats").await);
     let after = smtp.after(NOTHING_MORE).await;
     assert_eq!(after.iter().filter(|m| m.to[0].ends_with("@ops.test")).count(), 3, "one e-mail per wait");
+
+    // Resolved without a reply: no reminder; the seller writing again reopens it, and the
+    // new wait is told of.
+    app.operator_sends(&op, &seller.gid, "Paid today").await;
+    app.seller_sends(&seller.key, "Thanks, bye").await;
+    let resolve = "mutation($s: ID!) { chatStatusUpdate(input: { sellerId: $s, status: RESOLVED }) { errors { field } } }";
+    app.as_operator(&op, resolve, json!({ "s": seller.gid })).await;
+    let after = smtp.after(NOTHING_MORE).await;
+    assert_eq!(after.iter().filter(|m| m.to[0].ends_with("@ops.test")).count(), 3, "a resolved chat sends no reminder");
+    app.seller_sends(&seller.key, "Actually, one more thing").await;
+    let mails = poll_until(Duration::from_secs(15), || async { smtp.received() }, |m| m.iter().filter(|m| m.to[0].ends_with("@ops.test")).count() >= 4).await;
+    let newest = mails.iter().rfind(|m| m.to[0].ends_with("@ops.test")).unwrap();
+    assert_eq!(newest.to, ["lee@ops.test"]);
+    let text = newest.part("text/plain").unwrap();
+    assert!(text.contains("Actually, one more thing") && text.contains("Thanks, bye"), "the whole wait is quoted: {text}");
 }
 
 #[tokio::test]
@@ -483,12 +498,13 @@ async fn both_portals_have_an_email_notifications_checkbox() {
             browser.goto(&format!("{}/operator/#settings", app.base)).await.unwrap();
         }
         let checkbox = "[data-testid=settings-email-notifications]";
-        wait_js(&browser, &format!("return document.querySelector('{checkbox}').checked === true"), 10).await;
+        let shows = |checked: bool| format!("const box = document.querySelector('{checkbox}'); return !box.disabled && box.checked === {checked}");
+        wait_js(&browser, &shows(true), 10).await;
         click(&browser, checkbox).await;
         let off = wait_until(Duration::from_secs(10), || async { app.store.opted_out(user_id).await.unwrap() }).await;
         assert!(off, "unticking switches {portal} e-mails off");
         browser.refresh().await.unwrap();
-        wait_js(&browser, &format!("return document.querySelector('{checkbox}').checked === false"), 10).await;
+        wait_js(&browser, &shows(false), 10).await;
         click(&browser, checkbox).await;
         let on = wait_until(Duration::from_secs(10), || async { !app.store.opted_out(user_id).await.unwrap() }).await;
         assert!(on, "ticking switches {portal} e-mails on again");

@@ -10,7 +10,7 @@ use crate::domain::Side;
 use crate::metrics::{DeliveryLabels, Metrics};
 use crate::service::clock::Clock;
 use crate::service::webhooks::backoff;
-use crate::store::{DueStretch, EmailOutcome, EmailRecord, EventKind, NewEmail, NotifiedSide, Recipient, Store, StoreError, StoredEvent, StretchChange};
+use crate::store::{ChatStatus, DueStretch, EmailOutcome, EmailRecord, EventKind, NewEmail, NotifiedSide, Recipient, Store, StoreError, StoredEvent, StretchChange};
 use lettre::message::Mailbox;
 use rand::RngCore;
 use std::path::PathBuf;
@@ -190,7 +190,8 @@ impl Worker {
                 (EmailKind::UnreadForSeller, messages, chat.unread_by_seller, self.store.seller_recipients(stretch.seller_id).await?)
             }
             NotifiedSide::Operator => {
-                let Some(since) = chat.support.awaiting_since else { return Ok(Vec::new()) };
+                // Answered, or resolved without an answer: nobody needs reminding.
+                let Some(since) = chat.support.awaiting_since.filter(|_| chat.support.status != ChatStatus::Resolved) else { return Ok(Vec::new()) };
                 let mut messages = self.store.notified_messages(stretch.seller_id, Side::Seller, Some(since), 100).await?;
                 let total = messages.len() as i64;
                 messages.truncate(MAX_QUOTED_MESSAGES);

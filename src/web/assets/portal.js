@@ -328,14 +328,16 @@ const Portal = (() => {
   }
 
   // The tab title with the unread count in front: "(3) Chats — marketchat".
-  // The "E-mail me about unread messages" checkbox: reads the user's setting and saves
-  // each change (GET/PUT /account/notifications); a failed save puts the box back.
+  // The "E-mail me about unread messages" checkbox (disabled in the page until the
+  // user's setting is read): reads it and saves each change (GET/PUT
+  // /account/notifications); a failed save puts the box back.
   async function emailSetting(box, note) {
     const headers = { "Content-Type": "application/json", "X-Requested-With": "marketchat" };
     if (bearer) headers.Authorization = "Bearer " + bearer;
     const request = (method, body) => fetch("/account/notifications", { method, headers, credentials: bearer ? "omit" : "same-origin", body })
       .then((response) => { if (!response.ok) throw new Error("could not save the setting (" + response.status + ")"); return response.json(); });
     box.checked = (await request("GET")).emailNotifications;
+    box.disabled = false;
     box.addEventListener("change", async () => {
       box.disabled = true;
       try {
