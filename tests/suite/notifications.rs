@@ -28,6 +28,8 @@ const DELAY_SECS: u64 = 1;
 /// Long enough for a second e-mail that must not come to have come: a few delays.
 const NOTHING_MORE: Duration = Duration::from_millis(3_000);
 const PASSWORD: &str = "password-123";
+/// Long enough for a running notifier to have derived stretches (it polls every 200 ms).
+const NOTIFIER_WOULD_HAVE_RUN: Duration = Duration::from_millis(1_500);
 
 /// Settings with e-mails through `smtp_port`, links under `public_url`.
 fn mail_config(public_url: &str, smtp_port: u16) -> ServerConfig {
@@ -532,5 +534,19 @@ async fn settings_that_cannot_work_are_refused_at_start() {
         let (code, stderr) = serve(&[flag, value]);
         assert_eq!(code, Some(2), "{flag} {value}: {stderr}");
         assert!(stderr.starts_with("error:") && stderr.contains(flag), "{flag} {value}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn without_an_smtp_url_nothing_is_queued() {
+    let app = TestApp::spawn_with(ServerConfig { public_url: Some("https://chat.example.com".parse().unwrap()), ..test_config() }).await;
+    let seller = app.seller("Acme").await;
+    seller_user(&app, seller.id, "ann@acme.test", "Ann").await;
+    let op = app.operator_key("ops").await;
+    app.operator_sends(&op, &seller.gid, "Nobody e-mails this").await;
+    app.seller_sends(&seller.key, "Nor this").await;
+    tokio::time::sleep(NOTIFIER_WOULD_HAVE_RUN).await;
+    for table in ["notification_cursor", "notification_stretches", "notification_emails"] {
+        assert_eq!(app.query_i64(&format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table} stays empty");
     }
 }
