@@ -117,6 +117,9 @@ async fn a_seller_user_gets_one_email_with_the_newest_five_unread_messages_after
     assert_eq!(ann.from, "chat@marketchat.test");
     assert_eq!(ann.header("Subject").as_deref(), Some("7 unread messages from the marketplace"));
     assert_eq!(ann.header_count("Message-ID"), 1);
+    assert!(ann.header("Date").is_some() && ann.header("MIME-Version").as_deref() == Some("1.0"));
+    assert_eq!(ann.header("Auto-Submitted").as_deref(), Some("auto-generated"), "no out-of-office replies");
+    assert!(ann.header("Content-Type").unwrap().starts_with("multipart/alternative"));
     let message_id = ann.header("Message-ID").expect("a Message-ID");
     assert!(message_id.starts_with("<notify.") && message_id.ends_with("@marketchat.test>"), "{message_id}");
     let text = ann.part("text/plain").expect("a plain-text part");

@@ -1,7 +1,8 @@
 //! The SMTP side of notifications: the transport `--smtp-url` describes (TLS verified
 //! against the same roots as webhooks: the system's store, `SSL_CERT_FILE` and
 //! `--webhook-ca-file`), and how a queued e-mail goes on the wire (plain text and HTML
-//! alternatives, its stable `Message-ID`, RFC 8058 one-click unsubscribe headers).
+//! alternatives, its stable `Message-ID`, RFC 8058 one-click unsubscribe headers,
+//! `Auto-Submitted: auto-generated`).
 
 use crate::service::webhooks::tls;
 use crate::store::EmailRecord;
@@ -86,6 +87,24 @@ impl Header for ListUnsubscribePost {
     }
 }
 
+/// `Auto-Submitted: auto-generated` (RFC 3834): out-of-office replies are not sent back.
+#[derive(Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_raw: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}
+
 /// Why an e-mail was not sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SendFailure {
@@ -148,6 +167,7 @@ impl Mailer {
             .message_id(Some(email.message_id.clone()))
             .header(ListUnsubscribe(format!("<{}>", email.unsubscribe_url)))
             .header(ListUnsubscribePost)
+            .header(AutoSubmitted)
             .multipart(MultiPart::alternative().singlepart(part(ContentType::TEXT_PLAIN, &email.text_body)).singlepart(part(ContentType::TEXT_HTML, &email.html_body)))
             .map_err(|error| SendFailure::Permanent(error.to_string()))
     }
