@@ -66,7 +66,7 @@ async fn operator_user(app: &TestApp, email: &str, role: OperatorRole) -> i64 {
 
 /// An embedded seller user, made as §11's sign-in makes them: `sellerSignInCreate` by an
 /// admin key, then the embed page trading the token for a session.
-async fn embedded_user(app: &TestApp, seller_gid: &str, email: Option<&str>, external_id: &str) -> i64 {
+async fn embedded_user(app: &TestApp, seller_gid: &str, email: Option<&str>, external_id: &str) -> (i64, String) {
     let admin = app.admin_key("marketplace back end").await;
     let sign_in = "mutation($input: SellerSignInCreateInput!) { sellerSignInCreate(input: $input) { token errors { field messages } } }";
     let user = json!({ "externalId": external_id, "name": format!("Embedded {external_id}"), "email": email });
@@ -74,7 +74,8 @@ async fn embedded_user(app: &TestApp, seller_gid: &str, email: Option<&str>, ext
     let token = payload["sellerSignInCreate"]["token"].as_str().unwrap_or_else(|| panic!("{payload}")).to_owned();
     let (status, body) = TestApp::read(app.post("/embed/session").json(&json!({ "token": token }))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    app.query_i64(&format!("SELECT id FROM users WHERE external_id = '{external_id}'")).await
+    let session = body["session"].as_str().expect("an embed session").to_owned();
+    (app.query_i64(&format!("SELECT id FROM users WHERE external_id = '{external_id}'")).await, session)
 }
 
 fn recipients(mails: &[Mail]) -> Vec<String> {
@@ -538,6 +539,23 @@ async fn settings_that_cannot_work_are_refused_at_start() {
         assert_eq!(code, Some(2), "{flag} {value}: {stderr}");
         assert!(stderr.starts_with("error:") && stderr.contains(flag), "{flag} {value}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn the_embedded_chat_session_switches_its_users_emails_and_api_keys_have_none() {
+    let app = mail_app(free_port().await).await;
+    let seller = app.seller("Acme").await;
+    let (emma, session) = embedded_user(&app, &seller.gid, Some("emma@acme.test"), "mkt-7").await;
+    let put = |bearer: &str| {
+        app.request(reqwest::Method::PUT, "/account/notifications").bearer_auth(bearer).json(&json!({ "emailNotifications": false }))
+    };
+    let (status, body) = TestApp::read(put(&session)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({ "emailNotifications": false })), "a bearer session needs no CSRF header");
+    assert!(app.store.opted_out(emma).await.unwrap());
+    let (status, _) = TestApp::read(app.request(reqwest::Method::GET, "/account/notifications").bearer_auth(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = put(&seller.key).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "an API key has no settings");
 }
 
 #[tokio::test]
