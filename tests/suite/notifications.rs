@@ -64,14 +64,20 @@ async fn operator_user(app: &TestApp, email: &str, role: OperatorRole) -> i64 {
     app.state().accounts.create_user(email, Some(role.as_str()), PASSWORD, NewUserKind::Operator(role)).await.unwrap().id
 }
 
-/// An embedded seller user, made as §11's sign-in makes them: `sellerSignInCreate` by an
-/// admin key, then the embed page trading the token for a session.
-async fn embedded_user(app: &TestApp, seller_gid: &str, email: Option<&str>, external_id: &str) -> (i64, String) {
+/// A single-use sign-in token for an embedded seller user (§11's `sellerSignInCreate`,
+/// called with an admin key as the marketplace's back end does).
+async fn sign_in_token(app: &TestApp, seller_gid: &str, email: Option<&str>, external_id: &str) -> String {
     let admin = app.admin_key("marketplace back end").await;
     let sign_in = "mutation($input: SellerSignInCreateInput!) { sellerSignInCreate(input: $input) { token errors { field messages } } }";
     let user = json!({ "externalId": external_id, "name": format!("Embedded {external_id}"), "email": email });
     let payload = app.as_operator(&admin, sign_in, json!({ "input": { "sellerId": seller_gid, "user": user } })).await;
-    let token = payload["sellerSignInCreate"]["token"].as_str().unwrap_or_else(|| panic!("{payload}")).to_owned();
+    payload["sellerSignInCreate"]["token"].as_str().unwrap_or_else(|| panic!("{payload}")).to_owned()
+}
+
+/// An embedded seller user, made as §11's sign-in makes them: a sign-in token traded for
+/// a session by the embed page's request; returns the user's ID and the session.
+async fn embedded_user(app: &TestApp, seller_gid: &str, email: Option<&str>, external_id: &str) -> (i64, String) {
+    let token = sign_in_token(app, seller_gid, email, external_id).await;
     let (status, body) = TestApp::read(app.post("/embed/session").json(&json!({ "token": token }))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let session = body["session"].as_str().expect("an embed session").to_owned();
@@ -491,7 +497,7 @@ async fn seller_messages_awaiting_a_reply_go_to_the_assignee_or_every_chatting_a
 }
 
 #[tokio::test]
-async fn both_portals_have_an_email_notifications_checkbox() {
+async fn both_portals_and_the_embedded_chat_have_an_email_notifications_checkbox() {
     let app = mail_app(free_port().await).await;
     let seller = app.seller("Acme").await;
     let ann = seller_user(&app, seller.id, "ann@acme.test", "Ann").await;
@@ -516,6 +522,17 @@ async fn both_portals_have_an_email_notifications_checkbox() {
         assert!(on, "ticking switches {portal} e-mails on again");
         browser.close().await.unwrap();
     }
+    // The embedded chat too (its user exists once the page has signed in).
+    let token = sign_in_token(&app, &seller.gid, Some("emma@acme.test"), "mkt-9").await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/embed/seller#token={token}", app.base)).await.unwrap();
+    let checkbox = "[data-testid=settings-email-notifications]";
+    wait_js(&browser, &format!("const box = document.querySelector('{checkbox}'); return !box.disabled && box.checked === true"), 10).await;
+    click(&browser, checkbox).await;
+    let emma = app.query_i64("SELECT id FROM users WHERE external_id = 'mkt-9'").await;
+    let off = wait_until(Duration::from_secs(10), || async { app.store.opted_out(emma).await.unwrap() }).await;
+    assert!(off, "unticking in the embedded chat switches its user's e-mails off");
+    browser.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -81,6 +81,7 @@
     const { session } = await response.json();
     Portal.authorize(session);
     show("app");
+    Portal.emailSetting(document.querySelector("[data-testid=settings-email-notifications]")).catch(() => {});
     chat = await SellerChat.start({
       looking,
       onUnread: (count) => tellParent({ type: "marketchat:unread", count }),
