@@ -11,6 +11,7 @@
 //! - [`payload`]: mutation payloads and their user-fixable `errors`.
 //! - [`provisioning`]: `ApiKey` and the provisioning mutations' inputs and payloads.
 //! - [`event`]: the `chatEvents` subscription's events.
+//! - [`search`]: `messageSearch`'s hits and their connection (Operator API).
 
 pub mod connection;
 pub mod event;
@@ -18,4 +19,5 @@ pub mod message;
 pub mod operator;
 pub mod payload;
 pub mod provisioning;
+pub mod search;
 pub mod seller;
