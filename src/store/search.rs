@@ -125,8 +125,11 @@ impl SearchStore for PostgresStore {
             return Ok(hits);
         }
         let mut tx = self.readers().begin().await?;
+        // With those off, the plan's cost estimate is inflated past the JIT threshold;
+        // compiling it would take longer than running it.
         sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
         sqlx::query("SET LOCAL enable_indexscan = off").execute(&mut *tx).await?;
+        sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
         // `m.id + 0`: the bound must not turn into a walk of the primary key either.
         let older_sql = format!("{from} AND m.id + 0 < $2 ORDER BY m.id DESC LIMIT $3");
         let rows = sqlx::query(&older_sql)
