@@ -12,6 +12,7 @@ pub mod provisioning;
 pub mod search;
 pub mod sensitive;
 pub mod sign_in;
+pub mod support;
 pub mod time;
 pub mod users;
 pub mod wire;
@@ -66,6 +67,8 @@ pub enum Principal {
         /// For an API key: made with `key create --operator --admin`. Always false for a
         /// portal user, whose role decides instead.
         admin_key: bool,
+        /// A portal user's row number (`assignedToMe`); `None` for an API key.
+        user_id: Option<i64>,
     },
     /// A credential of one seller account.
     Seller {
@@ -143,14 +146,14 @@ mod tests {
     #[test]
     fn only_admin_keys_and_full_admins_may_provision() {
         use users::OperatorRole;
-        let key = |admin_key| Principal::Operator { label: None, role: None, admin_key };
-        let user = |role| Principal::Operator { label: None, role: Some(role), admin_key: false };
+        let key = |admin_key| Principal::Operator { label: None, role: None, admin_key, user_id: None };
+        let user = |role| Principal::Operator { label: None, role: Some(role), admin_key: false, user_id: Some(1) };
         assert!(key(true).may_provision());
         assert!(!key(false).may_provision());
         assert!(user(OperatorRole::FullAdmin).may_provision());
         for role in [OperatorRole::CustomerSupport, OperatorRole::Marketing, OperatorRole::Finance, OperatorRole::Webmaster, OperatorRole::Viewer] {
             assert!(!user(role).may_provision(), "{role}");
-            let confused = Principal::Operator { label: None, role: Some(role), admin_key: true };
+            let confused = Principal::Operator { label: None, role: Some(role), admin_key: true, user_id: Some(1) };
             assert!(!confused.may_provision(), "a user's role decides, never the key flag: {role}");
         }
         assert!(!Principal::Seller { seller_id: ids::SellerId::from(1) }.may_provision());

@@ -9,6 +9,7 @@ use super::keys::KeyStore;
 use super::search::SearchStore;
 use super::sellers::SellerStore;
 use super::settings::SettingStore;
+use super::support::SupportStore;
 use super::webhooks::WebhookStore;
 use crate::domain::cursor::EventCursor;
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 /// supertraits) and what each dialect does its own way (below). Implementations must make
 /// each method atomic: a failed call leaves nothing half-written.
 #[async_trait]
-pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStore + SettingStore + SearchStore + Send + Sync + 'static {
+pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStore + SettingStore + SupportStore + SearchStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Stores a message, updates the chat's counters and records a `MessageCreated`
