@@ -187,6 +187,7 @@ async fn a_seller_credential_cannot_search_messages_and_the_seller_schema_has_no
     for hidden in ["messageSearch", "MessageSearch", "TextRange", "snippet"] {
         assert!(!sdl.contains(hidden), "the Seller API schema names {hidden}");
     }
+}
 
 /// Every support inbox operation (SPEC §12) with its arguments, as a seller might try it.
 const SUPPORT_OPERATIONS: [&str; 12] = [

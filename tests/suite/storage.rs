@@ -187,11 +187,11 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
             index("chats_by_wait", "chats"),
             index("chats_unassigned_by_activity", "chats"),
             index("chats_unassigned_by_wait", "chats"),
-            index("saved_replies_by_title", "saved_replies"),
             // 0014: the triggers that keep the message search index in step.
             trigger("messages_fts_after_body_update", "messages"),
             trigger("messages_fts_after_delete", "messages"),
             trigger("messages_fts_after_insert", "messages"),
+            index("saved_replies_by_title", "saved_replies"),
             index("seller_sign_ins_by_expiry", "seller_sign_ins"),
             index("sellers_by_external_id", "sellers"),
             index("sqlite_autoindex_seller_sign_ins_1", "seller_sign_ins"),
