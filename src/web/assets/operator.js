@@ -29,7 +29,7 @@
   // The list: seller IDs in display order, and where its next page comes from. While
   // searching (with no filter), matching chats come first, then every other matching
   // seller by name.
-  const listing = { search: "", filter: "all", sort: "RECENT_ACTIVITY", order: [], phase: "chats", after: null, more: true, loading: false, generation: 0 };
+  const listing = { search: "", filter: "all", sort: "RECENT_ACTIVITY", order: [], phase: "chats", after: null, more: true, loading: false, generation: 0, sellersFrom: null };
 
   const el = (tag, className, text) => {
     const node = document.createElement(tag);
@@ -87,10 +87,13 @@
     const scrolled = ul.scrollTop;
     const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.testid === "chat-list-item" ? document.activeElement.dataset.sellerId : null;
     ul.textContent = "";
-    for (const sellerId of listing.order) ul.append(chatItem(chats.get(sellerId)));
+    listing.order.forEach((sellerId, i) => {
+      if (i === listing.sellersFrom) ul.append(el("li", "section", "Other sellers (no messages yet)"));
+      ul.append(chatItem(chats.get(sellerId)));
+    });
     ul.scrollTop = scrolled;
     // One item is in the tab order (the focused, the open or the first one); j/k move.
-    const rover = ul.querySelector(`[data-seller-id="${CSS.escape(focused || current || "")}"]`) || ul.firstElementChild;
+    const rover = ul.querySelector(`[data-seller-id="${CSS.escape(focused || current || "")}"]`) || ul.querySelector("[data-testid=chat-list-item]");
     if (rover) rover.tabIndex = 0;
     if (focused) focusItem(focused);
     let status = "";
@@ -128,7 +131,7 @@
         listing.after = page.endCursor;
         if (!page.hasNextPage) {
           // Sellers who never wrote have no chat to filter: only the unfiltered search lists them.
-          if (search && listing.filter === "all") Object.assign(listing, { phase: "sellers", after: null });
+          if (search && listing.filter === "all") Object.assign(listing, { phase: "sellers", after: null, sellersFrom: listing.order.length });
           else listing.more = false;
         }
       } else {
@@ -161,7 +164,7 @@
 
   // Starts the list again from its first page (new search, filter or sort).
   function reload() {
-    Object.assign(listing, { order: [], phase: "chats", after: null, more: true, loading: false });
+    Object.assign(listing, { order: [], phase: "chats", after: null, more: true, loading: false, sellersFrom: null });
     listing.generation += 1;
     $("[data-testid=chat-list]").scrollTop = 0;
     renderChats();
@@ -488,6 +491,7 @@
     const manage = el("button", "manage", "Manage saved replies…");
     manage.type = "button";
     manage.dataset.testid = "saved-replies-manage";
+    manage.addEventListener("mousedown", (e) => e.preventDefault());
     manage.addEventListener("click", () => { closePicker(); openManager(); });
     box.append(manage);
     box.classList.remove("hidden");
