@@ -109,6 +109,7 @@ impl AppState {
         let shutdown = CancellationToken::new();
         let context = ApiContext {
             chat: chat.clone(),
+            support: chat.support(),
             webhooks: WebhookService::new(store.clone(), clock.clone(), config.webhook_destinations()),
             provisioning: Provisioning::new(store.clone(), clock.clone()),
             broker: broker.clone(),

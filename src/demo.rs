@@ -108,7 +108,7 @@ async fn seed(store: Arc<dyn Store>) -> Result<Seeded> {
     let provisioning = Provisioning::new(store, clock);
     let operator = provisioning.create_api_key(KeyOwner::Operator { admin: false }, Some("Demo operator")).await?;
     let admin = provisioning.create_api_key(KeyOwner::Operator { admin: true }, Some("Demo admin")).await?;
-    let support = Principal::Operator { label: Some("Demo operator".to_owned()), role: None, admin_key: false };
+    let support = Principal::Operator { label: Some("Demo operator".to_owned()), role: None, admin_key: false, user_id: None };
     let mut sellers = Vec::new();
     for (external_id, name, history) in SELLERS {
         let seller = provisioning.create_seller(name, Some(external_id)).await?;

@@ -5,7 +5,7 @@
 use super::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::realtime::Broker;
-use crate::service::{Accounts, ChatService, Provisioning, WebhookService};
+use crate::service::{Accounts, ChatService, Provisioning, SupportService, WebhookService};
 use async_graphql::Context;
 use std::sync::Arc;
 
@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct ApiContext {
     /// Chat use cases.
     pub chat: ChatService,
+    /// The support inbox's use cases (Operator API only).
+    pub support: SupportService,
     /// Webhook endpoint use cases.
     pub webhooks: WebhookService,
     /// Sellers and their keys, for the marketplace's sync (admin credentials only).

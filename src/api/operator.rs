@@ -1,6 +1,18 @@
 //! The Operator API (`/graphql/operator`): every seller's chat, one operator persona.
 
-use super::access::{ensure_admin, ensure_operator, ensure_settings_permission};
+use super::access::{ensure_admin, ensure_may_chat, ensure_operator, ensure_settings_permission};
+use super::objects::event::to_union;
+use super::objects::support::{
+    ChatNote, ChatNoteCreatePayload, ChatNoteCreated, ChatPayload, ChatSortValue, ChatStatusValue, ChatUpdated, OperatorUser, SavedReply, SavedReplyDeletePayload,
+    SavedReplyPayload, SupportStats,
+};
+use crate::domain::cursor::WaitCursor;
+use crate::domain::ids::{OperatorUserId, SavedReplyId};
+use crate::domain::support::{ChatSort, ChatStatus, Period};
+use crate::domain::time::UnixMillis;
+use crate::domain::Principal;
+use crate::realtime::FeedEvent;
+use crate::store::{ChatFilter, ChatListCursor, EventKind};
 use super::context::ApiContext;
 use super::error::{ApiError, Result};
 use super::objects::connection::{message_page, Connection, TotalCount};
@@ -42,6 +54,12 @@ pub enum OperatorNode {
     Chat(ChatObject),
     /// A seller.
     Seller(SellerObject),
+    /// An operator user who may chat.
+    OperatorUser(OperatorUser),
+    /// An internal note.
+    ChatNote(ChatNote),
+    /// A saved reply.
+    SavedReply(SavedReply),
 }
 
 /// Operator API queries.
@@ -49,7 +67,10 @@ pub struct OperatorQuery;
 
 #[Object(name = "Query")]
 impl OperatorQuery {
-    /// Chats with at least one message, most recently active first.
+    /// Chats with at least one message that pass every filter given, most recently
+    /// active first or (`sort: WAITING_LONGEST`) oldest `awaitingReplySince` first, which
+    /// leaves out chats not waiting for a reply. `assignedToMe` needs a portal user.
+    #[allow(clippy::too_many_arguments)]
     async fn chats(
         &self,
         ctx: &Context<'_>,
@@ -57,14 +78,67 @@ impl OperatorQuery {
         after: Option<String>,
         unread_only: Option<bool>,
         search: Option<String>,
+        status: Option<ChatStatusValue>,
+        assigned_to_me: Option<bool>,
+        unassigned: Option<bool>,
+        awaiting_reply: Option<bool>,
+        sort: Option<ChatSortValue>,
     ) -> Result<Connection<ChatObject>> {
         ensure_operator(ctx)?;
-        let page = PageArgs { first, after: after.as_deref(), ..Default::default() }.parse(ChatCursor::decode).map_err(ApiError::bad_input)?;
-        let unread_only = unread_only.unwrap_or(false);
-        let query = ChatListQuery { limit: page.limit, after: page.cursor, unread_only, search: search.clone() };
+        let sort = ChatSort::from(sort.unwrap_or_default());
+        let args = PageArgs { first, after: after.as_deref(), ..Default::default() };
+        let page = match sort {
+            ChatSort::RecentActivity => args.parse(|raw| ChatCursor::decode(raw).map(ChatListCursor::Recent)),
+            ChatSort::WaitingLongest => args.parse(|raw| WaitCursor::decode(raw).map(ChatListCursor::Waiting)),
+        }
+        .map_err(ApiError::bad_input)?;
+        let assignee = match (assigned_to_me.unwrap_or(false), unassigned.unwrap_or(false)) {
+            (true, true) => return Err(ApiError::bad_input("give at most one of `assignedToMe` and `unassigned`")),
+            (true, false) => match ctx.data_unchecked::<Principal>() {
+                Principal::Operator { user_id: Some(user_id), .. } => Some(Some(*user_id)),
+                _ => return Err(ApiError::bad_argument("assignedToMe", "needs a signed-in operator user; an API key has no assigned chats")),
+            },
+            (false, true) => Some(None),
+            (false, false) => None,
+        };
+        let filter = ChatFilter {
+            unread_only: unread_only.unwrap_or(false),
+            search,
+            status: status.map(ChatStatus::from),
+            assignee,
+            awaiting_reply: awaiting_reply.unwrap_or(false),
+        };
+        let query = ChatListQuery { limit: page.limit, after: page.cursor, filter: filter.clone(), sort };
         let found = ApiContext::of(ctx).chat.chats(&query).await?;
-        let cursor_of = |chat: &ChatRecord| ChatCursor { last_message_id: chat.last_message.as_ref().map_or(MessageId::from(0), |m| m.id) }.encode();
-        Ok(Connection::new(TotalCount::Chats { unread_only, search }, found.items, cursor_of, ChatObject).with_flags(found.has_more, page.cursor.is_some()))
+        let cursor_of = move |chat: &ChatRecord| match sort {
+            ChatSort::RecentActivity => ChatCursor { last_message_id: chat.last_message.as_ref().map_or(MessageId::from(0), |m| m.id) }.encode(),
+            ChatSort::WaitingLongest => {
+                WaitCursor { awaiting_since: chat.support.awaiting_since.map_or(0, UnixMillis::get), seller_id: chat.seller.id }.encode()
+            }
+        };
+        Ok(Connection::new(TotalCount::Chats(filter, sort), found.items, cursor_of, ChatObject).with_flags(found.has_more, page.cursor.is_some()))
+    }
+
+    /// Operator users a chat may be assigned to (every role but Viewer), by name.
+    async fn operator_users(&self, ctx: &Context<'_>) -> Result<Vec<OperatorUser>> {
+        ensure_support(ctx)?;
+        let users = ApiContext::of(ctx).support.operator_users().await?;
+        Ok(users.into_iter().map(OperatorUser::from).collect())
+    }
+
+    /// Saved replies, by title.
+    async fn saved_replies(&self, ctx: &Context<'_>) -> Result<Vec<SavedReply>> {
+        ensure_support(ctx)?;
+        let replies = ApiContext::of(ctx).support.saved_replies().await?;
+        Ok(replies.into_iter().map(SavedReply::from).collect())
+    }
+
+    /// The support team's figures for a period (RFC 3339 times or dates `YYYY-MM-DD`,
+    /// a date `to` meaning the end of that day; at most 366 days).
+    async fn support_stats(&self, ctx: &Context<'_>, from: String, to: String) -> Result<SupportStats> {
+        ensure_support(ctx)?;
+        let period = Period::parse(&from, &to).map_err(ApiError::bad_input)?;
+        Ok(ApiContext::of(ctx).support.stats(period).await?.into())
     }
 
     /// One seller's chat; null for an unknown seller.
@@ -170,7 +244,8 @@ impl OperatorQuery {
             IdKind::ChatMessage => chat.message(MessageId::from(id.number)).await?.map(|m| OperatorNode::ChatMessage(OperatorChatMessage::from_record(m))),
             IdKind::Chat => chat.chat(SellerId::from(id.number)).await?.map(|c| OperatorNode::Chat(ChatObject(c))),
             IdKind::Seller => chat.seller(SellerId::from(id.number)).await?.map(|s| OperatorNode::Seller(SellerObject(s))),
-            IdKind::ApiKey | IdKind::WebhookEndpoint | IdKind::OperatorUser | IdKind::SellerUser => None,
+            IdKind::OperatorUser => ApiContext::of(ctx).support.operator_user(id.number).await?.map(|u| OperatorNode::OperatorUser(u.into())),
+            IdKind::ApiKey | IdKind::WebhookEndpoint | IdKind::SellerUser | IdKind::ChatNote | IdKind::SavedReply => None,
         };
         Ok(node)
     }
@@ -384,6 +459,82 @@ impl OperatorMutation {
         }
     }
 
+    /// Assigns a chat to an operator user who may chat, or (`assigneeId: null`) unassigns it.
+    async fn chat_assign(&self, ctx: &Context<'_>, input: ChatAssignInput) -> Result<ChatPayload> {
+        ensure_support(ctx)?;
+        let result = match (decode_seller(&input.seller_id), input.assignee_id.as_ref().map(|id| GlobalId::decode_as::<OperatorUserId>(id)).transpose()) {
+            (Err(error), _) => Err(error),
+            (_, Err(error)) => Err(ServiceError::invalid("assigneeId", error.to_string())),
+            (Ok(seller_id), Ok(assignee)) => ApiContext::of(ctx).support.assign(seller_id, assignee.map(OperatorUserId::get)).await,
+        };
+        let (chat, errors) = into_payload(result)?;
+        Ok(ChatPayload { chat: chat.map(ChatObject), errors, client_mutation_id: input.client_mutation_id })
+    }
+
+    /// Resolves or reopens a chat.
+    async fn chat_status_update(&self, ctx: &Context<'_>, input: ChatStatusUpdateInput) -> Result<ChatPayload> {
+        let principal = ensure_support(ctx)?;
+        let result = match decode_seller(&input.seller_id) {
+            Ok(seller_id) => ApiContext::of(ctx).support.set_status(principal, seller_id, input.status.into()).await,
+            Err(error) => Err(error),
+        };
+        let (chat, errors) = into_payload(result)?;
+        Ok(ChatPayload { chat: chat.map(ChatObject), errors, client_mutation_id: input.client_mutation_id })
+    }
+
+    /// Adds an internal note to a chat (never shown to the seller).
+    async fn chat_note_create(&self, ctx: &Context<'_>, input: ChatNoteCreateInput) -> Result<ChatNoteCreatePayload> {
+        let principal = ensure_support(ctx)?;
+        let result = match decode_seller(&input.seller_id) {
+            Ok(seller_id) => ApiContext::of(ctx).support.create_note(principal, seller_id, &input.note).await,
+            Err(error) => Err(error),
+        };
+        let (created, errors) = into_payload(result)?;
+        let (note, chat) = created.map(|(note, chat)| (ChatNote::from(note), ChatObject(chat))).unzip();
+        Ok(ChatNoteCreatePayload { note, chat, errors, client_mutation_id: input.client_mutation_id })
+    }
+
+    /// Marks a chat unread for the operator side only: no message's `readAt` changes
+    /// (the seller's ticks stay); marking the chat read clears it.
+    async fn chat_mark_unread(&self, ctx: &Context<'_>, input: ChatMarkUnreadInput) -> Result<ChatPayload> {
+        ensure_support(ctx)?;
+        let result = match decode_seller(&input.seller_id) {
+            Ok(seller_id) => ApiContext::of(ctx).support.mark_unread(seller_id).await,
+            Err(error) => Err(error),
+        };
+        let (chat, errors) = into_payload(result)?;
+        Ok(ChatPayload { chat: chat.map(ChatObject), errors, client_mutation_id: input.client_mutation_id })
+    }
+
+    /// Stores a saved reply.
+    async fn saved_reply_create(&self, ctx: &Context<'_>, input: SavedReplyCreateInput) -> Result<SavedReplyPayload> {
+        ensure_support(ctx)?;
+        let (reply, errors) = into_payload(ApiContext::of(ctx).support.create_saved_reply(&input.title, &input.body).await)?;
+        Ok(SavedReplyPayload { saved_reply: reply.map(SavedReply::from), errors, client_mutation_id: input.client_mutation_id })
+    }
+
+    /// Changes a saved reply's title and/or body.
+    async fn saved_reply_update(&self, ctx: &Context<'_>, input: SavedReplyUpdateInput) -> Result<SavedReplyPayload> {
+        ensure_support(ctx)?;
+        let result = match GlobalId::decode_as::<SavedReplyId>(&input.id) {
+            Ok(id) => ApiContext::of(ctx).support.update_saved_reply(id.get(), input.title.as_deref(), input.body.as_deref()).await,
+            Err(error) => Err(ServiceError::invalid("id", error.to_string())),
+        };
+        let (reply, errors) = into_payload(result)?;
+        Ok(SavedReplyPayload { saved_reply: reply.map(SavedReply::from), errors, client_mutation_id: input.client_mutation_id })
+    }
+
+    /// Removes a saved reply.
+    async fn saved_reply_delete(&self, ctx: &Context<'_>, input: SavedReplyDeleteInput) -> Result<SavedReplyDeletePayload> {
+        ensure_support(ctx)?;
+        let result = match GlobalId::decode_as::<SavedReplyId>(&input.id) {
+            Ok(id) => ApiContext::of(ctx).support.delete_saved_reply(id.get()).await,
+            Err(error) => Err(ServiceError::invalid("id", error.to_string())),
+        };
+        let (deleted, errors) = into_payload(result)?;
+        Ok(SavedReplyDeletePayload { deleted_id: deleted.map(|()| input.id.clone()), errors, client_mutation_id: input.client_mutation_id })
+    }
+
     /// Marks a seller's messages read.
     async fn chat_message_read(&self, ctx: &Context<'_>, input: OperatorMessageReadInput) -> Result<ChatMessageReadPayload> {
         ensure_operator(ctx)?;
@@ -402,6 +553,108 @@ pub enum OperatorChatEvent {
     ChatMessageCreated(ChatMessageCreated<OperatorChatMessage>),
     /// A seller read the operator's messages, or the operator read a seller's.
     ChatMessagesRead(ChatMessagesRead),
+    /// A chat's assignee, status or mark-unread flag changed.
+    ChatUpdated(ChatUpdated),
+    /// A note was added to a chat.
+    ChatNoteCreated(ChatNoteCreated),
+}
+
+/// Wraps any feed event in the operator's `ChatEvent` union.
+fn operator_event(event: &FeedEvent) -> Option<OperatorChatEvent> {
+    let cursor = event.position.encode();
+    match &event.kind {
+        EventKind::ChatUpdated => Some(OperatorChatEvent::ChatUpdated(ChatUpdated { cursor, seller_id: event.seller_id })),
+        EventKind::NoteCreated(note) => {
+            Some(OperatorChatEvent::ChatNoteCreated(ChatNoteCreated { cursor, note: ChatNote::from(note.clone()), seller_id: event.seller_id }))
+        }
+        _ => to_union(event, OperatorChatEvent::ChatMessageCreated, OperatorChatEvent::ChatMessagesRead),
+    }
+}
+
+/// Decodes a `sellerId` mutation input.
+fn decode_seller(raw: &ID) -> Result<SellerId, ServiceError> {
+    GlobalId::decode_as::<SellerId>(raw).map_err(|e| ServiceError::invalid("sellerId", e.to_string()))
+}
+
+/// Refuses credentials that may not use the support inbox (Viewers: FORBIDDEN).
+fn ensure_support<'a>(ctx: &Context<'a>) -> Result<&'a Principal> {
+    ensure_operator(ctx)?;
+    ensure_may_chat(ctx, "use the support inbox")
+}
+
+/// Input of `chatAssign`.
+#[derive(InputObject)]
+pub struct ChatAssignInput {
+    /// The chat's seller.
+    seller_id: ID,
+    /// An operator user who may chat; null unassigns.
+    assignee_id: Option<ID>,
+    /// Echoed back.
+    client_mutation_id: Option<String>,
+}
+
+/// Input of `chatStatusUpdate`.
+#[derive(InputObject)]
+pub struct ChatStatusUpdateInput {
+    /// The chat's seller.
+    seller_id: ID,
+    /// The new status.
+    status: ChatStatusValue,
+    /// Echoed back.
+    client_mutation_id: Option<String>,
+}
+
+/// Input of `chatNoteCreate`.
+#[derive(InputObject)]
+pub struct ChatNoteCreateInput {
+    /// The chat's seller.
+    seller_id: ID,
+    /// 1 to 2000 characters after trimming (the message rules).
+    note: String,
+    /// Echoed back.
+    client_mutation_id: Option<String>,
+}
+
+/// Input of `chatMarkUnread`.
+#[derive(InputObject)]
+pub struct ChatMarkUnreadInput {
+    /// The chat's seller.
+    seller_id: ID,
+    /// Echoed back.
+    client_mutation_id: Option<String>,
+}
+
+/// Input of `savedReplyCreate`.
+#[derive(InputObject)]
+pub struct SavedReplyCreateInput {
+    /// 1 to 100 characters after trimming.
+    title: String,
+    /// 1 to 2000 characters after trimming (the message rules).
+    body: String,
+    /// Echoed back.
+    client_mutation_id: Option<String>,
+}
+
+/// Input of `savedReplyUpdate`.
+#[derive(InputObject)]
+pub struct SavedReplyUpdateInput {
+    /// The saved reply.
+    id: ID,
+    /// A new title, if given.
+    title: Option<String>,
+    /// A new body, if given.
+    body: Option<String>,
+    /// Echoed back.
+    client_mutation_id: Option<String>,
+}
+
+/// Input of `savedReplyDelete`.
+#[derive(InputObject)]
+pub struct SavedReplyDeleteInput {
+    /// The saved reply.
+    id: ID,
+    /// Echoed back.
+    client_mutation_id: Option<String>,
 }
 
 /// Operator API subscriptions.
@@ -413,6 +666,6 @@ impl OperatorSubscription {
     /// gap (missed events are replayed first).
     async fn chat_events(&self, ctx: &Context<'_>, after: Option<String>) -> Result<impl Stream<Item = Result<OperatorChatEvent>>> {
         ensure_operator(ctx)?;
-        chat_events(ctx, None, after, OperatorChatEvent::ChatMessageCreated, OperatorChatEvent::ChatMessagesRead).await
+        chat_events(ctx, None, after, operator_event).await
     }
 }

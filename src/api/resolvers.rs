@@ -6,13 +6,12 @@ use crate::domain::ids::{MessageId, SellerId};
 use super::access::ensure_may_chat;
 use super::context::ApiContext;
 use super::error::{ApiError, Result};
-use super::objects::event::{to_union, ChatMessageCreated, ChatMessagesRead};
 use super::objects::message::MessageView;
 use super::objects::payload::{into_payload, ChatMessageCreatePayload, ChatMessageReadPayload};
 use crate::domain::cursor::EventCursor;
 use crate::domain::ids::GlobalId;
 use crate::metrics::SideLabels;
-use crate::realtime::StreamError;
+use crate::realtime::{FeedEvent, StreamError};
 use crate::service::auth::Credential;
 use crate::service::ServiceError;
 use crate::store::CreateOutcome;
@@ -72,17 +71,12 @@ fn stream_error(error: StreamError, control: Option<&ConnectionControl>) -> ApiE
 }
 
 /// The event stream for `seller_id` (every chat when `None`), resuming after `after`;
-/// `created` and `read` wrap each event in the calling API's `ChatEvent` union.
-pub async fn chat_events<M, U>(
-    ctx: &Context<'_>,
-    seller_id: Option<SellerId>,
-    after: Option<String>,
-    created: fn(ChatMessageCreated<M>) -> U,
-    read: fn(ChatMessagesRead) -> U,
-) -> Result<impl Stream<Item = Result<U>> + use<M, U>>
+/// `wrap` puts each event in the calling API's `ChatEvent` union, or leaves it out
+/// (`None`: an event that API does not carry).
+pub async fn chat_events<U, W>(ctx: &Context<'_>, seller_id: Option<SellerId>, after: Option<String>, wrap: W) -> Result<impl Stream<Item = Result<U>> + use<U, W>>
 where
-    M: MessageView,
     U: Send + 'static,
+    W: Fn(&FeedEvent) -> Option<U> + Send + 'static,
 {
     let after = after.map(|raw| EventCursor::decode(&raw)).transpose().map_err(|e| ApiError::bad_argument("after", e))?;
     let api = ApiContext::of(ctx);
@@ -91,9 +85,12 @@ where
     }
     let control = ctx.data_opt::<ConnectionControl>().cloned();
     let events = api.broker.subscribe(seller_id, after);
-    Ok(events.map(move |item| match item {
-        Ok(event) => Ok(to_union(&event, created, read)),
-        Err(error) => Err(stream_error(error, control.as_ref())),
+    Ok(events.filter_map(move |item| {
+        let wrapped = match item {
+            Ok(event) => wrap(&event).map(Ok),
+            Err(error) => Some(Err(stream_error(error, control.as_ref()))),
+        };
+        std::future::ready(wrapped)
     }))
 }
 

@@ -8,6 +8,8 @@ use super::objects::event::{ChatMessageCreated, ChatMessagesRead};
 use super::objects::message::MessageView;
 use super::objects::payload::{ChatMessageCreatePayload, ChatMessageReadPayload};
 use super::objects::seller::SellerChatMessage;
+use super::objects::event::to_union;
+use crate::realtime::FeedEvent;
 use super::resolvers::{chat_events, create_message, current_cursor, mark_read};
 use crate::domain::ids::{GlobalId, IdKind, MessageId};
 use crate::domain::paging::PageArgs;
@@ -126,6 +128,9 @@ impl SellerSubscription {
     /// Events of the caller's thread. `after`: the last cursor received, to resume
     /// without a gap (missed events are replayed first).
     async fn chat_events(&self, ctx: &Context<'_>, after: Option<String>) -> Result<impl Stream<Item = Result<SellerChatEvent>>> {
-        chat_events(ctx, Some(calling_seller(ctx)?), after, SellerChatEvent::ChatMessageCreated, SellerChatEvent::ChatMessagesRead).await
+        // The seller's replay never reads the support inbox's events; `to_union` leaves
+        // them out here as well.
+        let wrap = |event: &FeedEvent| to_union(event, SellerChatEvent::ChatMessageCreated, SellerChatEvent::ChatMessagesRead);
+        chat_events(ctx, Some(calling_seller(ctx)?), after, wrap).await
     }
 }

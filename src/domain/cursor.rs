@@ -26,6 +26,16 @@ pub struct ChatCursor {
     pub last_message_id: MessageId,
 }
 
+/// A position in the operator's chat list sorted `WAITING_LONGEST`: oldest wait first,
+/// ties by seller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitCursor {
+    /// The chat's `awaitingReplySince` (Unix ms) when the page was read.
+    pub awaiting_since: i64,
+    /// The chat's seller.
+    pub seller_id: SellerId,
+}
+
 /// A position in the seller list, ordered by folded name then ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SellerCursor {
@@ -95,6 +105,20 @@ impl ChatCursor {
         let mut buffer = String::new();
         let fields = decode(raw, "c", 1, &mut buffer)?;
         Ok(Self { last_message_id: MessageId::from(positive(fields[0])?) })
+    }
+}
+
+impl WaitCursor {
+    /// The opaque string clients see.
+    pub fn encode(self) -> String {
+        encode(&format!("w:{}:{}", self.awaiting_since, self.seller_id))
+    }
+
+    /// Parses a waiting-longest chat-list cursor.
+    pub fn decode(raw: &str) -> Result<Self, CursorError> {
+        let mut buffer = String::new();
+        let fields = decode(raw, "w", 2, &mut buffer)?;
+        Ok(Self { awaiting_since: positive(fields[0])?, seller_id: SellerId::from(positive(fields[1])?) })
     }
 }
 

@@ -21,6 +21,10 @@ pub enum IdKind {
     OperatorUser,
     /// A portal user of a seller.
     SellerUser,
+    /// An internal note beside a chat (operator side only).
+    ChatNote,
+    /// A saved reply (operator side only).
+    SavedReply,
 }
 
 impl IdKind {
@@ -34,6 +38,8 @@ impl IdKind {
             IdKind::WebhookEndpoint => "WebhookEndpoint",
             IdKind::OperatorUser => "OperatorUser",
             IdKind::SellerUser => "SellerUser",
+            IdKind::ChatNote => "ChatNote",
+            IdKind::SavedReply => "SavedReply",
         }
     }
 
@@ -46,6 +52,8 @@ impl IdKind {
             IdKind::WebhookEndpoint,
             IdKind::OperatorUser,
             IdKind::SellerUser,
+            IdKind::ChatNote,
+            IdKind::SavedReply,
         ]
         .into_iter()
             .find(|kind| kind.type_name() == name)
@@ -165,6 +173,12 @@ row_ids! {
     KeyId => ApiKey;
     /// A webhook endpoint's row number.
     WebhookId => WebhookEndpoint;
+    /// An operator portal user's row number.
+    OperatorUserId => OperatorUser;
+    /// A chat note's row number.
+    NoteId => ChatNote;
+    /// A saved reply's row number.
+    SavedReplyId => SavedReply;
 }
 
 impl SellerId {

@@ -10,6 +10,7 @@ pub mod paging;
 pub mod provisioning;
 pub mod sensitive;
 pub mod sign_in;
+pub mod support;
 pub mod time;
 pub mod users;
 pub mod wire;
@@ -64,6 +65,8 @@ pub enum Principal {
         /// For an API key: made with `key create --operator --admin`. Always false for a
         /// portal user, whose role decides instead.
         admin_key: bool,
+        /// A portal user's row number (`assignedToMe`); `None` for an API key.
+        user_id: Option<i64>,
     },
     /// A credential of one seller account.
     Seller {

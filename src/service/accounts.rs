@@ -131,7 +131,7 @@ pub fn principal_of(user: &UserRecord) -> Option<Principal> {
     match (user.seller_id, &user.role) {
         (Some(seller_id), _) => Some(Principal::Seller { seller_id }),
         (None, Some(role)) => match role.parse::<OperatorRole>() {
-            Ok(role) => Some(Principal::Operator { label: Some(user.name.clone()), role: Some(role), admin_key: false }),
+            Ok(role) => Some(Principal::Operator { label: Some(user.name.clone()), role: Some(role), admin_key: false, user_id: Some(user.id) }),
             Err(_) => {
                 tracing::warn!(user_id = user.id, "a portal user has an unknown stored role; refused");
                 None
@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(principal_of(&user(None, None)), None);
         assert_eq!(
             principal_of(&user(None, Some("viewer"))),
-            Some(Principal::Operator { label: Some("U".to_owned()), role: Some(OperatorRole::Viewer), admin_key: false })
+            Some(Principal::Operator { label: Some("U".to_owned()), role: Some(OperatorRole::Viewer), admin_key: false, user_id: Some(7) })
         );
         assert_eq!(principal_of(&user(Some(SellerId::from(3)), None)), Some(Principal::Seller { seller_id: SellerId::from(3) }));
     }

@@ -139,7 +139,7 @@ impl AuthService {
                 }
                 let principal = match key.seller_id {
                     Some(seller_id) => Principal::Seller { seller_id },
-                    None => Principal::Operator { label: key.label, role: None, admin_key: key.admin },
+                    None => Principal::Operator { label: key.label, role: None, admin_key: key.admin, user_id: None },
                 };
                 Ok(Authenticated { principal, credential: Credential::ApiKey(key.id), check, user: None })
             }

@@ -5,13 +5,14 @@ use crate::domain::ids::{MessageId, SellerId, Seq};
 use super::clock::Clock;
 use super::error::ServiceError;
 use super::settings::ChatSwitch;
+use super::support::SupportService;
 use crate::domain::cursor::EventCursor;
 use crate::domain::message::{MessageBody, MessageRules};
 use crate::domain::paging::{Direction, PageRequest};
 use crate::domain::wire::WireMessage;
 use crate::domain::{side_to_mark_read, Principal, Side};
 use crate::store::{
-    ChatListQuery, ChatRecord, CommitHook, CreateOutcome, ListPage, MarkRead, MessageRecord, NewMessage, SellerListQuery, SellerRecord, Store,
+    ChatFilter, ChatListQuery, ChatRecord, ChatSort, CommitHook, CreateOutcome, ListPage, MarkRead, MessageRecord, NewMessage, SellerListQuery, SellerRecord, Store,
     StoreError,
 };
 use std::sync::Arc;
@@ -209,10 +210,16 @@ impl ChatService {
         Ok(self.store.list_chats(query).await?)
     }
 
-    /// How many chats the chat list shows in all for these filters.
+    /// How many chats the chat list shows in all for these filters (in `sort`, which
+    /// leaves out chats not waiting when it is `WaitingLongest`).
     #[instrument(skip_all)]
-    pub async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> Result<i64, ServiceError> {
-        Ok(self.store.count_chats(unread_only, search).await?)
+    pub async fn count_chats(&self, filter: &ChatFilter, sort: ChatSort) -> Result<i64, ServiceError> {
+        Ok(self.store.count_chats(filter, sort).await?)
+    }
+
+    /// The support inbox's use cases over the same store, rules, clock and commit hook.
+    pub fn support(&self) -> SupportService {
+        SupportService::new(self.store.clone(), self.rules, self.clock.clone(), self.on_commit.clone())
     }
 
     /// Sellers by business name.
@@ -295,7 +302,7 @@ mod tests {
         let clock = Arc::new(AtomicI64::new(0));
         let (service, seller_id, _dir) = service_with_clock(clock).await;
         let seller = Principal::Seller { seller_id };
-        let operator = Principal::Operator { label: None, role: None, admin_key: false };
+        let operator = Principal::Operator { label: None, role: None, admin_key: false, user_id: None };
         let a = service.send_message(&seller, seller_id, "a", Some("t")).await.unwrap();
         let b = service.send_message(&operator, seller_id, "b", Some("t")).await.unwrap();
         assert!(matches!(b, CreateOutcome::Created(_)));

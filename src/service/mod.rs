@@ -10,6 +10,7 @@
 //! - [`provisioning`]: creating and renaming sellers, and their API keys, for the
 //!   marketplace's sync (Operator API) and the CLI.
 //! - [`webhooks`]: registering endpoints and delivering events to them.
+//! - [`support`]: the support inbox (assignment, status, notes, saved replies, stats).
 //! - [`retention`]: removing messages older than the retention period.
 //! - [`sso`]: operator single sign-on with the marketplace's OpenID Connect provider.
 
@@ -22,6 +23,7 @@ pub mod provisioning;
 pub(crate) mod retention;
 mod settings;
 pub mod sso;
+pub mod support;
 pub(crate) mod webhooks;
 
 pub use accounts::Accounts;
@@ -32,4 +34,5 @@ pub use error::ServiceError;
 pub use provisioning::Provisioning;
 pub use settings::{ChatSwitch, CHAT_ENABLED_SETTING};
 pub use sso::SsoService;
+pub use support::SupportService;
 pub use webhooks::WebhookService;

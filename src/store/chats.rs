@@ -5,8 +5,12 @@
 
 use crate::domain::ids::{MessageId, SellerId, Seq};
 use crate::domain::time::UnixMillis;
-use super::sql::{every_backend, Dialect, RecordRow, RowsAffected, CHAT_SELECT, MESSAGE_COLUMNS};
-use super::records::{search_term, unread_column, ChatListQuery, ChatRecord, ListPage, MarkRead, MessagePage, MessageRecord, NewMessage, StoreResult};
+use super::sql::{every_backend, Dialect, RecordRow, RowsAffected, CHAT_COLUMNS, CHAT_JOINS, CHAT_SELECT, MESSAGE_COLUMNS};
+use super::records::{
+    search_term, unread_column, ChatFilter, ChatListCursor, ChatListQuery, ChatRecord, ChatSort, ListPage, MarkRead, MessagePage, MessageRecord, NewMessage,
+    StoreResult,
+};
+use crate::domain::Side;
 use crate::domain::paging::{Direction, PageRequest};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -30,11 +34,12 @@ pub trait ChatStore {
     async fn messages_oldest_first(&self, seller_id: SellerId, after_seq: Seq, limit: i64) -> StoreResult<Vec<MessageRecord>>;
     /// One chat with its counters.
     async fn chat(&self, seller_id: SellerId) -> StoreResult<Option<ChatRecord>>;
-    /// Chats with at least one message, most recently active first.
+    /// Chats with at least one message that pass the query's filter, in its sort.
     async fn list_chats(&self, query: &ChatListQuery) -> StoreResult<ListPage<ChatRecord>>;
     /// How many chats the list query would show in all.
-    async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> StoreResult<i64>;
-    /// Seller messages the operator has not read, over all chats.
+    async fn count_chats(&self, filter: &ChatFilter, sort: ChatSort) -> StoreResult<i64>;
+    /// Seller messages the operator has not read, over all chats, plus one for each chat
+    /// marked unread that has none.
     async fn operator_unread_total(&self) -> StoreResult<i64>;
     /// Removes up to `limit` messages created before `cutoff` (Unix ms) with their events,
     /// keeping the chat counters right; then, when no such message is left, up to `limit`
@@ -105,19 +110,13 @@ every_backend! {
 
         #[instrument(level = "debug", skip_all)]
         async fn list_chats(&self, query: &ChatListQuery) -> StoreResult<ListPage<ChatRecord>> {
-            let search = search_term(query.search.as_deref());
-            // Literal filters (not bound flags) so SQLite can pick the matching partial index.
-            let mut sql = format!("{CHAT_SELECT} WHERE c.last_message_id IS NOT NULL AND c.last_message_id < $1");
-            if query.unread_only {
-                sql.push_str(" AND c.unread_by_operator > 0");
-            }
-            if search.is_some() {
-                sql.push_str(&format!(" AND {}(s.name_key, $3) > 0", B::Db::POSITION));
-            }
-            sql.push_str(" ORDER BY c.last_message_id DESC LIMIT $2");
-            let mut statement = sqlx::query(&sql).bind(query.after.map_or(i64::MAX, |c| c.last_message_id.get())).bind(query.limit + 1);
-            if let Some(term) = search {
-                statement = statement.bind(term);
+            let (sql, binds) = chat_list_sql::<B::Db>(&query.filter, query.sort, Some((query.after, query.limit + 1)));
+            let mut statement = sqlx::query(&sql);
+            for bind in binds {
+                statement = match bind {
+                    Bind::Int(value) => statement.bind(value),
+                    Bind::Text(value) => statement.bind(value),
+                };
             }
             let rows = statement.fetch_all(self.readers()).await?;
             let items = rows.iter().map(RecordRow::chat).collect::<Result<Vec<_>, _>>()?;
@@ -125,23 +124,26 @@ every_backend! {
         }
 
         #[instrument(level = "debug", skip_all)]
-        async fn count_chats(&self, unread_only: bool, search: Option<&str>) -> StoreResult<i64> {
-            let count = sqlx::query_scalar(&format!(
-                "SELECT COUNT(*) FROM chats c JOIN sellers s ON s.id = c.seller_id \
-                 WHERE c.last_message_id IS NOT NULL AND (NOT $1 OR c.unread_by_operator > 0) \
-                 AND (CAST($2 AS TEXT) IS NULL OR {position}(s.name_key, $2) > 0)",
-                position = B::Db::POSITION,
-            ))
-            .bind(unread_only)
-            .bind(search_term(search))
-            .fetch_one(self.readers())
-            .await?;
-            Ok(count)
+        async fn count_chats(&self, filter: &ChatFilter, sort: ChatSort) -> StoreResult<i64> {
+            let (sql, binds) = chat_list_sql::<B::Db>(filter, sort, None);
+            let mut statement = sqlx::query_scalar(&sql);
+            for bind in binds {
+                statement = match bind {
+                    Bind::Int(value) => statement.bind(value),
+                    Bind::Text(value) => statement.bind(value),
+                };
+            }
+            Ok(statement.fetch_one(self.readers()).await?)
         }
 
         #[instrument(level = "debug", skip_all)]
         async fn operator_unread_total(&self) -> StoreResult<i64> {
-            let total = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(unread_by_operator), 0) AS BIGINT) FROM chats").fetch_one(self.readers()).await?;
+            // A chat the operator marked unread counts one while it has no unread message.
+            let total = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(unread_by_operator), 0) + COALESCE(SUM(CASE WHEN unread_by_operator = 0 AND marked_unread_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) FROM chats",
+            )
+            .fetch_one(self.readers())
+            .await?;
             Ok(total)
         }
 
@@ -238,7 +240,19 @@ every_backend! {
             .fetch_all(&mut *conn)
             .await?;
             ids.sort_unstable();
+            // The operator reading a chat clears its mark-unread flag (operator side only);
+            // when no message changed, the flag's end is the event.
+            let flag_cleared = request.sent_by == Side::Seller
+                && sqlx::query("UPDATE chats SET marked_unread_at = NULL WHERE seller_id = $1 AND marked_unread_at IS NOT NULL")
+                    .bind(request.seller_id.get())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    > 0;
             if ids.is_empty() {
+                if flag_cleared {
+                    chat_updated_event::<DB>(&mut *conn, request.seller_id, request.now).await?;
+                }
                 return Ok(Vec::new());
             }
             let unread = unread_column(request.sent_by);
@@ -283,4 +297,95 @@ fn removed_by_chat(rows: &[RemovedRow]) -> HashMap<i64, RemovedFromChat> {
         }
     }
     chats
+}
+
+/// A value bound to a chat-list statement.
+pub(super) enum Bind {
+    /// A number.
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+/// The chat list's statement for `filter` in `sort` with its bound values: a page
+/// (`Some((after, limit))`) or the count. It drives from one index, picked by the first
+/// filter that has one (the table in migrations sqlite/0013 and postgres/0010; SQLite is
+/// told with `INDEXED BY`), and checks the other filters on the rows it yields.
+pub(super) fn chat_list_sql<D: Dialect>(filter: &ChatFilter, sort: ChatSort, page: Option<(Option<ChatListCursor>, i64)>) -> (String, Vec<Bind>) {
+    let mut binds = Vec::new();
+    let mut bind = |value: Bind| {
+        binds.push(value);
+        format!("${}", binds.len())
+    };
+    let mut conditions = vec!["c.last_message_id IS NOT NULL".to_owned()];
+    if sort == ChatSort::WaitingLongest {
+        conditions.push("c.awaiting_since IS NOT NULL".to_owned());
+    }
+    match filter.assignee {
+        Some(Some(user_id)) => conditions.push(format!("c.assignee_id = {}", bind(Bind::Int(user_id)))),
+        Some(None) => conditions.push("c.assignee_id IS NULL".to_owned()),
+        None => {}
+    }
+    if let Some(status) = filter.status {
+        conditions.push(format!("c.status = {}", bind(Bind::Text(status.as_str().to_owned()))));
+    }
+    if filter.unread_only {
+        conditions.push("(c.unread_by_operator > 0 OR c.marked_unread_at IS NOT NULL)".to_owned());
+    }
+    if filter.awaiting_reply && sort == ChatSort::RecentActivity {
+        conditions.push("c.awaiting_since IS NOT NULL".to_owned());
+    }
+    if let Some(term) = search_term(filter.search.as_deref()) {
+        conditions.push(format!("{}(s.name_key, {}) > 0", D::POSITION, bind(Bind::Text(term))));
+    }
+    let index = match (sort, filter.assignee, filter.status.is_some()) {
+        (ChatSort::RecentActivity, Some(Some(_)), _) => "chats_by_assignee_activity",
+        (ChatSort::RecentActivity, Some(None), _) => "chats_unassigned_by_activity",
+        (ChatSort::RecentActivity, None, true) => "chats_by_status_activity",
+        (ChatSort::RecentActivity, None, false) if filter.unread_only => "chats_attention_by_activity",
+        (ChatSort::RecentActivity, None, false) if filter.awaiting_reply => "chats_awaiting_by_activity",
+        (ChatSort::RecentActivity, None, false) => "chats_by_activity",
+        (ChatSort::WaitingLongest, Some(Some(_)), _) => "chats_by_assignee_wait",
+        (ChatSort::WaitingLongest, Some(None), _) => "chats_unassigned_by_wait",
+        (ChatSort::WaitingLongest, None, true) => "chats_by_status_wait",
+        (ChatSort::WaitingLongest, None, false) => "chats_by_wait",
+    };
+    let hint = if D::INDEX_HINTS { format!(" INDEXED BY {index}") } else { String::new() };
+    let Some((after, limit)) = page else {
+        let sql = format!("SELECT COUNT(*) FROM chats c{hint} JOIN sellers s ON s.id = c.seller_id WHERE {}", conditions.join(" AND "));
+        return (sql, binds);
+    };
+    let order = match (sort, after) {
+        (ChatSort::RecentActivity, after) => {
+            if let Some(ChatListCursor::Recent(cursor)) = after {
+                conditions.push(format!("c.last_message_id < {}", bind(Bind::Int(cursor.last_message_id.get()))));
+            }
+            "c.last_message_id DESC"
+        }
+        (ChatSort::WaitingLongest, after) => {
+            if let Some(ChatListCursor::Waiting(cursor)) = after {
+                let since = bind(Bind::Int(cursor.awaiting_since));
+                conditions.push(format!("(c.awaiting_since, c.seller_id) > ({since}, {})", bind(Bind::Int(cursor.seller_id.get()))));
+            }
+            "c.awaiting_since, c.seller_id"
+        }
+    };
+    let limit = bind(Bind::Int(limit));
+    let sql = format!("SELECT {CHAT_COLUMNS} FROM chats c{hint} {CHAT_JOINS} WHERE {} ORDER BY {order} LIMIT {limit}", conditions.join(" AND "));
+    (sql, binds)
+}
+
+/// Records a `chat_updated` event for `seller_id` (the support inbox's changes).
+pub(super) async fn chat_updated_event<DB: Dialect>(conn: &mut DB::Connection, seller_id: SellerId, now: UnixMillis) -> StoreResult<()>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i64: super::sql::Value<DB>,
+{
+    sqlx::query("INSERT INTO events (seller_id, kind, created_at) VALUES ($1, 'chat_updated', $2)")
+        .bind(seller_id.get())
+        .bind(now.get())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -16,12 +16,25 @@
 //! - Storing a message: `message_count` + 1, which is the message's `seq`; the other
 //!   side's unread counter + 1 (`unread_by_seller` for an `Admin` message,
 //!   `unread_by_operator` for a `Seller` one); `last_message_id` = the message; one
-//!   `message_created` event. SQLite does this in the trigger `messages_after_insert`
+//!   `message_created` event. The support inbox's part (SPEC §12): a `Seller` message
+//!   sets `awaiting_since` when it is NULL, sets `opened_at` when it is NULL (counting a
+//!   chat opened in `support_days`) and sets `status` to open (a resolved chat reopens,
+//!   with no event of its own); an `Admin` message clears `awaiting_since`, adding a
+//!   `support_responses` row (waited since, answered now, its `sender_label`) when it was
+//!   set, and counts in `support_agent_days`; either side counts in `support_days` (per
+//!   UTC day and shard). These statistics rows are read from the chat as it was before
+//!   the message. SQLite does this in the trigger `messages_after_insert`
 //!   (migrations/sqlite 0003, remade in 0008), PostgreSQL in the insert statement of
 //!   `postgres/writes.rs`. A replayed client mutation ID or an unknown seller changes
 //!   nothing.
 //! - Marking messages read: that unread counter - as many as were unread, and one
 //!   `messages_read` event when any were (`chats::ChatWrites::mark_read_in`, both).
+//!   The operator reading clears `marked_unread_at` too, with a `chat_updated` event
+//!   when no message changed.
+//! - The support inbox's own changes (`support::SupportStore`, both): assigning,
+//!   changing the status (resolving adds a `support_resolutions` row and clears
+//!   `opened_at`) and marking unread, each with one `chat_updated` event; a note with
+//!   one `note_created` event.
 //! - Retention removing messages: `removed_count` + as many; each unread counter - the
 //!   removed ones still unread; `last_message_id` = NULL when the newest went; their
 //!   events go with them (`ChatStore::remove_before`, both).
@@ -41,6 +54,7 @@ mod sellers;
 mod settings;
 mod sql;
 mod sqlite;
+mod support;
 mod webhooks;
 
 pub use accounts::AccountStore;
@@ -52,6 +66,7 @@ pub use records::*;
 pub use sellers::SellerStore;
 pub use settings::SettingStore;
 pub use sqlite::SqliteStore;
+pub use support::SupportStore;
 pub use webhooks::WebhookStore;
 
 use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! list queries, how to open a database, and the store's error. No sqlx types, so the
 //! layers above never depend on the driver.
 
-use crate::domain::cursor::{ChatCursor, EventCursor, SellerCursor};
+use crate::domain::cursor::{ChatCursor, EventCursor, SellerCursor, WaitCursor};
+pub use crate::domain::support::{ChatSort, ChatStatus};
 use crate::domain::ids::{KeyId, MessageId, SellerId, Seq, WebhookId};
 use crate::domain::time::UnixMillis;
 use crate::domain::Side;
@@ -126,12 +127,82 @@ pub struct ChatRecord {
     pub unread_by_operator: i64,
     /// The newest message, if any.
     pub last_message: Option<MessageRecord>,
+    /// The support inbox's view of the chat (operator side only).
+    pub support: ChatSupport,
+}
+
+/// A chat's support-inbox state (SPEC §12): never shown to its seller.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChatSupport {
+    /// Open or resolved.
+    pub status: ChatStatus,
+    /// The operator user it is assigned to.
+    pub assignee: Option<OperatorUserRecord>,
+    /// createdAt of the oldest Seller message after the last Admin message.
+    pub awaiting_since: Option<UnixMillis>,
+    /// Whether the operator marked it unread (`chatMarkUnread`) and has not read it since.
+    pub marked_unread: bool,
+}
+
+/// An operator portal user as the support inbox shows it (assignee, `operatorUsers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorUserRecord {
+    /// Row number (the `OperatorUser-<n>` of its ID).
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// E-mail address.
+    pub email: String,
+    /// The §8 role name.
+    pub role: String,
+}
+
+/// An internal note beside a thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteRecord {
+    /// Row number.
+    pub id: i64,
+    /// The chat.
+    pub seller_id: SellerId,
+    /// The text.
+    pub body: String,
+    /// The user's name or the API key's label.
+    pub author: String,
+    /// Unix milliseconds.
+    pub created_at: UnixMillis,
+}
+
+/// A saved reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedReplyRecord {
+    /// Row number.
+    pub id: i64,
+    /// Its title (listed by it).
+    pub title: String,
+    /// The text inserted into the composer.
+    pub body: String,
+}
+
+/// What `supportStats` reads for a period: the rows of the small statistics tables.
+#[derive(Debug, Clone, Default)]
+pub struct SupportFacts {
+    /// Per UTC day number (Unix ms / 86 400 000): Seller messages, Admin messages, chats
+    /// opened, chats resolved; days without any are left out.
+    pub days: Vec<(i64, i64, i64, i64, i64)>,
+    /// First responses: (agent, milliseconds waited).
+    pub responses: Vec<(String, i64)>,
+    /// Resolutions: (agent, milliseconds from opening to resolving, if it was opened).
+    pub resolutions: Vec<(String, Option<i64>)>,
+    /// Admin messages per agent.
+    pub agent_messages: Vec<(String, i64)>,
 }
 
 impl ChatRecord {
     /// Unread messages from the point of view of `reader`.
     pub fn unread_for(&self, reader: Side) -> i64 {
         match reader {
+            // A chat the operator marked unread counts at least one (operator side only).
+            Side::Admin if self.support.marked_unread => self.unread_by_operator.max(1),
             Side::Admin => self.unread_by_operator,
             Side::Seller => self.unread_by_seller,
         }
@@ -416,6 +487,18 @@ pub enum EventKind {
         /// The messages that changed, ascending.
         message_ids: Vec<MessageId>,
     },
+    /// The chat's support state changed (assign, status, mark-unread, or the operator's
+    /// mark-unread flag was cleared): operator side only.
+    ChatUpdated,
+    /// An internal note was added: operator side only.
+    NoteCreated(NoteRecord),
+}
+
+impl EventKind {
+    /// Whether a seller may see this event (its subscription, replay and webhooks).
+    pub fn seller_visible(&self) -> bool {
+        matches!(self, EventKind::MessageCreated(_) | EventKind::MessagesRead { .. })
+    }
 }
 
 /// One entry of the event feed.
@@ -443,12 +526,36 @@ pub struct MessagePage {
 pub struct ChatListQuery {
     /// Page size.
     pub limit: i64,
-    /// Continue after this cursor.
-    pub after: Option<ChatCursor>,
-    /// Only chats with unread seller messages.
+    /// Continue after this cursor (of the same sort).
+    pub after: Option<ChatListCursor>,
+    /// Which chats.
+    pub filter: ChatFilter,
+    /// In which order.
+    pub sort: ChatSort,
+}
+
+/// Which chats the operator's chat list (and its `totalCount`) shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatFilter {
+    /// Only chats with unread seller messages or marked unread.
     pub unread_only: bool,
     /// Case-folded substring of the business name.
     pub search: Option<String>,
+    /// Only chats with this status.
+    pub status: Option<ChatStatus>,
+    /// Only chats assigned to this user, or (`Some(None)`) unassigned ones.
+    pub assignee: Option<Option<i64>>,
+    /// Only chats with a Seller message waiting for a reply.
+    pub awaiting_reply: bool,
+}
+
+/// A position in the chat list, in the list's sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatListCursor {
+    /// `RECENT_ACTIVITY`.
+    Recent(ChatCursor),
+    /// `WAITING_LONGEST`.
+    Waiting(WaitCursor),
 }
 
 /// The seller-list query.

@@ -11,7 +11,8 @@
 //! `UnixMillis` …), which know nothing of sqlx: statements bind their numbers (`.get()`)
 //! and [`RecordRow::typed`] wraps the numbers read back.
 
-use super::records::{ApiKeyRecord, ChatRecord, EventKind, IdpIdentity, MessageRecord, SellerRecord, StoredEvent, UserRecord};
+use super::records::{ApiKeyRecord, ChatRecord, ChatStatus, ChatSupport, EventKind, IdpIdentity, MessageRecord, NoteRecord, OperatorUserRecord, SellerRecord, StoredEvent, UserRecord};
+use crate::domain::time::UnixMillis;
 use crate::domain::cursor::EventCursor;
 use crate::domain::ids::MessageId;
 use crate::domain::Side;
@@ -27,6 +28,9 @@ pub(super) trait Dialect: Database<QueryResult: RowsAffected> {
     /// Whether `SELECT … FOR UPDATE [SKIP LOCKED]` locks rows (PostgreSQL, where several
     /// nodes write at once); SQLite's write transaction holds the whole database instead.
     const ROW_LOCKS: bool;
+    /// Whether a query may name the index it must use (SQLite's `INDEXED BY`, which the
+    /// chat list uses so each filter combination has the index its migration names).
+    const INDEX_HINTS: bool;
     /// How a `messages_read` event stores its message IDs.
     type MessageIds: for<'q> Encode<'q, Self> + for<'r> Decode<'r, Self> + Type<Self> + Send;
     /// The IDs as stored.
@@ -97,12 +101,34 @@ pub(super) use every_backend;
 /// Columns of a message row, in the order [`RecordRow::message`] reads them.
 pub(super) const MESSAGE_COLUMNS: &str = "id, seller_id, seq, sent_by, sender_label, body, created_at, read_at";
 
-/// A chat joined with its seller and last message, in the order [`RecordRow::chat`] reads
-/// them (the seller's external ID last, after the message's columns).
+/// A chat's columns with its seller, last message and assignee, in the order
+/// [`RecordRow::chat`] reads them (the seller's external ID after the message's columns,
+/// then the support inbox's), for `FROM` [`CHAT_JOINS`].
+pub(super) const CHAT_COLUMNS: &str = "c.seller_id, s.business_name, s.created_at, c.message_count - c.removed_count, \
+     c.unread_by_seller, c.unread_by_operator, \
+     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at, s.external_id, \
+     c.status, c.awaiting_since, c.marked_unread_at, u.id, u.name, u.email, u.role";
+
+/// What [`CHAT_COLUMNS`] reads from, after `FROM chats c` (and any index hint).
+pub(super) const CHAT_JOINS: &str =
+    "JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id LEFT JOIN users u ON u.id = c.assignee_id";
+
+/// A chat joined with its seller, last message and assignee (see [`CHAT_COLUMNS`]).
 pub(super) const CHAT_SELECT: &str = "SELECT c.seller_id, s.business_name, s.created_at, c.message_count - c.removed_count, \
      c.unread_by_seller, c.unread_by_operator, \
-     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at, s.external_id \
-     FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id";
+     m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at, s.external_id, \
+     c.status, c.awaiting_since, c.marked_unread_at, u.id, u.name, u.email, u.role \
+     FROM chats c JOIN sellers s ON s.id = c.seller_id LEFT JOIN messages m ON m.id = c.last_message_id LEFT JOIN users u ON u.id = c.assignee_id";
+
+/// The note columns of an event row, after its message's (`LEFT JOIN chat_notes n`).
+pub(super) const EVENT_NOTE_COLUMNS: &str = "n.id, n.seller_id, n.body, n.author, n.created_at";
+
+/// The event kinds a seller sees (its subscription and replay); the support inbox's
+/// `chat_updated` and `note_created` are operator side only.
+pub(super) const SELLER_EVENT_KINDS: &str = "e.kind IN ('message_created', 'messages_read')";
+
+/// Columns of a note row, in the order [`RecordRow::note`] reads them.
+pub(super) const NOTE_COLUMNS: &str = "id, seller_id, body, author, created_at";
 
 /// Columns of a user row, in the order [`RecordRow::user`] reads them.
 pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.password_hash, u.seller_id, u.role, u.disabled_at, u.external_id, u.oidc_issuer, u.oidc_subject";
@@ -127,8 +153,11 @@ pub(super) trait RecordRow {
     /// An API key (see [`KEY_COLUMNS`]).
     fn api_key(&self) -> Result<ApiKeyRecord, sqlx::Error>;
     /// An event of the feed: its `seq`, `tx` (as a number), seller_id, kind, sent_by,
-    /// read_at and message_ids, then its message's columns (see [`MESSAGE_COLUMNS`]).
+    /// read_at and message_ids, then its message's columns (see [`MESSAGE_COLUMNS`]), then
+    /// its note's (see [`NOTE_COLUMNS`]; `n.` of [`EVENT_NOTE_COLUMNS`]).
     fn event(&self) -> Result<StoredEvent, sqlx::Error>;
+    /// A note from the columns starting at `offset` (see [`NOTE_COLUMNS`]).
+    fn note(&self, offset: usize) -> Result<NoteRecord, sqlx::Error>;
     /// A stored number as the domain type it stands for (an ID, a position, a time).
     fn typed<T: From<i64>>(&self, at: usize) -> Result<T, sqlx::Error>;
     /// A nullable stored number as the domain type it stands for.
@@ -155,7 +184,20 @@ where
         let last_id: Option<i64> = self.try_get(6)?;
         let (message_count, unread_by_seller, unread_by_operator) = (self.try_get(3)?, self.try_get(4)?, self.try_get(5)?);
         let last_message = last_id.map(|_| self.message(6)).transpose()?;
-        Ok(ChatRecord { seller: seller_at(self, 14)?, message_count, unread_by_seller, unread_by_operator, last_message })
+        let status: &str = self.try_get(15)?;
+        let status = ChatStatus::parse(status).ok_or_else(|| sqlx::Error::Decode(format!("unknown chat status {status:?}").into()))?;
+        let (awaiting_since, marked_unread_at) = (self.typed_opt(16)?, self.typed_opt::<UnixMillis>(17)?);
+        let assignee = match self.try_get::<Option<i64>, _>(18)? {
+            None => None,
+            Some(id) => Some(OperatorUserRecord {
+                id,
+                name: self.try_get(19)?,
+                email: self.try_get::<Option<String>, _>(20)?.unwrap_or_default(),
+                role: self.try_get::<Option<String>, _>(21)?.unwrap_or_default(),
+            }),
+        };
+        let support = ChatSupport { status, assignee, awaiting_since, marked_unread: marked_unread_at.is_some() };
+        Ok(ChatRecord { seller: seller_at(self, 14)?, message_count, unread_by_seller, unread_by_operator, last_message, support })
     }
 
     fn seller(&self) -> Result<SellerRecord, sqlx::Error> {
@@ -178,6 +220,8 @@ where
     fn event(&self) -> Result<StoredEvent, sqlx::Error> {
         let kind = match self.try_get::<&str, _>(3)? {
             "message_created" => EventKind::MessageCreated(self.message(7)?),
+            "chat_updated" => EventKind::ChatUpdated,
+            "note_created" => EventKind::NoteCreated(self.note(15)?),
             _ => EventKind::MessagesRead {
                 sent_by: side_from_db(self.try_get(4)?)?,
                 read_at: self.typed(5)?,
@@ -185,6 +229,11 @@ where
             },
         };
         Ok(StoredEvent { position: EventCursor { tx: self.try_get(1)?, seq: self.try_get(0)? }, seller_id: self.typed(2)?, kind })
+    }
+
+    fn note(&self, at: usize) -> Result<NoteRecord, sqlx::Error> {
+        let (id, seller_id, body, author, created_at) = (self.try_get(at)?, self.typed(at + 1)?, self.try_get(at + 2)?, self.try_get(at + 3)?, self.typed(at + 4)?);
+        Ok(NoteRecord { id, seller_id, body, author, created_at })
     }
 
     fn typed<T: From<i64>>(&self, at: usize) -> Result<T, sqlx::Error> {

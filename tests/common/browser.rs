@@ -154,7 +154,7 @@ pub async fn restart_sending_while_down(app: &mut TestApp, client: &Client, sell
     app.restart(async move {
         wait_js(&watching, "return !document.querySelector('[data-testid=connection-lost]').hidden", 10).await;
         let service = ChatService::new(store, Default::default(), Clock::system());
-        let operator = Principal::Operator { label: None, role: None, admin_key: false };
+        let operator = Principal::Operator { label: None, role: None, admin_key: false, user_id: None };
         service.send_message(&operator, seller_id, text, None).await.unwrap();
     })
     .await;

@@ -444,3 +444,18 @@ async fn seller_update_renames_by_id_or_external_id_and_sets_an_external_id_no_o
     }
     assert_eq!(stdout(&run_marketchat(&url, &["seller", "list"], &[], None)), before, "refused updates change nothing");
 }
+
+#[tokio::test]
+async fn export_never_includes_notes_status_or_assignee() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let op = app.operator_key("ops").await;
+    app.seller_sends(&seller.key, "first").await;
+    app.as_operator(&op, "mutation($s: ID!) { chatNoteCreate(input: { sellerId: $s, note: \"internal note\" }) { note { id } } }", json!({ "s": seller.gid })).await;
+    app.as_operator(&op, "mutation($s: ID!) { chatStatusUpdate(input: { sellerId: $s, status: RESOLVED }) { chat { id } } }", json!({ "s": seller.gid })).await;
+    let out = stdout(&marketchat(&app.database_url, &["export", "--seller", &seller.gid]));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    for hidden in ["internal note", "resolved", "RESOLVED", "status", "assignee", "note\""] {
+        assert!(!out.contains(hidden), "export names {hidden}: {out}");
+    }
+}

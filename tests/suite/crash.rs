@@ -99,7 +99,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_message_and_leaves_no_p
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::MessageCreated(m) => Some(m.id.gid()),
-            EventKind::MessagesRead { .. } => None,
+            EventKind::MessagesRead { .. } | EventKind::ChatUpdated | EventKind::NoteCreated(_) => None,
         })
         .collect();
     assert_eq!(event_ids, stored_ids, "exactly one event per stored message");

@@ -166,3 +166,88 @@ async fn a_seller_credential_reaches_no_provisioning_operation_on_any_path_and_l
         assert!(!sdl.contains(hidden), "the Seller API schema names {hidden}");
     }
 }
+
+/// Every support inbox operation (SPEC §12) with its arguments, as a seller might try it.
+const SUPPORT_OPERATIONS: [&str; 12] = [
+    "query($s: ID!) { chat(sellerId: $s) { status awaitingReplySince assignee { id } notes { nodes { note } } } }",
+    "{ chats(status: OPEN, assignedToMe: true, unassigned: false, awaitingReply: true, sort: WAITING_LONGEST) { totalCount } }",
+    "{ operatorUsers { id name email role } }",
+    "{ savedReplies { id title body } }",
+    "{ supportStats(from: \"2026-01-01\", to: \"2026-01-02\") { chatsOpened } }",
+    "mutation($s: ID!) { chatAssign(input: { sellerId: $s, assigneeId: null }) { chat { id } } }",
+    "mutation($s: ID!) { chatStatusUpdate(input: { sellerId: $s, status: RESOLVED }) { chat { id } } }",
+    "mutation($s: ID!) { chatNoteCreate(input: { sellerId: $s, note: \"x\" }) { note { id } } }",
+    "mutation($s: ID!) { chatMarkUnread(input: { sellerId: $s }) { chat { id } } }",
+    "mutation { savedReplyCreate(input: { title: \"t\", body: \"b\" }) { savedReply { id } } }",
+    "mutation { savedReplyUpdate(input: { id: \"U2F2ZWRSZXBseS0x\", title: \"t\" }) { savedReply { id } } }",
+    "mutation { savedReplyDelete(input: { id: \"U2F2ZWRSZXBseS0x\" }) { deletedId } }",
+];
+
+#[tokio::test]
+async fn a_seller_reaches_no_support_inbox_field_operation_or_argument_and_its_schema_names_none() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let op = app.operator_key("ops").await;
+    app.seller_sends(&a.key, "hello").await;
+    app.as_operator(&op, "mutation($s: ID!) { chatNoteCreate(input: { sellerId: $s, note: \"internal: slow payer\" }) { note { id } } }", json!({ "s": a.gid })).await;
+    app.as_operator(&op, "mutation($s: ID!) { chatStatusUpdate(input: { sellerId: $s, status: RESOLVED }) { chat { id } } }", json!({ "s": a.gid })).await;
+    for query in SUPPORT_OPERATIONS {
+        let variables = json!({ "s": a.gid });
+        let (status, body) = app.graphql("/graphql/operator", &a.key, query, variables.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{query}");
+        assert_eq!(error_code(&body), "UNAUTHENTICATED");
+        for path in ["/graphql", "/graphql/seller"] {
+            let (_, body) = app.graphql(path, &a.key, query, variables.clone()).await;
+            assert!(body["errors"].is_array(), "{path} {query}: {body}");
+            assert!(body.get("data").is_none_or(Value::is_null), "{path} {query}: {body}");
+            assert!(!body.to_string().contains("slow payer") && !body.to_string().contains("RESOLVED\""), "{body}");
+        }
+    }
+    let (_, sdl) = app.get("/graphql/seller/schema.graphql").await;
+    for hidden in [
+        "awaitingReplySince", "status", "assignee", "notes", "ChatNote", "ChatStatus", "ChatSort", "OperatorUser", "SavedReply",
+        "supportStats", "SupportStats", "chatAssign", "chatMarkUnread", "ChatUpdated", "ChatNoteCreated", "assignedToMe", "unassigned",
+        "awaitingReply", "WAITING_LONGEST",
+    ] {
+        assert!(!sdl.contains(hidden), "the Seller API schema names {hidden}");
+    }
+    // The seller's own view of its chat shows nothing of it.
+    let own = app.as_seller(&a.key, "{ chatMessages(first: 10) { totalCount nodes { message } } chatUnreadCount }", json!({})).await;
+    assert_eq!(own["chatMessages"]["nodes"], json!([{ "message": "hello" }]));
+}
+
+#[tokio::test]
+async fn seller_subscriptions_and_replays_never_carry_support_inbox_events() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let op = app.operator_key("ops").await;
+    let start = marketchat::domain::cursor::EventCursor::START.encode();
+    let mut live = app.subscribe("/graphql/seller", &a.key, Some(&start)).await;
+    app.seller_sends(&a.key, "hello").await;
+    assert_eq!(live.next_event().await["__typename"], "ChatMessageCreated");
+    for query in [
+        "mutation($s: ID!) { chatNoteCreate(input: { sellerId: $s, note: \"internal\" }) { note { id } } }",
+        "mutation($s: ID!) { chatStatusUpdate(input: { sellerId: $s, status: RESOLVED }) { chat { id } } }",
+        "mutation($s: ID!) { chatMarkUnread(input: { sellerId: $s }) { chat { id } } }",
+        "mutation($s: ID!) { chatAssign(input: { sellerId: $s, assigneeId: null }) { chat { id } } }",
+    ] {
+        let done = app.as_operator(&op, query, json!({ "s": a.gid })).await;
+        assert!(!done.to_string().contains("errors\":[{"), "{done}");
+    }
+    live.expect_silence(600).await;
+    app.operator_sends(&op, &a.gid, "reply").await;
+    let next = live.next_event().await;
+    assert_eq!((next["__typename"].as_str(), next["chatMessage"]["message"].as_str()), (Some("ChatMessageCreated"), Some("reply")));
+
+    let mut replay = app.subscribe("/graphql/seller", &a.key, Some(&start)).await;
+    assert_eq!(replay.next_event().await["chatMessage"]["message"], "hello");
+    assert_eq!(replay.next_event().await["chatMessage"]["message"], "reply");
+    replay.expect_silence(400).await;
+    // The operator's feed has them all.
+    let mut operator = app.subscribe("/graphql/operator", &op, Some(&start)).await;
+    let mut kinds = Vec::new();
+    for _ in 0..6 {
+        kinds.push(operator.next_event().await["__typename"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(kinds, ["ChatMessageCreated", "ChatNoteCreated", "ChatUpdated", "ChatUpdated", "ChatUpdated", "ChatMessageCreated"]);
+}

@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod embed;
 mod errors;
+mod inbox;
 mod inbox_portal;
 mod isolation;
 mod limits;

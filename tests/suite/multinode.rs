@@ -273,3 +273,30 @@ async fn with_two_nodes_each_webhook_delivery_is_made_by_one_node() {
     assert_eq!(ids.len(), 30);
     assert_eq!(received_after.len(), 30, "each event delivered once, though both nodes run workers");
 }
+
+#[tokio::test]
+async fn support_inbox_events_made_through_one_node_reach_and_replay_on_the_other() {
+    if !runs_on(Backend::Postgres, SEVERAL_NODES) {
+        return;
+    }
+    let cluster = Cluster::start(2).await;
+    let (node1, node2) = (cluster.app(0), cluster.app(1));
+    let seller = node1.seller("Acme").await;
+    let op = node1.operator_key("Agent K").await;
+    let mut on_node1 = crate::suite::inbox::operator_events(&node1.base, &op, &start()).await;
+    node2.seller_sends(&seller.key, "hi").await;
+    assert_eq!(on_node1.next_event().await["__typename"], "ChatMessageCreated");
+    let status = "mutation($s: ID!) { chatStatusUpdate(input: { sellerId: $s, status: RESOLVED }) { chat { status } } }";
+    node2.as_operator(&op, status, json!({ "s": seller.gid })).await;
+    let updated = on_node1.next_event().await;
+    assert_eq!((updated["__typename"].as_str(), updated["chat"]["status"].as_str()), (Some("ChatUpdated"), Some("RESOLVED")));
+    let note = "mutation($s: ID!) { chatNoteCreate(input: { sellerId: $s, note: \"through node 2\" }) { note { id } } }";
+    node2.as_operator(&op, note, json!({ "s": seller.gid })).await;
+    assert_eq!(on_node1.next_event().await["note"]["note"], "through node 2");
+
+    let mut replay_on_node2 = crate::suite::inbox::operator_events(&node2.base, &op, updated["cursor"].as_str().unwrap()).await;
+    assert_eq!(replay_on_node2.next_event().await["note"]["note"], "through node 2");
+    let mut seller_on_node1 = node1.subscribe("/graphql/seller", &seller.key, Some(&start())).await;
+    assert_eq!(seller_on_node1.next_event().await["chatMessage"]["message"], "hi");
+    seller_on_node1.expect_silence(LATE_DUPLICATE_WINDOW.as_millis() as u64).await;
+}

@@ -112,6 +112,8 @@ async fn feed(name: &str, store: &dyn Store, count: usize) -> Vec<(i64, SellerId
             let what = match event.kind {
                 EventKind::MessageCreated(m) => format!("created {} #{} {:?}", m.id, m.seq, m.body),
                 EventKind::MessagesRead { sent_by, read_at, message_ids } => format!("read {sent_by:?} at {}: {message_ids:?}", read_at.get()),
+                EventKind::ChatUpdated => "chat updated".to_owned(),
+                EventKind::NoteCreated(note) => format!("note {} {:?} by {}", note.id, note.body, note.author),
             };
             (event.position.seq, event.seller_id, what)
         })

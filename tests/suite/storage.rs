@@ -175,12 +175,28 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
         added,
         [
             index("api_keys_by_seller", "api_keys"),
+            // 0013: the support inbox (notes, the chat list's filters, saved replies, statistics).
+            index("chat_notes_by_chat", "chat_notes"),
+            index("chats_attention_by_activity", "chats"),
+            index("chats_awaiting_by_activity", "chats"),
+            index("chats_by_assignee_activity", "chats"),
+            index("chats_by_assignee_wait", "chats"),
+            index("chats_by_status_activity", "chats"),
+            index("chats_by_status_wait", "chats"),
+            index("chats_by_wait", "chats"),
+            index("chats_unassigned_by_activity", "chats"),
+            index("chats_unassigned_by_wait", "chats"),
+            index("saved_replies_by_title", "saved_replies"),
             index("seller_sign_ins_by_expiry", "seller_sign_ins"),
             index("sellers_by_external_id", "sellers"),
             index("sqlite_autoindex_seller_sign_ins_1", "seller_sign_ins"),
             // 0012: single sign-on (the pending sign-ins' table and the identity index).
             index("sqlite_autoindex_sso_sign_ins_1", "sso_sign_ins"),
+            index("sqlite_autoindex_support_agent_days_1", "support_agent_days"),
+            index("sqlite_autoindex_support_days_1", "support_days"),
             index("sso_sign_ins_by_expiry", "sso_sign_ins"),
+            index("support_resolutions_by_time", "support_resolutions"),
+            index("support_responses_by_time", "support_responses"),
             index("users_by_external_id", "users"),
             index("users_by_login_email", "users"),
             index("users_by_oidc_identity", "users"),
@@ -189,9 +205,22 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     // The e-mail column's UNIQUE became `users_by_login_email` (unique among password users).
     let gone: SchemaObjects = objects_before.iter().filter(|o| !objects_after.contains(o)).cloned().collect();
     assert_eq!(gone, [index("sqlite_autoindex_users_1", "users")], "every other index and trigger is back: {objects_after:?}");
-    let (sign_in_keys, keys_after): (SchemaObjects, SchemaObjects) = keys_after.into_iter().partition(|key| key.0 == "seller_sign_ins");
+    let key = |table: &str, from: &str, to: &str| (table.to_owned(), from.to_owned(), to.to_owned());
+    let new_keys = [
+        key("seller_sign_ins", "seller_id", "sellers.id"),
+        // 0013: the support inbox
+        key("chat_notes", "seller_id", "chats.seller_id"),
+        key("chats", "assignee_id", "users.id"),
+        key("events", "note_id", "chat_notes.id"),
+        key("support_resolutions", "seller_id", "chats.seller_id"),
+        key("support_responses", "seller_id", "chats.seller_id"),
+    ];
+    let (mut added_keys, keys_after): (SchemaObjects, SchemaObjects) = keys_after.into_iter().partition(|key| new_keys.contains(key));
     assert_eq!(keys_after, keys_before, "foreign keys as before");
-    assert_eq!(sign_in_keys, [("seller_sign_ins".to_owned(), "seller_id".to_owned(), "sellers.id".to_owned())]);
+    added_keys.sort();
+    let mut expected_keys = new_keys.to_vec();
+    expected_keys.sort();
+    assert_eq!(added_keys, expected_keys);
     for table in ["sellers", "messages", "api_keys", "users", "webhook_endpoints", "webhook_deliveries"] {
         let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").bind(table).fetch_one(&pool).await.unwrap();
         assert!(sql.contains("AUTOINCREMENT"), "{table}: {sql}");
@@ -260,3 +289,46 @@ async fn the_sqlite_sign_in_migration_keeps_users_and_sessions_and_never_reuses_
     assert!(sqlx::query("INSERT INTO users (name, seller_id, created_at, external_id) VALUES ('C', 1, 1, 'u-1')").execute(&pool).await.is_err(), "one user per (seller, externalId)");
 }
 
+
+#[tokio::test]
+async fn the_sqlite_support_inbox_migration_keeps_the_event_feed_and_its_counter_and_fills_waiting_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("upgrade.db").display());
+    let pool = sqlite_before_migration(&url, dir.path(), "0013").await;
+    for statement in [
+        "INSERT INTO sellers (business_name, name_key, created_at) VALUES ('Acme', 'acme', 1), ('Blue', 'blue', 1)",
+        "INSERT INTO chats (seller_id) VALUES (1), (2)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (1, 1, 'Seller', 'a', 10)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (1, 2, 'Admin', 'b', 11)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (1, 3, 'Seller', 'c', 12)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (1, 4, 'Seller', 'd', 13)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (2, 1, 'Seller', 'e', 14)",
+        "INSERT INTO messages (seller_id, seq, sent_by, body, created_at) VALUES (2, 2, 'Admin', 'f', 15)",
+        // A read event, then retention removed the newest event: its seq is never reused.
+        "INSERT INTO events (seller_id, kind, sent_by, read_at, message_ids, created_at) VALUES (2, 'messages_read', 'Admin', 16, '[6]', 16)",
+        "DELETE FROM events WHERE seq = 7",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let events_before: Vec<(i64, String)> = sqlx::query_as("SELECT seq, kind FROM events ORDER BY seq").fetch_all(&pool).await.unwrap();
+    assert_eq!(events_before.len(), 6);
+    pool.close().await;
+
+    let store = marketchat::store::connect(&url, &Default::default()).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let events_after: Vec<(i64, String)> = sqlx::query_as("SELECT seq, kind FROM events ORDER BY seq").fetch_all(&pool).await.unwrap();
+    assert_eq!(events_after, events_before, "every event kept with its seq");
+    let waiting: Vec<(Option<i64>, Option<i64>, String)> =
+        sqlx::query_as("SELECT awaiting_since, opened_at, status FROM chats ORDER BY seller_id").fetch_all(&pool).await.unwrap();
+    assert_eq!(waiting, [(Some(12), Some(10), "open".to_owned()), (None, Some(14), "open".to_owned())]);
+
+    // The remade trigger keeps the counters, the waiting time and the feed; seq 7 is skipped.
+    let sent = store.create_message(&message(SellerId::from(2), "g")).await.unwrap().message().clone();
+    assert_eq!(sent.seq, Seq::new(3));
+    let chat = store.chat(SellerId::from(2)).await.unwrap().unwrap();
+    assert_eq!((chat.unread_by_operator, chat.support.awaiting_since), (2, Some(sent.created_at)));
+    let feed = store.events_after(EventCursor::START, None, 100).await.unwrap();
+    assert_eq!(feed.last().map(|e| (e.position.seq, e.kind.clone())), Some((8, EventKind::MessageCreated(sent))));
+    let check: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'events'").fetch_one(&pool).await.unwrap();
+    assert!(check.contains("AUTOINCREMENT") && check.contains("'note_created'"), "{check}");
+}

@@ -9,7 +9,7 @@ use crate::api::error::{ApiError, Result};
 use crate::domain::cursor::MessageCursor;
 use crate::domain::paging::PageArgs;
 use crate::service::ChatService;
-use crate::store::MessageRecord;
+use crate::store::{ChatFilter, ChatSort, MessageRecord};
 use async_graphql::{Context, Object, OutputType, SimpleObject, TypeName};
 use std::borrow::Cow;
 
@@ -49,13 +49,9 @@ pub enum TotalCount {
     Known(i64),
     /// A thread's message count, read from its chat row only when asked for.
     Thread(SellerId),
-    /// Chats matching the list's filters.
-    Chats {
-        /// `unreadOnly` as given.
-        unread_only: bool,
-        /// `search` as given.
-        search: Option<String>,
-    },
+    /// Chats matching the list's filters, in its sort (`WAITING_LONGEST` counts only
+    /// chats waiting for a reply).
+    Chats(ChatFilter, ChatSort),
     /// Sellers matching `search`.
     Sellers {
         /// `search` as given.
@@ -110,7 +106,7 @@ where
         let count = match &self.total {
             TotalCount::Known(count) => *count,
             TotalCount::Thread(seller_id) => chat.message_count(*seller_id).await?,
-            TotalCount::Chats { unread_only, search } => chat.count_chats(*unread_only, search.as_deref()).await?,
+            TotalCount::Chats(filter, sort) => chat.count_chats(filter, *sort).await?,
             TotalCount::Sellers { search } => chat.count_sellers(search.as_deref()).await?,
         };
         Ok(count)

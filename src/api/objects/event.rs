@@ -30,10 +30,12 @@ pub struct ChatMessagesRead {
     pub message_ids: Vec<ID>,
 }
 
-/// Wraps a feed event in one API's `ChatEvent` union.
-pub fn to_union<M: MessageView, U>(event: &FeedEvent, created: fn(ChatMessageCreated<M>) -> U, read: fn(ChatMessagesRead) -> U) -> U {
+/// Wraps a feed event both APIs carry in one API's `ChatEvent` union; `None` for the
+/// support inbox's operator-side events (which only the operator's union wraps).
+pub fn to_union<M: MessageView, U>(event: &FeedEvent, created: fn(ChatMessageCreated<M>) -> U, read: fn(ChatMessagesRead) -> U) -> Option<U> {
     let cursor = event.position.encode();
-    match &event.kind {
+    Some(match &event.kind {
+        EventKind::ChatUpdated | EventKind::NoteCreated(_) => return None,
         EventKind::MessageCreated(message) => created(ChatMessageCreated { cursor, chat_message: M::from_record(message.clone()) }),
         EventKind::MessagesRead { sent_by, read_at, message_ids } => read(ChatMessagesRead {
             cursor,
@@ -42,5 +44,5 @@ pub fn to_union<M: MessageView, U>(event: &FeedEvent, created: fn(ChatMessageCre
             read_at: read_at.to_rfc3339(),
             message_ids: message_ids.iter().map(|id| ID(id.gid())).collect(),
         }),
-    }
+    })
 }

@@ -11,6 +11,7 @@
 //! - [`payload`]: mutation payloads and their user-fixable `errors`.
 //! - [`provisioning`]: `ApiKey` and the provisioning mutations' inputs and payloads.
 //! - [`event`]: the `chatEvents` subscription's events.
+//! - [`support`]: the support inbox's objects, payloads and operator-only events (§12).
 
 pub mod connection;
 pub mod event;
@@ -19,3 +20,4 @@ pub mod operator;
 pub mod payload;
 pub mod provisioning;
 pub mod seller;
+pub mod support;

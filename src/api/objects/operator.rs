@@ -1,7 +1,10 @@
 //! The Operator API's objects: `ChatMessage` (with its `seller`), `Chat`, `Seller`,
 //! webhook endpoints with their delivery attempts, and the chat settings.
 
-use super::connection::{message_page, Connection, TotalCount};
+use super::connection::{message_page, Connection, Edge, PageInfo, TotalCount};
+use super::support::{ChatNote, ChatNoteConnection, ChatStatusValue, OperatorUser};
+use crate::domain::cursor::CursorError;
+use crate::domain::ids::{GlobalId, NoteId};
 use super::message::{MessageFields, MessageView};
 use crate::api::access::ensure_settings_permission;
 use crate::api::context::ApiContext;
@@ -96,7 +99,8 @@ impl ChatObject {
         self.0.last_message.clone().map(OperatorChatMessage::from_record)
     }
 
-    /// Seller messages the operator has not read.
+    /// Seller messages the operator has not read; at least 1 while the operator has the
+    /// chat marked unread.
     async fn unread_count(&self) -> i64 {
         self.0.unread_for(Side::Admin)
     }
@@ -104,6 +108,37 @@ impl ChatObject {
     /// Time of the newest message.
     async fn updated_at(&self) -> Option<String> {
         self.0.last_message.as_ref().map(|m| m.created_at.to_rfc3339())
+    }
+
+    /// createdAt of the oldest Seller message after the last Admin message; null when no
+    /// Seller message waits for a reply.
+    async fn awaiting_reply_since(&self) -> Option<String> {
+        self.0.support.awaiting_since.map(|t| t.to_rfc3339())
+    }
+
+    /// OPEN or RESOLVED; a new Seller message reopens a resolved chat.
+    async fn status(&self) -> ChatStatusValue {
+        self.0.support.status.into()
+    }
+
+    /// The operator user the chat is assigned to; null when unassigned.
+    async fn assignee(&self) -> Option<OperatorUser> {
+        self.0.support.assignee.clone().map(OperatorUser::from)
+    }
+
+    /// Internal notes, newest first (`first` default 50, at most 500).
+    async fn notes(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<ChatNoteConnection> {
+        let decode = |raw: &str| GlobalId::decode_as::<NoteId>(raw).map(NoteId::get).map_err(|_| CursorError);
+        let page = PageArgs { first, after: after.as_deref(), ..Default::default() }.parse(decode).map_err(ApiError::bad_input)?;
+        let found = ApiContext::of(ctx).support.notes(self.0.seller.id, page.cursor, page.limit).await?;
+        let edges: Vec<Edge<ChatNote>> = found.items.into_iter().map(|n| ChatNote::from(n)).map(|n| Edge { cursor: n.id.to_string(), node: n }).collect();
+        let page_info = PageInfo {
+            has_next_page: found.has_more,
+            has_previous_page: page.cursor.is_some(),
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Ok(ChatNoteConnection { page_info, nodes: edges.iter().map(|e| e.node.clone()).collect(), edges })
     }
 
     /// The thread, newest first.

@@ -38,8 +38,9 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The event's type, ID and JSON body as delivered.
-pub fn delivery_of(event: &StoredEvent) -> (&'static str, NewDelivery) {
+/// The event's type, ID and JSON body as delivered; `None` for the support inbox's
+/// operator-side events, which webhooks never carry.
+pub fn delivery_of(event: &StoredEvent) -> Option<(&'static str, NewDelivery)> {
     let event_id = format!("evt_{}_{}", event.position.tx, event.position.seq);
     let (event_type, occurred_at, data) = match &event.kind {
         EventKind::MessageCreated(m) => (MESSAGE_CREATED, m.created_at, json!({ "message": WireMessage::from(m).to_event_json() })),
@@ -49,12 +50,13 @@ pub fn delivery_of(event: &StoredEvent) -> (&'static str, NewDelivery) {
             json!({ "sentByType": sent_by.as_str(), "readAt": read_at.to_rfc3339(),
                     "messageIds": message_ids.iter().map(|id| id.gid()).collect::<Vec<_>>() }),
         ),
+        EventKind::ChatUpdated | EventKind::NoteCreated(_) => return None,
     };
     let body = json!({
         "id": event_id, "type": event_type, "occurredAt": occurred_at.to_rfc3339(),
         "sellerId": event.seller_id.gid(), "data": data,
     });
-    (event_type, NewDelivery { event_id, body: body.to_string() })
+    Some((event_type, NewDelivery { event_id, body: body.to_string() }))
 }
 
 /// The delay before attempt `attempts + 1`: `base · 2^attempts`, at most an hour, ±25 %.
@@ -201,7 +203,7 @@ async fn run_once(reporting: &Arc<Reporting>, client: &reqwest::Client, settings
         let Some(last) = events.last().map(|e| e.position) else { continue };
         let deliveries: Vec<NewDelivery> = events
             .iter()
-            .map(delivery_of)
+            .filter_map(delivery_of)
             .filter(|(event_type, _)| endpoint.events.iter().any(|e| e == event_type))
             .map(|(_, delivery)| delivery)
             .collect();

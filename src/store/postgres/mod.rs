@@ -5,7 +5,7 @@
 mod writes;
 
 use crate::domain::ids::{MessageId, SellerId};
-use super::sql::{Dialect, RecordRow, RowsAffected, SqlBackend};
+use super::sql::{EVENT_NOTE_COLUMNS, SELLER_EVENT_KINDS, Dialect, RecordRow, RowsAffected, SqlBackend};
 use super::contract::Store;
 use super::records::*;
 use crate::domain::cursor::EventCursor;
@@ -47,6 +47,7 @@ impl PostgresStore {
 
 impl Dialect for Postgres {
     const POSITION: &'static str = "strpos";
+    const INDEX_HINTS: bool = false;
     const ROW_LOCKS: bool = true;
     /// A BIGINT[] column.
     type MessageIds = Vec<i64>;
@@ -102,11 +103,12 @@ impl Store for PostgresStore {
 
     #[instrument(level = "debug", skip_all, fields(seller_id = ?seller_id))]
     async fn events_after(&self, after: EventCursor, seller_id: Option<SellerId>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
-        let filter = if seller_id.is_some() { "AND e.seller_id = $4" } else { "AND $4::bigint IS NULL" };
+        // A seller's replay never reads the support inbox's operator-side kinds.
+        let filter = if seller_id.is_some() { format!("AND e.seller_id = $4 AND {SELLER_EVENT_KINDS}") } else { "AND $4::bigint IS NULL".to_owned() };
         let sql = format!(
             "SELECT e.seq, e.tx::text::bigint, e.seller_id, e.kind, e.sent_by, e.read_at, e.message_ids, \
-             m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
-             FROM events e LEFT JOIN messages m ON m.id = e.message_id \
+             m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at, {EVENT_NOTE_COLUMNS} \
+             FROM events e LEFT JOIN messages m ON m.id = e.message_id LEFT JOIN chat_notes n ON n.id = e.note_id \
              WHERE (e.tx, e.seq) > ($1::bigint::text::xid8, $2) AND {BELOW_HORIZON} {filter} \
              ORDER BY e.tx, e.seq LIMIT $3"
         );

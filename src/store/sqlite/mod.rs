@@ -4,12 +4,13 @@ mod group_commit;
 mod writes;
 
 use crate::domain::ids::{MessageId, SellerId};
-use super::sql::{Dialect, RecordRow, RowsAffected, SqlBackend};
+use super::sql::{EVENT_NOTE_COLUMNS, SELLER_EVENT_KINDS, Dialect, RecordRow, RowsAffected, SqlBackend};
 use super::contract::Store;
 use super::records::*;
 use crate::domain::cursor::EventCursor;
 use async_trait::async_trait;
 use group_commit::GroupCommitter;
+use super::chats::{chat_list_sql, Bind};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
@@ -62,6 +63,26 @@ impl SqliteStore {
             .await?;
         let committer = GroupCommitter::start(writer.clone());
         Ok(Self { readers, writer, committer, _server_lock: server_lock })
+    }
+}
+
+impl SqliteStore {
+    /// The plan SQLite makes for the chat list's statement for `query` (`count`: for its
+    /// `totalCount`): the `detail` of each `EXPLAIN QUERY PLAN` step, so tests can check
+    /// that every filter combination reads through an index.
+    pub async fn chat_list_plan(&self, query: &ChatListQuery, count: bool) -> StoreResult<Vec<String>> {
+        let page = if count { None } else { Some((query.after, query.limit + 1)) };
+        let (sql, binds) = chat_list_sql::<Sqlite>(&query.filter, query.sort, page);
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut statement = sqlx::query(&explain);
+        for bind in binds {
+            statement = match bind {
+                Bind::Int(value) => statement.bind(value),
+                Bind::Text(value) => statement.bind(value),
+            };
+        }
+        let rows = statement.fetch_all(&self.readers).await?;
+        Ok(rows.iter().map(|row| sqlx::Row::try_get::<String, _>(row, 3)).collect::<Result<_, _>>()?)
     }
 }
 
@@ -133,6 +154,7 @@ fn create_private(path: &std::path::Path) -> StoreResult<()> {
 
 impl Dialect for Sqlite {
     const POSITION: &'static str = "instr";
+    const INDEX_HINTS: bool = true;
     const ROW_LOCKS: bool = false;
     /// A JSON array in a TEXT column.
     type MessageIds = String;
@@ -190,11 +212,12 @@ impl Store for SqliteStore {
 
     #[instrument(level = "debug", skip_all, fields(seller_id = ?seller_id))]
     async fn events_after(&self, after: EventCursor, seller_id: Option<SellerId>, limit: i64) -> StoreResult<Vec<StoredEvent>> {
-        let filter = if seller_id.is_some() { "AND e.seller_id = $3" } else { "" };
+        // A seller's replay never reads the support inbox's operator-side kinds.
+        let filter = if seller_id.is_some() { format!("AND e.seller_id = $3 AND {SELLER_EVENT_KINDS}") } else { String::new() };
         let sql = format!(
             "SELECT e.seq, 0, e.seller_id, e.kind, e.sent_by, e.read_at, e.message_ids, \
-             m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at \
-             FROM events e LEFT JOIN messages m ON m.id = e.message_id \
+             m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at, {EVENT_NOTE_COLUMNS} \
+             FROM events e LEFT JOIN messages m ON m.id = e.message_id LEFT JOIN chat_notes n ON n.id = e.note_id \
              WHERE e.seq > $1 {filter} ORDER BY e.seq LIMIT $2"
         );
         // One writer commits in insert order, so `seq` alone orders the feed (tx = 0).
