@@ -8,6 +8,7 @@ pub mod keys;
 pub mod message;
 pub mod paging;
 pub mod provisioning;
+pub mod search;
 pub mod sensitive;
 pub mod sign_in;
 pub mod support;

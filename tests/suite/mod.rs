@@ -26,6 +26,7 @@ mod portals;
 mod provisioning;
 mod realtime;
 mod retention;
+mod search;
 mod seller_api;
 mod sso;
 mod storage;

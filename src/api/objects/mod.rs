@@ -12,6 +12,7 @@
 //! - [`provisioning`]: `ApiKey` and the provisioning mutations' inputs and payloads.
 //! - [`event`]: the `chatEvents` subscription's events.
 //! - [`support`]: the support inbox's objects, payloads and operator-only events (§12).
+//! - [`search`]: `messageSearch`'s hits and their connection (Operator API).
 
 pub mod connection;
 pub mod event;
@@ -19,5 +20,6 @@ pub mod message;
 pub mod operator;
 pub mod payload;
 pub mod provisioning;
+pub mod search;
 pub mod seller;
 pub mod support;
