@@ -203,3 +203,11 @@ pub async fn search_for(client: &Client, text: &str) {
     search.clear().await.unwrap();
     search.send_keys(text).await.unwrap();
 }
+
+/// Sizes the window so that the page itself (the viewport) is `width` x `height`.
+pub async fn set_viewport(client: &Client, width: u32, height: u32) {
+    client.set_window_size(width, height).await.unwrap();
+    let chrome = client.execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]", vec![]).await.unwrap();
+    let (dw, dh) = (chrome[0].as_u64().unwrap_or(0) as u32, chrome[1].as_u64().unwrap_or(0) as u32);
+    client.set_window_size(width + dw, height + dh).await.unwrap();
+}

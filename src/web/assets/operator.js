@@ -811,14 +811,16 @@
     }
     for (const d of perDay) if (!days.includes(d.day)) days.push(d.day);
     days.sort();
-    const max = Math.max(1, ...days.map((day) => { const c = counts.get(day); return c ? Math.max(c.seller, c.admin) : 0; }));
+    const highest = Math.max(1, ...days.map((day) => { const c = counts.get(day); return c ? Math.max(c.seller, c.admin) : 0; }));
+    // The scale's top is a whole number of grid steps (about four of them).
+    const step = Math.max(1, Math.ceil(highest / 4));
+    const max = step * Math.ceil(highest / step);
     const width = 920, height = 260, left = 40, bottom = 40, top = 14, right = 10;
     const plotW = width - left - right, plotH = height - top - bottom;
     const slot = plotW / Math.max(1, days.length), bar = Math.max(1, Math.min(18, slot * 0.38));
     const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "Messages per day", "data-testid": "report-chart", class: "bar-chart" });
     svg.append(svgEl("title", {}, "Messages per day, from sellers and from operators"));
     // Grid lines with their values.
-    const step = Math.max(1, Math.ceil(max / 4));
     for (let v = 0; v <= max; v += step) {
       const y = top + plotH - (v / max) * plotH;
       svg.append(svgEl("line", { x1: left, x2: width - right, y1: y, y2: y, class: "grid" }));
@@ -920,7 +922,7 @@
     });
     $("#saved-form").addEventListener("submit", (e) => { e.preventDefault(); saveReply().catch((err) => ($("#saved-error").textContent = err.message)); });
     $("[data-testid=saved-reply-new]").addEventListener("click", () => { editReply(null); $("[data-testid=saved-reply-title]").focus(); });
-    $("[data-testid=saved-replies-close]").addEventListener("click", () => { $("[data-testid=saved-replies-dialog]").close(); input.focus(); });
+    $("[data-testid=saved-replies-close]").addEventListener("click", () => { $("[data-testid=saved-replies-dialog]").close(); setTimeout(() => input.focus(), 0); });
     Portal.composer(input, $("[data-testid=message-send]"), send);
     document.addEventListener("keydown", keys);
     Portal.onAttention(() => { if (current) markRead(current).catch(fail); });
