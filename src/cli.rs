@@ -377,7 +377,7 @@ pub async fn run(mut cli: Cli) -> Result<()> {
             let service = ChatService::new(database.open_existing().await?, Default::default(), Clock::system());
             Ok(service.set_chat_enabled(value).await?)
         }
-        Command::Export { database, seller } => export(&*database.open_existing().await?, &seller).await,
+        Command::Export { database, seller } => export(database.open_existing().await?, &seller).await,
     }
 }
 
@@ -455,10 +455,6 @@ async fn serve(
     Ok(())
 }
 
-fn now() -> UnixMillis {
-    Clock::system().now()
-}
-
 /// Decodes a seller ID argument, accepting a global ID or a plain row number.
 fn seller_argument(raw: &str) -> Result<SellerId> {
     parse_id(raw)
@@ -506,6 +502,7 @@ fn cli_error(error: ServiceError) -> anyhow::Error {
 }
 
 async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
+    let accounts = Accounts::new(store, Clock::system());
     match command {
         UserCommand::Create { owner, role, email, name } => {
             let kind = match (owner.seller, role) {
@@ -514,12 +511,12 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
                 (None, None) => bail!("--operator needs --role"),
             };
             let password = read_password()?;
-            let user = Accounts::new(store, Clock::system()).create_user(&email, name.as_deref(), &password, kind).await?;
+            let user = accounts.create_user(&email, name.as_deref(), &password, kind).await?;
             println!("{}", user_gid(user.id, user.seller_id.is_some()));
         }
         UserCommand::List => {
             let mut out = std::io::stdout().lock();
-            for user in store.list_users().await? {
+            for user in accounts.users().await? {
                 let mut owner = user.seller_id.map_or_else(|| "operator".to_owned(), |id| format!("seller {}", id.gid()));
                 if let Some(external_id) = &user.external_id {
                     // An embedded seller user, signed in by the marketplace.
@@ -537,19 +534,19 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
             }
         }
         UserCommand::Disable { id } => {
-            if !store.set_user_disabled(user_argument(&id)?, Some(now())).await? {
+            if !accounts.set_disabled(user_argument(&id)?, true).await? {
                 bail!("no user with ID {id}");
             }
         }
         UserCommand::Enable { id } => {
-            if !store.set_user_disabled(user_argument(&id)?, None).await? {
+            if !accounts.set_disabled(user_argument(&id)?, false).await? {
                 bail!("no user with ID {id}");
             }
         }
         UserCommand::SetPassword { id } => {
             let user_id = user_argument(&id)?;
             let password = read_password()?;
-            if !Accounts::new(store, Clock::system()).set_password(user_id, &password).await? {
+            if !accounts.set_password(user_id, &password).await? {
                 bail!("no user with ID {id} logs in with a password (seller users the marketplace signs in have none)");
             }
         }
@@ -559,6 +556,7 @@ async fn user(store: Arc<dyn Store>, command: UserCommand) -> Result<()> {
 
 async fn seller(store: Arc<dyn Store>, command: SellerCommand) -> Result<()> {
     let provisioning = Provisioning::new(store.clone(), Clock::system());
+    let chats = ChatService::new(store, Default::default(), Clock::system());
     match command {
         SellerCommand::Create { name, external_id } => {
             let seller = provisioning.create_seller(&name, external_id.as_deref()).await.map_err(cli_error)?;
@@ -581,7 +579,7 @@ async fn seller(store: Arc<dyn Store>, command: SellerCommand) -> Result<()> {
             let mut query = store::SellerListQuery { limit: 500, ..Default::default() };
             let mut out = std::io::stdout().lock();
             loop {
-                let page = store.list_sellers(&query).await?;
+                let page = chats.sellers(&query).await?;
                 for seller in &page.items {
                     writeln!(out, "{}\t{}", seller.id.gid(), seller.business_name)?;
                 }
@@ -651,15 +649,16 @@ async fn key(store: Arc<dyn Store>, command: KeyCommand) -> Result<()> {
     Ok(())
 }
 
-async fn export(store: &dyn Store, seller: &str) -> Result<()> {
+async fn export(store: Arc<dyn Store>, seller: &str) -> Result<()> {
     let seller_id = seller_argument(seller)?;
-    if store.seller(seller_id).await?.is_none() {
+    let chats = ChatService::new(store, Default::default(), Clock::system());
+    if chats.seller(seller_id).await?.is_none() {
         bail!("no seller with ID {seller}");
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut after_seq = Seq::new(0);
     loop {
-        let batch = store.messages_oldest_first(seller_id, after_seq, 500).await?;
+        let batch = chats.messages_oldest_first(seller_id, after_seq, 500).await?;
         let Some(last) = batch.last() else { break };
         after_seq = last.seq;
         for message in &batch {
@@ -684,7 +683,7 @@ async fn webhook(store: Arc<dyn Store>, command: WebhookCommand) -> Result<()> {
         }
         WebhookCommand::List => {
             let mut out = std::io::stdout().lock();
-            for endpoint in store.list_webhooks().await? {
+            for endpoint in endpoints(false).all_endpoints().await? {
                 let status = if endpoint.removed_at.is_some() { "removed" } else { "active" };
                 let id = endpoint.id.gid();
                 writeln!(out, "{id}\t{}\t{}\t{status}", endpoint.url, endpoint.events.join(","))?;
@@ -697,12 +696,13 @@ async fn webhook(store: Arc<dyn Store>, command: WebhookCommand) -> Result<()> {
         }
         WebhookCommand::Deliveries { id, limit } => {
             let endpoint_id = parse_id::<WebhookId>(&id)?;
-            if !store.list_webhooks().await?.iter().any(|e| e.id == endpoint_id) {
+            let service = endpoints(false);
+            if !service.all_endpoints().await?.iter().any(|e| e.id == endpoint_id) {
                 bail!("no webhook endpoint with ID {id}");
             }
             let dash = || "-".to_owned();
             let mut out = std::io::stdout().lock();
-            for attempt in store.webhook_attempts(endpoint_id, limit).await? {
+            for attempt in service.attempts(endpoint_id, limit).await? {
                 let status = attempt.status.map_or_else(dash, |s| s.to_string());
                 // One line per attempt, whatever the error says.
                 let error = attempt.error.map_or_else(dash, |e| e.replace(['\t', '\n', '\r'], " "));

@@ -47,13 +47,18 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
 
 /// The session token in the request's cookies.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    named_cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub fn named_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|cookies| cookies.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(name, value)| (name == SESSION_COOKIE).then_some(value))
+        .find_map(|(key, value)| (key == name).then_some(value))
 }
 
 /// Resolves a bearer credential (an API key, or an embed session token: no cookie, so no

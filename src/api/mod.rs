@@ -27,7 +27,7 @@ mod socket_cap;
 mod state;
 pub mod ws;
 
-pub use auth::{session_cookie, SESSION_COOKIE};
+pub use auth::{named_cookie, session_cookie, SESSION_COOKIE};
 pub use client_ip::{ClientIp, ClientOverHttps};
 pub use context::ApiContext;
 pub use error::{ApiError, ErrorCode};

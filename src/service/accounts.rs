@@ -304,6 +304,20 @@ impl Accounts {
         Ok(self.store.set_user_password(user_id, &password_hash).await?)
     }
 
+    /// Every portal user, operator and seller, in creation order.
+    #[instrument(skip_all)]
+    pub async fn users(&self) -> Result<Vec<UserRecord>, AccountError> {
+        Ok(self.store.list_users().await?)
+    }
+
+    /// Disables a user (ending their sessions) or enables them again; false when there
+    /// is no such user.
+    #[instrument(skip_all)]
+    pub async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<bool, AccountError> {
+        let at = disabled.then(|| self.clock.now());
+        Ok(self.store.set_user_disabled(user_id, at).await?)
+    }
+
     /// Ends a session.
     #[instrument(skip_all)]
     pub async fn logout(&self, token: &str) -> Result<(), AccountError> {

@@ -190,6 +190,13 @@ impl ChatService {
         Ok(self.store.message(message_id).await?)
     }
 
+    /// Up to `limit` of one thread's messages, oldest first, after sequence number
+    /// `after_seq` (the export's batches).
+    #[instrument(skip_all)]
+    pub async fn messages_oldest_first(&self, seller_id: SellerId, after_seq: Seq, limit: i64) -> Result<Vec<MessageRecord>, ServiceError> {
+        Ok(self.store.messages_oldest_first(seller_id, after_seq, limit).await?)
+    }
+
     /// One page of `seller_id`'s thread. The flag for the requested direction comes from
     /// the page query; the other from one indexed existence check beyond the cursor.
     #[instrument(skip_all)]

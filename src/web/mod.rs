@@ -9,7 +9,7 @@ mod policy;
 pub use embed::EmbedState;
 pub use policy::{Framable, CONTENT_SECURITY_POLICY};
 
-use crate::api::{session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
+use crate::api::{named_cookie, session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
 use crate::config::TrustedProxies;
 use crate::service::accounts::{AccountError, SESSION_LIFETIME};
 use crate::service::auth::Presented;
@@ -261,17 +261,6 @@ fn log_sign_in_failure(error: &SsoError) {
         SignInProblem::Internal | SignInProblem::Unavailable | SignInProblem::Invalid => tracing::warn!(%error, "single sign-on failed"),
         _ => tracing::info!(%error, "single sign-on refused"),
     }
-}
-
-/// The value of the cookie `name`, if the request carries it.
-fn named_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|cookies| cookies.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(key, value)| (key == name).then_some(value))
 }
 
 /// `GET /portal/{file}`: the shared stylesheet and scripts.

@@ -470,6 +470,11 @@ async fn a_seller_chats_through_the_launcher_on_a_marketplace_page_of_another_or
     let app = chat_framable_by(&host).await;
     let seller = app.seller("Acme Outdoor").await;
     let admin = admin_key(&app).await;
+    // A thread longer than the frame: the chat must open on its newest message.
+    let seller_key = app.seller_key(seller.id).await;
+    for n in 1..=12 {
+        app.seller_sends(&seller_key, &format!("Earlier question number {n} about last month's orders")).await;
+    }
     app.operator_sends(&admin, &seller.gid, "Welcome to Acme's seller chat! Ask us anything about payouts.").await;
     let token = token_for(&app, &admin, &seller, "acme-staff-17").await;
     let page = host.page("/orders", launcher_page(&app.base, &token));
@@ -506,6 +511,8 @@ async fn a_seller_chats_through_the_launcher_on_a_marketplace_page_of_another_or
     // Inside the frame: the thread, and the seller writes back.
     shadow.find(Locator::Css("iframe")).await.unwrap().enter_frame().await.unwrap();
     wait_for(&browser, "[data-testid=message][data-sent-by=Admin]", |t| t.contains("Welcome to Acme")).await;
+    let at_newest = "const l = document.querySelector('[data-testid=message-list]'); return l.scrollHeight > l.clientHeight && l.scrollTop + l.clientHeight >= l.scrollHeight - 2";
+    wait_js(&browser, at_newest, 10).await;
     assert!(js_bool(&browser, "return location.hash === '' && !location.href.includes('mct_')").await, "the token left the address bar");
     type_and_enter(&browser, "Hi! When will order #10422 be paid out?").await;
     wait_for(&browser, "[data-testid=message][data-sent-by=Seller]", |t| t.contains("#10422")).await;

@@ -75,6 +75,12 @@ impl WebhookService {
         Ok(all.into_iter().filter(|e| e.removed_at.is_none()).collect())
     }
 
+    /// Every endpoint, removed ones too, oldest first.
+    #[instrument(skip_all)]
+    pub async fn all_endpoints(&self) -> Result<Vec<WebhookRecord>, ServiceError> {
+        Ok(self.store.list_webhooks().await?)
+    }
+
     /// Removes an endpoint; false when there is no such active endpoint.
     #[instrument(skip_all)]
     pub async fn remove(&self, endpoint_id: WebhookId) -> Result<bool, ServiceError> {

@@ -46,7 +46,11 @@
     const data = event.data;
     if (data && data.type === "marketchat:visibility") {
       open = data.open === true;
-      if (open && chat) chat.markRead();
+      if (!open) return;
+      // Laid out only now (a hidden frame has no height): show the newest messages.
+      const messages = $("[data-testid=message-list]");
+      messages.scrollTop = messages.scrollHeight;
+      if (chat) chat.markRead();
     }
   });
   document.addEventListener("visibilitychange", () => { if (chat && looking()) chat.markRead(); });
