@@ -10,7 +10,7 @@ use marketchat::domain::ids::{MessageId, SellerId};
 use marketchat::domain::time::UnixMillis;
 use marketchat::domain::keys::{generate_key, KeyOwner};
 use marketchat::domain::Side;
-use marketchat::store::{self, NewMessage, Store};
+use marketchat::store::{self, NewMessage, Store, UserRecord};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -263,6 +263,91 @@ impl Bench {
                 Row::new("chats", &format!("{label} at {seller_count} sellers p99"), latencies.quantile_ms(0.99), "ms")
                     .target("max", 10.0),
             );
+        }
+        Ok(rows)
+    }
+
+    /// Scenario `inbox`: the support queue, `chats(sort: WAITING_LONGEST, unassigned: true,
+    /// first: 20)`, at many sellers on SQLite and on PostgreSQL. Every seller has written
+    /// once at a different time; every fourth chat is answered (not waiting) and every
+    /// third is assigned, so the query skips neither kind by luck of the data.
+    pub async fn inbox(&self) -> Result<Vec<Row>> {
+        let seller_count = self.scale.pick(10_000, 1_000);
+        let samples = self.scale.pick(1_000, 200);
+        let admin = std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let mut rows = Vec::new();
+        for backend in ["sqlite", "postgres"] {
+            let (store, url, database) = if backend == "sqlite" {
+                let (store, url) = self.store("inbox").await?;
+                (store, url, None)
+            } else {
+                let database = PostgresDatabase::create(&admin, &format!("mc_test_bench_inbox_{}", std::process::id())).await?;
+                let store = store::connect(&database.url, &Default::default()).await?;
+                (store, database.url.clone(), Some(database))
+            };
+            progress("inbox", &format!("{backend}: {seller_count} sellers waiting, every 4th answered, every 3rd assigned"));
+            let operator = self.operator_key(store.as_ref()).await?;
+            let agent = UserRecord {
+                id: 0,
+                email: Some("agent@bench.test".to_owned()),
+                name: "Agent".to_owned(),
+                password_hash: None,
+                seller_id: None,
+                role: Some("customer-support".to_owned()),
+                disabled_at: None,
+                external_id: None,
+                identity: None,
+            };
+            let agent = store.create_user(&agent, now()).await?.context("agent user")?;
+            let started = now().get() - seller_count as i64 * 1_000;
+            let mut writes = Vec::new();
+            for i in 0..seller_count {
+                let store = store.clone();
+                writes.push(tokio::spawn(async move {
+                    let seller = store.create_seller(&format!("Seller {i:05}"), now()).await?;
+                    // A different, known waiting time for each chat.
+                    let mut message = new_message(seller.id, Side::Seller, "where is my payout?");
+                    message.now = UnixMillis::new(started + (i as i64 * 7_919) % (seller_count as i64 * 1_000));
+                    store.create_message(&message).await?;
+                    if i % 4 == 0 {
+                        store.create_message(&new_message(seller.id, Side::Admin, "on its way")).await?;
+                    }
+                    if i % 3 == 0 {
+                        store.assign_chat(seller.id, Some(agent.id), now()).await?;
+                    }
+                    anyhow::Ok(())
+                }));
+                if writes.len() == 256 {
+                    for write in writes.drain(..) {
+                        write.await??;
+                    }
+                }
+            }
+            for write in writes {
+                write.await??;
+            }
+            drop(store);
+            let server = ChildServer::start("serve-child", &[&url])?;
+            let query = "{ chats(sort: WAITING_LONGEST, unassigned: true, first: 20) { nodes { id awaitingReplySince unreadCount seller { businessName } lastMessage { message } } } }";
+            let mut latencies = Latencies::default();
+            let mut previous_first = None;
+            for _ in 0..samples {
+                let started = Instant::now();
+                let data = self.graphql(&server.base, "/graphql/operator", &operator, query, json!({})).await?;
+                latencies.push(started.elapsed());
+                let nodes = data["chats"]["nodes"].as_array().map_or(0, Vec::len);
+                ensure!(nodes == 20, "a queue page of 20, got {nodes}");
+                let first = data["chats"]["nodes"][0]["awaitingReplySince"].clone();
+                ensure!(previous_first.as_ref().is_none_or(|p| p == &first), "a stable queue");
+                previous_first = Some(first);
+            }
+            let label = format!("chats(WAITING_LONGEST, unassigned, first: 20) at {seller_count} sellers, {backend}");
+            rows.push(Row::new("inbox", &format!("{label} p50"), latencies.quantile_ms(0.5), "ms"));
+            rows.push(Row::new("inbox", &format!("{label} p99"), latencies.quantile_ms(0.99), "ms").target("max", 10.0));
+            drop(server);
+            if let Some(database) = database {
+                database.drop_database().await?;
+            }
         }
         Ok(rows)
     }

@@ -20,7 +20,7 @@ fn the_quick_benchmark_runs_every_scenario_and_writes_json() {
     let table = String::from_utf8_lossy(&output.stdout);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = report["results"].as_array().unwrap();
-    for scenario in ["floor", "send", "history", "read", "chats", "fanout", "postgres", "search"] {
+    for scenario in ["floor", "send", "history", "read", "chats", "inbox", "fanout", "postgres", "search"] {
         let rows: Vec<&Value> = results.iter().filter(|r| r["scenario"] == scenario).collect();
         assert!(!rows.is_empty(), "no {scenario} results");
         for row in rows {

@@ -2,10 +2,8 @@
 
 use super::access::{ensure_admin, ensure_may_chat, ensure_operator, ensure_settings_permission};
 use super::objects::event::to_union;
-use super::objects::support::{
-    ChatNote, ChatNoteCreatePayload, ChatNoteCreated, ChatPayload, ChatSortValue, ChatStatusValue, ChatUpdated, OperatorUser, SavedReply, SavedReplyDeletePayload,
-    SavedReplyPayload, SupportStats,
-};
+use super::objects::inbox::{ChatNoteCreatePayload, ChatNoteCreated, ChatPayload, ChatUpdated};
+use super::objects::support::{ChatNote, ChatSortValue, ChatStatusValue, OperatorUser, SavedReply, SavedReplyDeletePayload, SavedReplyPayload, SupportStats};
 use crate::domain::cursor::WaitCursor;
 use crate::domain::ids::{OperatorUserId, SavedReplyId};
 use crate::domain::support::{ChatSort, ChatStatus, Period};

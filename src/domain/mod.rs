@@ -145,14 +145,14 @@ mod tests {
     #[test]
     fn only_admin_keys_and_full_admins_may_provision() {
         use users::OperatorRole;
-        let key = |admin_key| Principal::Operator { label: None, role: None, admin_key };
-        let user = |role| Principal::Operator { label: None, role: Some(role), admin_key: false };
+        let key = |admin_key| Principal::Operator { label: None, role: None, admin_key, user_id: None };
+        let user = |role| Principal::Operator { label: None, role: Some(role), admin_key: false, user_id: Some(1) };
         assert!(key(true).may_provision());
         assert!(!key(false).may_provision());
         assert!(user(OperatorRole::FullAdmin).may_provision());
         for role in [OperatorRole::CustomerSupport, OperatorRole::Marketing, OperatorRole::Finance, OperatorRole::Webmaster, OperatorRole::Viewer] {
             assert!(!user(role).may_provision(), "{role}");
-            let confused = Principal::Operator { label: None, role: Some(role), admin_key: true };
+            let confused = Principal::Operator { label: None, role: Some(role), admin_key: true, user_id: Some(1) };
             assert!(!confused.may_provision(), "a user's role decides, never the key flag: {role}");
         }
         assert!(!Principal::Seller { seller_id: ids::SellerId::from(1) }.may_provision());

@@ -35,7 +35,13 @@ async fn schema_sdl_is_served_for_both_apis() {
     assert!(seller.contains("type Query"), "root types use the standard names");
     assert!(!seller.contains("chats("), "the Seller API has no operator queries");
     let (_, operator) = app.get("/graphql/operator/schema.graphql").await;
-    assert!(operator.contains("chats(first: Int, after: String, unreadOnly: Boolean, search: String): ChatConnection!"), "{operator}");
+    assert!(
+        operator.contains(
+            "chats(first: Int, after: String, unreadOnly: Boolean, search: String, status: ChatStatus, assignedToMe: Boolean, \
+             unassigned: Boolean, awaitingReply: Boolean, sort: ChatSort): ChatConnection!"
+        ),
+        "{operator}"
+    );
     assert!(operator.contains("type Seller implements Node"));
 }
 

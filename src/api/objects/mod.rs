@@ -11,11 +11,13 @@
 //! - [`payload`]: mutation payloads and their user-fixable `errors`.
 //! - [`provisioning`]: `ApiKey` and the provisioning mutations' inputs and payloads.
 //! - [`event`]: the `chatEvents` subscription's events.
-//! - [`support`]: the support inbox's objects, payloads and operator-only events (§12).
+//! - [`support`]: the support inbox's objects (§12).
+//! - [`inbox`]: the support inbox's payloads and operator-only events, which carry a `Chat`.
 //! - [`search`]: `messageSearch`'s hits and their connection (Operator API).
 
 pub mod connection;
 pub mod event;
+pub mod inbox;
 pub mod message;
 pub mod operator;
 pub mod payload;

@@ -1,17 +1,14 @@
 //! The support inbox's objects on the Operator API (SPEC §12): chat status and list
-//! order, operator users, notes, saved replies, `supportStats`, the mutations' payloads
-//! and the two operator-only events. None of these exist on the Seller API.
+//! order, operator users, notes, saved replies and `supportStats` (what carries a `Chat`
+//! is in [`inbox`](super::inbox)). None of these exist on the Seller API.
 
 use super::connection::{Edge, PageInfo};
-use super::operator::ChatObject;
 use super::payload::ValidationError;
-use crate::api::context::ApiContext;
-use crate::api::error::{ApiError, Result};
-use crate::domain::ids::{NoteId, OperatorUserId, SavedReplyId, SellerId};
+use crate::domain::ids::{NoteId, OperatorUserId, SavedReplyId};
 use crate::domain::support::{ChatSort, ChatStatus, DurationSummary};
 use crate::service::support::{AgentStats as AgentRecord, SupportStats as StatsRecord};
 use crate::store::{NoteRecord, OperatorUserRecord, SavedReplyRecord};
-use async_graphql::{Context, Enum, Object, SimpleObject, ID};
+use async_graphql::{Enum, SimpleObject, ID};
 
 /// Whether a chat still needs the support team.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -214,30 +211,6 @@ impl From<StatsRecord> for SupportStats {
     }
 }
 
-/// Result of `chatAssign`, `chatStatusUpdate` and `chatMarkUnread`.
-#[derive(SimpleObject)]
-pub struct ChatPayload {
-    /// The chat as it is now.
-    pub chat: Option<ChatObject>,
-    /// What was wrong with the input; nothing changed when this is non-empty.
-    pub errors: Option<Vec<ValidationError>>,
-    /// Echo of the input's `clientMutationId`.
-    pub client_mutation_id: Option<String>,
-}
-
-/// Result of `chatNoteCreate`.
-#[derive(SimpleObject)]
-pub struct ChatNoteCreatePayload {
-    /// The new note.
-    pub note: Option<ChatNote>,
-    /// Its chat.
-    pub chat: Option<ChatObject>,
-    /// What was wrong with the input; nothing was stored when this is non-empty.
-    pub errors: Option<Vec<ValidationError>>,
-    /// Echo of the input's `clientMutationId`.
-    pub client_mutation_id: Option<String>,
-}
-
 /// Result of `savedReplyCreate` and `savedReplyUpdate`.
 #[derive(SimpleObject)]
 pub struct SavedReplyPayload {
@@ -258,59 +231,4 @@ pub struct SavedReplyDeletePayload {
     pub errors: Option<Vec<ValidationError>>,
     /// Echo of the input's `clientMutationId`.
     pub client_mutation_id: Option<String>,
-}
-
-/// The chat as it is when an operator-only event is delivered.
-async fn chat_now(ctx: &Context<'_>, seller_id: SellerId) -> Result<ChatObject> {
-    let chat = ApiContext::of(ctx).chat.chat(seller_id).await?;
-    chat.map(ChatObject).ok_or_else(|| ApiError::internal("event of a chat that does not exist"))
-}
-
-/// A chat's assignee, status or mark-unread flag changed (operator subscriptions only).
-pub struct ChatUpdated {
-    /// Pass as `after` to resume after this event.
-    pub cursor: String,
-    /// The chat.
-    pub seller_id: SellerId,
-}
-
-#[Object]
-impl ChatUpdated {
-    /// Pass as `after` to resume after this event.
-    async fn cursor(&self) -> &str {
-        &self.cursor
-    }
-
-    /// The chat as it is now.
-    async fn chat(&self, ctx: &Context<'_>) -> Result<ChatObject> {
-        chat_now(ctx, self.seller_id).await
-    }
-}
-
-/// A note was added to a chat (operator subscriptions only).
-pub struct ChatNoteCreated {
-    /// Pass as `after` to resume after this event.
-    pub cursor: String,
-    /// The note.
-    pub note: ChatNote,
-    /// Its chat.
-    pub seller_id: SellerId,
-}
-
-#[Object]
-impl ChatNoteCreated {
-    /// Pass as `after` to resume after this event.
-    async fn cursor(&self) -> &str {
-        &self.cursor
-    }
-
-    /// The new note.
-    async fn note(&self) -> &ChatNote {
-        &self.note
-    }
-
-    /// The chat as it is now.
-    async fn chat(&self, ctx: &Context<'_>) -> Result<ChatObject> {
-        chat_now(ctx, self.seller_id).await
-    }
 }
