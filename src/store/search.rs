@@ -1,20 +1,18 @@
-//! Full-text message search (`messageSearch`): what storage offers for it, and each
-//! dialect's statement over its own index (SQLite: the FTS5 table `messages_fts`,
-//! migrations/sqlite 0014; PostgreSQL: the GIN index `messages_search` over
-//! `marketchat_search_vector(body)`, migrations/postgres 0011). Both indexes follow
-//! inserts and retention's deletes by themselves (triggers, an index expression), so the
-//! write paths know nothing of search. The engine query text comes from
+//! Full-text message search (`messageSearch`): what storage offers for it, and what the
+//! dialects' statements (`sqlite/search.rs`, `postgres/search.rs`) share; each runs over
+//! its own index (SQLite: the FTS5 table `messages_fts`,
+//! migrations/sqlite 0014; PostgreSQL: the GIN index `messages_search` over the stored
+//! generated column `messages.search_vector`, migrations/postgres 0011). Both indexes
+//! follow inserts and retention's deletes by themselves (triggers, a generated column),
+//! so the write paths know nothing of search. The engine query text comes from
 //! [`SearchQuery`], which quotes every word: user text never reaches `MATCH` or
 //! `to_tsquery` as syntax.
 
-use super::postgres::PostgresStore;
 use super::records::{MessageRecord, SellerRecord, StoreResult};
 use super::sql::{RecordRow, SqlBackend};
-use super::sqlite::SqliteStore;
 use crate::domain::ids::{MessageId, SellerId};
 use crate::domain::search::SearchQuery;
 use async_trait::async_trait;
-use tracing::instrument;
 
 /// One page of a message search: newest first, after a message, perhaps in one chat.
 #[derive(Debug, Clone)]
@@ -46,17 +44,17 @@ pub trait SearchStore {
 }
 
 /// The seller's then the message's columns, in the order [`hit`] reads them.
-const HIT_COLUMNS: &str = "s.id, s.business_name, s.created_at, s.external_id, \
+pub(super) const HIT_COLUMNS: &str = "s.id, s.business_name, s.created_at, s.external_id, \
      m.id, m.seller_id, m.seq, m.sent_by, m.sender_label, m.body, m.created_at, m.read_at";
 
 /// A hit from a row of [`HIT_COLUMNS`].
-fn hit<R: RecordRow>(row: &R) -> Result<MessageHit, sqlx::Error> {
+pub(super) fn hit<R: RecordRow>(row: &R) -> Result<MessageHit, sqlx::Error> {
     Ok(MessageHit { seller: row.seller()?, message: row.message(4)? })
 }
 
 /// `AND m.seller_id = $4` when the search is in one chat (a literal filter, so each
 /// shape gets its own plan).
-fn seller_filter(search: &MessageSearch) -> &'static str {
+pub(super) fn seller_filter(search: &MessageSearch) -> &'static str {
     if search.seller_id.is_some() {
         " AND m.seller_id = $4"
     } else {
@@ -65,43 +63,13 @@ fn seller_filter(search: &MessageSearch) -> &'static str {
 }
 
 /// Where the page starts: below the cursor's message id, or the top.
-fn upper_bound(search: &MessageSearch) -> i64 {
+pub(super) fn upper_bound(search: &MessageSearch) -> i64 {
     search.before.map_or(i64::MAX, MessageId::get)
-}
-
-#[async_trait]
-impl SearchStore for SqliteStore {
-    #[instrument(level = "debug", skip_all)]
-    async fn search_messages(&self, search: &MessageSearch) -> StoreResult<Vec<MessageHit>> {
-        // FTS5 walks its index in rowid order (= messages.id), newest first, and stops at
-        // the limit: no sort, no scan of `messages`.
-        let sql = format!(
-            "SELECT {HIT_COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid JOIN sellers s ON s.id = m.seller_id \
-             WHERE f.messages_fts MATCH $1 AND f.rowid < $2{} ORDER BY f.rowid DESC LIMIT $3",
-            seller_filter(search),
-        );
-        run(self, &sql, search.query.fts5(), search).await
-    }
-}
-
-#[async_trait]
-impl SearchStore for PostgresStore {
-    #[instrument(level = "debug", skip_all)]
-    async fn search_messages(&self, search: &MessageSearch) -> StoreResult<Vec<MessageHit>> {
-        // The expression is the index's (migrations/postgres 0011), so the planner uses the
-        // GIN index `messages_search` for the match.
-        let sql = format!(
-            "SELECT {HIT_COLUMNS} FROM messages m JOIN sellers s ON s.id = m.seller_id \
-             WHERE marketchat_search_vector(m.body) @@ to_tsquery('simple', $1) AND m.id < $2{} ORDER BY m.id DESC LIMIT $3",
-            seller_filter(search),
-        );
-        run(self, &sql, search.query.tsquery(), search).await
-    }
 }
 
 /// Runs a search statement with `$1` the engine's query text, `$2` the upper bound, `$3`
 /// the limit and `$4` the seller (when filtered).
-async fn run<B>(backend: &B, sql: &str, engine_query: String, search: &MessageSearch) -> StoreResult<Vec<MessageHit>>
+pub(super) async fn run<B>(backend: &B, sql: &str, engine_query: String, search: &MessageSearch) -> StoreResult<Vec<MessageHit>>
 where
     B: SqlBackend,
     for<'c> &'c mut <B::Db as sqlx::Database>::Connection: sqlx::Executor<'c, Database = B::Db>,

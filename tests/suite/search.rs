@@ -262,7 +262,7 @@ async fn retention_takes_removed_messages_out_of_the_index() {
     // The index itself no longer holds the removed message (not just the join dropping it).
     let indexed = match backend() {
         Backend::Sqlite => "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH '\"ancient\"'",
-        Backend::Postgres => "SELECT COUNT(*) FROM messages WHERE marketchat_search_vector(body) @@ to_tsquery('simple', 'ancient')",
+        Backend::Postgres => "SELECT COUNT(*) FROM messages WHERE search_vector @@ to_tsquery('simple', 'ancient')",
     };
     assert_eq!(app.query_i64(indexed).await, 0);
 }
@@ -308,14 +308,13 @@ async fn the_query_plan_reads_the_full_text_index() {
         Backend::Postgres => {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
-            // With 50 rows a scan would be cheaper; forbid scans of the table and of other
-            // indexes, so the plan shows which index can answer the match.
+            // The statement of `SearchStore for PostgresStore` (src/store/search.rs) for the
+            // messages older than the newest few thousand, with the same settings.
             sqlx::query("SET enable_seqscan = off").execute(&mut conn).await.unwrap();
             sqlx::query("SET enable_indexscan = off").execute(&mut conn).await.unwrap();
-            // The statement of `SearchStore for PostgresStore` (src/store/search.rs).
             let plan: Vec<String> = sqlx::query_scalar(
                 "EXPLAIN SELECT s.id, m.id, m.body FROM messages m JOIN sellers s ON s.id = m.seller_id \
-                 WHERE marketchat_search_vector(m.body) @@ to_tsquery('simple', '(''remittance'') & (''message'')') AND m.id < 9999 \
+                 WHERE m.search_vector @@ to_tsquery('simple', '(''remittance'') & (''message'')') AND m.id + 0 < 9999 \
                  ORDER BY m.id DESC LIMIT 21",
             )
             .fetch_all(&mut conn)
@@ -324,4 +323,47 @@ async fn the_query_plan_reads_the_full_text_index() {
             assert!(plan.iter().any(|line| line.contains("Bitmap Index Scan on messages_search")), "{plan:#?}");
         }
     }
+}
+
+#[tokio::test]
+async fn hits_beyond_the_newest_thousands_of_messages_come_in_order_without_gaps() {
+    // PostgreSQL checks the newest 4,000 messages row by row and reaches the older ones
+    // through the index (src/store/search.rs): a walk must cross that edge seamlessly.
+    let app = TestApp::spawn().await;
+    let op = app.operator_key("ops").await;
+    let seller = app.seller("Acme").await;
+    let total = 4_300;
+    let mut expected = Vec::new();
+    for i in 0..total {
+        let sparse = i % 250 == 0 || i < 15;
+        let body = if sparse { format!("sparse needle {i}") } else { format!("hay {i}") };
+        if sparse {
+            expected.push(body.clone());
+        }
+        let store = &app.store;
+        let message = NewMessage {
+            seller_id: seller.id,
+            sent_by: Side::Seller,
+            sender_label: None,
+            body,
+            client_mutation_id: None,
+            now: UnixMillis::new(1_000 + i),
+            dedupe_since: UnixMillis::new(0),
+        };
+        // One at a time, so IDs follow the order of the sends.
+        store.create_message(&message).await.unwrap();
+    }
+    expected.reverse();
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app.search(&op, json!({ "q": "needle sparse", "first": 7, "after": after })).await;
+        seen.extend(hit_texts(&page));
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, expected, "every hit once, newest first, across the newest messages' edge");
+    assert_eq!(app.found(&op, "hay").await.len(), 100, "a frequent word fills a page from the newest messages");
 }
