@@ -92,6 +92,18 @@ async fn press(client: &Client, css: &str, keys: &str) {
     client.find(Locator::Css(css)).await.unwrap().send_keys(keys).await.unwrap();
 }
 
+/// Types `keys` into whatever has the focus. The list may re-render the focused item
+/// (keeping the focus on its replacement) between finding it and typing: find it again.
+async fn type_into_focus(client: &Client, keys: &str) -> Result<(), fantoccini::error::CmdError> {
+    for _ in 0..20 {
+        if client.active_element().await?.send_keys(keys).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    client.active_element().await?.send_keys(keys).await
+}
+
 /// The `data-seller-id` of the focused element.
 async fn focused_seller(client: &Client) -> Option<String> {
     client.execute("return document.activeElement && document.activeElement.dataset.sellerId || null", vec![]).await.unwrap().as_str().map(str::to_owned)
@@ -361,16 +373,16 @@ async fn the_keyboard_moves_through_the_list_opens_and_returns() {
     let browser = driver.browser().await;
     log_in(&browser, &app.base, "operator", "ana@market.test").await;
     wait_listed(&browser, &[alder, birch, cedar]).await;
-    browser.active_element().await.unwrap().send_keys("j").await.unwrap();
+    type_into_focus(&browser, "j").await.unwrap();
     assert_eq!(focused_seller(&browser).await.as_deref(), Some(alder.gid.as_str()));
-    browser.active_element().await.unwrap().send_keys("j").await.unwrap();
+    type_into_focus(&browser, "j").await.unwrap();
     assert_eq!(focused_seller(&browser).await.as_deref(), Some(birch.gid.as_str()));
-    browser.active_element().await.unwrap().send_keys("\u{E015}").await.unwrap(); // ArrowDown
+    type_into_focus(&browser, "\u{E015}").await.unwrap(); // ArrowDown
     assert_eq!(focused_seller(&browser).await.as_deref(), Some(cedar.gid.as_str()));
-    browser.active_element().await.unwrap().send_keys("k").await.unwrap();
-    browser.active_element().await.unwrap().send_keys("\u{E013}").await.unwrap(); // ArrowUp
+    type_into_focus(&browser, "k").await.unwrap();
+    type_into_focus(&browser, "\u{E013}").await.unwrap(); // ArrowUp
     assert_eq!(focused_seller(&browser).await.as_deref(), Some(alder.gid.as_str()));
-    browser.active_element().await.unwrap().send_keys("j\u{E007}").await.unwrap(); // j, Enter
+    type_into_focus(&browser, "j\u{E007}").await.unwrap(); // j, Enter
     wait_for(&browser, "[data-testid=message]", |t| t.contains("hello from Birch Books")).await;
     // Typing in the composer is typing: j stays a letter.
     press(&browser, "[data-testid=message-input]", "just j and k").await;
@@ -379,7 +391,7 @@ async fn the_keyboard_moves_through_the_list_opens_and_returns() {
     // Escape returns to the list, on the open chat.
     press(&browser, "[data-testid=message-input]", "\u{E00C}").await;
     assert_eq!(focused_seller(&browser).await.as_deref(), Some(birch.gid.as_str()));
-    browser.active_element().await.unwrap().send_keys("j").await.unwrap();
+    type_into_focus(&browser, "j").await.unwrap();
     assert_eq!(focused_seller(&browser).await.as_deref(), Some(cedar.gid.as_str()));
     // The search box is typing too.
     press(&browser, "[data-testid=chat-search]", "j").await;
