@@ -201,7 +201,7 @@ async fn seed_history(store: Arc<dyn Store>, sellers: &[SellerId], agents: &[Age
             set(asked + (4 + (turn as i64 * 53) % 170) * MINUTE);
             chat.mark_read(&agent.principal, seller_id, "Seller", None).await?;
             chat.send_message(&agent.principal, seller_id, answer, None).await?;
-            if turn % 3 == 0 {
+            if turn.is_multiple_of(3) {
                 set(asked + (190 + (turn as i64 * 29) % 60) * MINUTE);
                 chat.send_message(&principal, seller_id, "Thanks, that helps!", None).await?;
                 set(asked + (200 + (turn as i64 * 29) % 60) * MINUTE);

@@ -454,8 +454,9 @@ async fn the_reports_page_draws_the_days_and_times_the_api_reports() {
     assert!((four / three - 4.0 / 3.0).abs() < 0.01, "heights in proportion: {four} vs {three}");
     assert_eq!(shown.iter().filter(|b| b.2 > 0).count(), 2, "today's two bars: {shown:?}");
 
-    wait_for(&browser, "[data-testid=report-opened]", |t| t == stats["chatsOpened"].to_string()).await;
-    wait_for(&browser, "[data-testid=report-resolved]", |t| t == stats["chatsResolved"].to_string()).await;
+    let (opened, resolved) = (stats["chatsOpened"].to_string(), stats["chatsResolved"].to_string());
+    wait_for(&browser, "[data-testid=report-opened]", |t| t == opened).await;
+    wait_for(&browser, "[data-testid=report-resolved]", |t| t == resolved).await;
     wait_for(&browser, "[data-testid=report-first-response]", |t| t.contains(" / ")).await;
     let agent = "return [...document.querySelectorAll('[data-testid=report-agent-row]')].map((tr) => [...tr.cells].map((c) => c.textContent))";
     let rows: Vec<Vec<String>> = serde_json::from_value(browser.execute(agent, vec![]).await.unwrap()).unwrap();
