@@ -575,6 +575,7 @@ impl OperatorMutation {
 /// An event in any chat.
 #[derive(Union)]
 #[graphql(name = "ChatEvent")]
+#[allow(clippy::enum_variant_names, reason = "the variants are the contract's GraphQL type names")]
 pub enum OperatorChatEvent {
     /// A message was sent (by either side).
     ChatMessageCreated(ChatMessageCreated<OperatorChatMessage>),

@@ -131,7 +131,7 @@ impl ChatObject {
         let decode = |raw: &str| GlobalId::decode_as::<NoteId>(raw).map(NoteId::get).map_err(|_| CursorError);
         let page = PageArgs { first, after: after.as_deref(), ..Default::default() }.parse(decode).map_err(ApiError::bad_input)?;
         let found = ApiContext::of(ctx).support.notes(self.0.seller.id, page.cursor, page.limit).await?;
-        let edges: Vec<Edge<ChatNote>> = found.items.into_iter().map(|n| ChatNote::from(n)).map(|n| Edge { cursor: n.id.to_string(), node: n }).collect();
+        let edges: Vec<Edge<ChatNote>> = found.items.into_iter().map(ChatNote::from).map(|n| Edge { cursor: n.id.to_string(), node: n }).collect();
         let page_info = PageInfo {
             has_next_page: found.has_more,
             has_previous_page: page.cursor.is_some(),
