@@ -14,6 +14,7 @@ mod crash;
 mod embed;
 mod errors;
 mod inbox;
+mod inbox_portal;
 mod isolation;
 mod limits;
 mod multinode;
