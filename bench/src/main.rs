@@ -2,7 +2,7 @@
 //! WebSockets with bounded counts, prints a table and writes JSON.
 //!
 //! `cargo run --release --bin marketchat-bench -- [SCENARIO…] [--quick] [--json FILE]`
-//! Scenarios: send, history, read, chats, inbox, fanout, postgres (default: all). Floors always run.
+//! Scenarios: send, history, read, chats, inbox, fanout, postgres, search (default: all). Floors always run.
 
 #![forbid(unsafe_code)]
 
@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use stats::Row;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 7] = ["send", "history", "read", "chats", "inbox", "fanout", "postgres"];
+const SCENARIOS: [&str; 8] = ["send", "history", "read", "chats", "inbox", "fanout", "postgres", "search"];
 
 /// marketchat-bench: measured speed of marketchat on this machine.
 #[derive(Parser)]
 struct Args {
-    /// Scenarios to run (default: all): send, history, read, chats, inbox, fanout, postgres.
+    /// Scenarios to run (default: all): send, history, read, chats, inbox, fanout, postgres, search.
     scenarios: Vec<String>,
     /// Smaller counts: every scenario in well under a minute.
     #[arg(long)]
@@ -76,6 +76,9 @@ async fn run(args: Args, fd_limit: u64) -> Result<()> {
     }
     if wanted("postgres") {
         rows.extend(bench.postgres().await?);
+    }
+    if wanted("search") {
+        rows.extend(bench.search().await?);
     }
     stats::print_table(&rows);
     if let Some(path) = &args.json {

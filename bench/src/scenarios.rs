@@ -18,6 +18,8 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+mod search;
+
 /// Sizes of one run: the full run, or `--quick`.
 #[derive(Clone, Copy)]
 pub struct Scale {

@@ -1,6 +1,6 @@
 //! The benchmark harness runs end to end (`--quick`), so it cannot rot. No timings are
 //! asserted here: speed is reported by the harness, not judged by tests. The bench picks
-//! its back ends itself (SQLite, then PostgreSQL in its last scenario), so this runs once.
+//! its back ends itself (SQLite, then PostgreSQL in its last scenarios), so this runs once.
 
 use serde_json::Value;
 use std::process::Command;
@@ -20,7 +20,7 @@ fn the_quick_benchmark_runs_every_scenario_and_writes_json() {
     let table = String::from_utf8_lossy(&output.stdout);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = report["results"].as_array().unwrap();
-    for scenario in ["floor", "send", "history", "read", "chats", "inbox", "fanout", "postgres"] {
+    for scenario in ["floor", "send", "history", "read", "chats", "inbox", "fanout", "postgres", "search"] {
         let rows: Vec<&Value> = results.iter().filter(|r| r["scenario"] == scenario).collect();
         assert!(!rows.is_empty(), "no {scenario} results");
         for row in rows {

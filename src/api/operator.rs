@@ -18,6 +18,7 @@ use super::objects::event::{ChatMessageCreated, ChatMessagesRead};
 use super::objects::message::MessageView;
 use super::objects::operator::{ChatObject, ChatSettings, OperatorChatMessage, SellerObject, WebhookEndpoint};
 use super::objects::payload::{into_payload, ChatMessageCreatePayload, ChatMessageReadPayload, ValidationError};
+use super::objects::search::MessageSearchConnection;
 use super::objects::provisioning::{
     ApiKeyCreatePayload, ApiKeyObject, ApiKeyRevokeInput, ApiKeyRevokePayload, SellerApiKeyCreateInput, SellerUpsertInput, SellerUpsertPayload,
 };
@@ -26,6 +27,7 @@ use crate::domain::cursor::{ChatCursor, SellerCursor};
 use crate::domain::ids::{GlobalId, IdKind, KeyId, MessageId, SellerId, WebhookId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::paging::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::domain::search::{SearchQuery, DEFAULT_SEARCH_PAGE, MAX_SEARCH_PAGE};
 use crate::domain::sign_in::embed_url;
 use crate::service::accounts::sign_in::SignInRequest;
 use crate::service::provisioning::SellerRef;
@@ -181,6 +183,33 @@ impl OperatorQuery {
     async fn chat_unread_count(&self, ctx: &Context<'_>) -> Result<i64> {
         ensure_operator(ctx)?;
         Ok(ApiContext::of(ctx).chat.operator_unread_total().await?)
+    }
+
+    /// Full-text search over the messages of every chat (or of `sellerId`'s), newest
+    /// first: words in any order, `"exact phrase"`, `prefix*`; case- and
+    /// accent-insensitive. `first` default 20, at most 100; `after` is a hit's cursor.
+    async fn message_search(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        seller_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<MessageSearchConnection> {
+        ensure_operator(ctx)?;
+        ensure_may_chat(ctx, "search messages")?;
+        let query = SearchQuery::parse(&query).map_err(|e| ApiError::bad_argument("query", e))?;
+        let seller_id = seller_id.as_ref().map(seller_argument).transpose()?;
+        let first = first.map_or(DEFAULT_SEARCH_PAGE, i64::from);
+        if !(0..=MAX_SEARCH_PAGE).contains(&first) {
+            return Err(ApiError::bad_argument("first", format!("must be between 0 and {MAX_SEARCH_PAGE}")));
+        }
+        let after = after
+            .map(|raw| GlobalId::decode_as::<MessageId>(&raw))
+            .transpose()
+            .map_err(|_| ApiError::bad_argument("after", "is not a valid cursor"))?;
+        let page = ApiContext::of(ctx).chat.search_messages(query, seller_id, first, after).await?;
+        Ok(MessageSearchConnection::new(page, after.is_some()))
     }
 
     /// The event feed's current position: read it before loading chats, then pass it as

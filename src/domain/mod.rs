@@ -1,5 +1,6 @@
 //! Pure domain rules: IDs, cursors, page requests, message bodies, the sensitive-data
-//! guard, who may read what, embedded sign-ins, and how data is written out. Nothing here does I/O.
+//! guard, who may read what, embedded sign-ins, message search queries and snippets, and how
+//! data is written out. Nothing here does I/O.
 
 mod chars;
 pub mod cursor;
@@ -9,6 +10,7 @@ pub mod message;
 pub mod notification;
 pub mod paging;
 pub mod provisioning;
+pub mod search;
 pub mod sensitive;
 pub mod sign_in;
 pub mod support;

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::instrument;
 
+pub(super) mod search;
+
 /// How long a `clientMutationId` keeps returning the message it created.
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest accepted `clientMutationId`.

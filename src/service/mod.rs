@@ -2,7 +2,7 @@
 //! everything above (both GraphQL APIs, the portals, the CLI and the background workers)
 //! goes through here, so each rule is written once and nothing above names the store.
 //!
-//! - [`chat`]: sending, marking read, reading threads, chats and sellers.
+//! - [`chat`]: sending, marking read, reading threads, chats and sellers, message search.
 //! - [`ChatSwitch`]: the operator's "Enable in-app chat" switch, one owner for every reader.
 //! - [`auth`]: API keys and portal sessions, checked by one rule on every request and on
 //!   every re-check of an open subscription.
@@ -32,6 +32,7 @@ pub(crate) mod webhooks;
 pub use accounts::Accounts;
 pub use auth::AuthService;
 pub use chat::ChatService;
+pub use chat::search::{SearchHit, SearchPage};
 pub use clock::Clock;
 pub use error::ServiceError;
 pub use notifications::NotificationService;

@@ -7,6 +7,7 @@ use super::accounts::AccountStore;
 use super::chats::ChatStore;
 use super::keys::KeyStore;
 use super::notifications::NotificationStore;
+use super::search::SearchStore;
 use super::sellers::SellerStore;
 use super::settings::SettingStore;
 use super::support::SupportStore;
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 /// supertraits) and what each dialect does its own way (below). Implementations must make
 /// each method atomic: a failed call leaves nothing half-written.
 #[async_trait]
-pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStore + SettingStore + SupportStore + NotificationStore + Send + Sync + 'static {
+pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStore + SettingStore + SupportStore + SearchStore + NotificationStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Stores a message, updates the chat's counters and records a `MessageCreated`

@@ -3,8 +3,9 @@
 //! module depends on sqlx.
 //!
 //! `Store` is made of one trait per area (sellers, keys, accounts, webhooks, chats,
-//! settings): each area's module holds its trait and the one implementation of it that
-//! every SQL back end shares (see `sql`). What the dialects do their own way (the write
+//! settings, search): each area's module holds its trait and the one implementation of it that
+//! every SQL back end shares (see `sql`); `search` has one statement per dialect, each
+//! over its own full-text index. What the dialects do their own way (the write
 //! path, the event feed, migrations, cross-node wake-ups), `sqlite/` and `postgres/`
 //! implement as `Store` itself.
 //!
@@ -51,6 +52,7 @@ mod keys;
 mod notifications;
 mod postgres;
 mod records;
+mod search;
 mod sellers;
 mod settings;
 mod sql;
@@ -65,6 +67,7 @@ pub use keys::KeyStore;
 pub use notifications::{DueStretch, EmailOutcome, EmailRecord, EmailSummary, NewEmail, NotificationStore, NotifiedSide, Recipient, StretchChange, WaitingStretch};
 pub use postgres::PostgresStore;
 pub use records::*;
+pub use search::{MessageHit, MessageSearch, SearchStore};
 pub use sellers::SellerStore;
 pub use settings::SettingStore;
 pub use sqlite::SqliteStore;

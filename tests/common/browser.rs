@@ -5,6 +5,7 @@ use crate::common::app::TestApp;
 use crate::common::requirements::require_chromium;
 use crate::common::wait::{poll_until, wait_until};
 use fantoccini::{Client, ClientBuilder, Locator};
+use crate::common::app::TestSeller;
 use marketchat::domain::ids::SellerId;
 use marketchat::domain::Principal;
 use marketchat::service::{ChatService, Clock};
@@ -118,7 +119,6 @@ pub async fn wait_for_attr(client: &Client, css: &str, name: &str, value: &str) 
     assert_eq!(held.as_deref(), Some(value), "{css}[{name}] never became {value:?}");
 }
 
-
 /// Clicks `css`, finding it again when the page re-rendered it in between (a chat list
 /// refreshed by a live event) or it cannot take the click yet.
 pub async fn click(client: &Client, css: &str) {
@@ -129,14 +129,12 @@ pub async fn click(client: &Client, css: &str) {
     assert!(wait_until(PAGE_WAIT, clicked).await, "{css} never took a click");
 }
 
-
 /// Types `text` into the message input and presses Enter.
 pub async fn type_and_enter(client: &Client, text: &str) {
     let input = client.find(Locator::Css("[data-testid=message-input]")).await.unwrap();
     input.send_keys(text).await.unwrap();
     input.send_keys("\u{E007}").await.unwrap(); // Enter
 }
-
 
 /// Saves a screenshot as `name` in `MARKETCHAT_SCREENSHOTS` (a directory), when it is set.
 pub async fn screenshot(client: &Client, name: &str) {
@@ -160,4 +158,56 @@ pub async fn restart_sending_while_down(app: &mut TestApp, client: &Client, sell
         service.send_message(&operator, seller_id, text, None).await.unwrap();
     })
     .await;
+}
+
+/// Logs in to `portal` ("seller" or "operator") as `email` with the tests' password.
+pub async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
+    client.goto(&format!("{base}/{portal}/")).await.unwrap();
+    client.wait().for_element(Locator::Css("[data-testid=login-email]")).await.unwrap();
+    client.find(Locator::Css("[data-testid=login-email]")).await.unwrap().send_keys(email).await.unwrap();
+    client.find(Locator::Css("[data-testid=login-password]")).await.unwrap().send_keys("password-123").await.unwrap();
+    client.find(Locator::Css("[data-testid=login-submit]")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("#app:not(.hidden)")).await.unwrap();
+}
+
+/// The operator portal's chat-list entry of `seller`, once it shows `name`.
+pub async fn chat_list_item(client: &Client, seller: &TestSeller, name: &str) -> String {
+    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
+    wait_for(client, &item, |t| t.contains(name)).await;
+    item
+}
+
+/// Waits for the seller's chat in the list, then opens it.
+pub async fn open_chat(client: &Client, seller: &TestSeller, name: &str) {
+    let item = chat_list_item(client, seller, name).await;
+    click(client, &item).await;
+}
+
+/// Whether `css` lies wholly inside the window and the page does not scroll sideways.
+pub async fn fits_the_window(client: &Client, css: &str) -> bool {
+    let script = "const box = document.querySelector(arguments[0]).getBoundingClientRect();
+        return document.documentElement.scrollWidth <= window.innerWidth
+            && box.left >= 0 && box.right <= window.innerWidth && box.top >= 0 && box.bottom <= window.innerHeight && box.width > 0;";
+    client.execute(script, vec![json!(css)]).await.unwrap().as_bool().unwrap()
+}
+
+/// Scrolls the chat list to its bottom, as an agent looking for older chats does.
+pub async fn scroll_chat_list_down(client: &Client) {
+    let script = "const list = document.querySelector('[data-testid=chat-list]'); list.scrollTop = list.scrollHeight; list.dispatchEvent(new Event('scroll'));";
+    client.execute(script, vec![]).await.unwrap();
+}
+
+/// Types `text` into the chat list's search box (after clearing it).
+pub async fn search_for(client: &Client, text: &str) {
+    let search = client.find(Locator::Css("[data-testid=chat-search]")).await.unwrap();
+    search.clear().await.unwrap();
+    search.send_keys(text).await.unwrap();
+}
+
+/// Sizes the window so that the page itself (the viewport) is `width` x `height`.
+pub async fn set_viewport(client: &Client, width: u32, height: u32) {
+    client.set_window_size(width, height).await.unwrap();
+    let chrome = client.execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]", vec![]).await.unwrap();
+    let (dw, dh) = (chrome[0].as_u64().unwrap_or(0) as u32, chrome[1].as_u64().unwrap_or(0) as u32);
+    client.set_window_size(width + dw, height + dh).await.unwrap();
 }

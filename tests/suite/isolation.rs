@@ -167,6 +167,28 @@ async fn a_seller_credential_reaches_no_provisioning_operation_on_any_path_and_l
     }
 }
 
+#[tokio::test]
+async fn a_seller_credential_cannot_search_messages_and_the_seller_schema_has_no_search() {
+    let app = TestApp::spawn().await;
+    let a = app.seller("Acme").await;
+    let b = app.seller("Blue").await;
+    app.seller_sends(&a.key, "A's secret remittance").await;
+    let search = r#"{ messageSearch(query: "remittance") { nodes { snippet chatMessage { message } } } }"#;
+    let (status, body) = app.graphql("/graphql/operator", &b.key, search, json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    for path in ["/graphql", "/graphql/seller"] {
+        let (_, body) = app.graphql(path, &b.key, search, json!({})).await;
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("messageSearch"), "{path}: {body}");
+        assert!(body.get("data").is_none_or(Value::is_null), "{path}: {body}");
+        assert!(!body.to_string().contains("secret"), "{body}");
+    }
+    let (_, sdl) = app.get("/graphql/seller/schema.graphql").await;
+    for hidden in ["messageSearch", "MessageSearch", "TextRange", "snippet"] {
+        assert!(!sdl.contains(hidden), "the Seller API schema names {hidden}");
+    }
+}
+
 /// Every support inbox operation (SPEC §12) with its arguments, as a seller might try it.
 const SUPPORT_OPERATIONS: [&str; 12] = [
     "query($s: ID!) { chat(sellerId: $s) { status awaitingReplySince assignee { id } notes { nodes { note } } } }",

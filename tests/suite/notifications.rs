@@ -6,7 +6,7 @@
 
 use crate::common::app::{now, test_config, TestApp};
 use crate::common::ca::TestCa;
-use crate::common::browser::{click, screenshot, wait_js, Driver};
+use crate::common::browser::{click, log_in, screenshot, wait_js, Driver};
 use crate::common::cli::run_marketchat;
 use crate::common::db::{runs_on, Backend};
 use crate::common::graphql::BRIEF_READ;
@@ -505,7 +505,7 @@ async fn both_portals_and_the_embedded_chat_have_an_email_notifications_checkbox
     let driver = Driver::start().await;
     for (portal, email, user_id) in [("seller", "ann@acme.test", ann), ("operator", "kim@ops.test", kim)] {
         let browser = driver.browser().await;
-        super::portals::log_in(&browser, &app.base, portal, email).await;
+        log_in(&browser, &app.base, portal, email).await;
         if portal == "operator" {
             browser.goto(&format!("{}/operator/#settings", app.base)).await.unwrap();
         }

@@ -2,36 +2,16 @@
 //! driven over WebDriver with fantoccini against the real server.
 
 use crate::common::app::{TestApp, TestSeller};
-use crate::common::browser::{click, js_bool, restart_sending_while_down, screenshot, type_and_enter, wait_for, wait_for_animations, wait_for_attr, wait_js, Driver, PAGE_WAIT};
+use crate::common::browser::{
+    chat_list_item, click, fits_the_window, js_bool, log_in, open_chat, restart_sending_while_down, screenshot, scroll_chat_list_down, search_for, type_and_enter, wait_for,
+    wait_for_animations, wait_for_attr, wait_js, Driver, PAGE_WAIT,
+};
 use crate::common::wait::wait_until;
 use fantoccini::{Client, Locator};
 use marketchat::service::accounts::{Accounts, NewUserKind};
 use marketchat::domain::users::OperatorRole;
 use serde_json::json;
 use std::time::Duration;
-
-/// Logs `email` (password `password-123`) in to `portal` (`seller` or `operator`).
-pub(super) async fn log_in(client: &Client, base: &str, portal: &str, email: &str) {
-    client.goto(&format!("{base}/{portal}/")).await.unwrap();
-    client.wait().for_element(Locator::Css("[data-testid=login-email]")).await.unwrap();
-    client.find(Locator::Css("[data-testid=login-email]")).await.unwrap().send_keys(email).await.unwrap();
-    client.find(Locator::Css("[data-testid=login-password]")).await.unwrap().send_keys("password-123").await.unwrap();
-    client.find(Locator::Css("[data-testid=login-submit]")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Css("#app:not(.hidden)")).await.unwrap();
-}
-
-/// The operator portal's chat-list entry of `seller`, once it shows `name`.
-async fn chat_list_item(client: &Client, seller: &TestSeller, name: &str) -> String {
-    let item = format!("[data-testid=chat-list-item][data-seller-id='{}']", seller.gid);
-    wait_for(client, &item, |t| t.contains(name)).await;
-    item
-}
-
-/// Waits for the seller's chat in the list, then opens it.
-async fn open_chat(client: &Client, seller: &TestSeller, name: &str) {
-    let item = chat_list_item(client, seller, name).await;
-    click(client, &item).await;
-}
 
 /// Opens the seller's chat window. The page wires its message button up once its first
 /// requests are answered, and a click before that does nothing: click until it opens.
@@ -202,14 +182,6 @@ async fn a_long_thread_loads_older_messages_as_the_reader_scrolls_up() {
     operator.close().await.unwrap();
 }
 
-/// Whether the page fits the window's width and `css` lies inside the window.
-async fn fits_the_window(client: &Client, css: &str) -> bool {
-    let script = "const box = document.querySelector(arguments[0]).getBoundingClientRect();
-        return document.documentElement.scrollWidth <= window.innerWidth
-            && box.left >= 0 && box.right <= window.innerWidth && box.top >= 0 && box.bottom <= window.innerHeight && box.width > 0;";
-    client.execute(script, vec![json!(css)]).await.unwrap().as_bool().unwrap()
-}
-
 #[tokio::test]
 async fn both_portals_work_at_a_phones_width() {
     let app = TestApp::spawn().await;
@@ -246,18 +218,6 @@ async fn both_portals_work_at_a_phones_width() {
     wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("answered on a phone")).await;
     operator.close().await.unwrap();
     seller_browser.close().await.unwrap();
-}
-
-/// Scrolls the chat list to its bottom, as an agent looking for older chats does.
-async fn scroll_chat_list_down(client: &Client) {
-    let script = "const list = document.querySelector('[data-testid=chat-list]'); list.scrollTop = list.scrollHeight; list.dispatchEvent(new Event('scroll'));";
-    client.execute(script, vec![]).await.unwrap();
-}
-
-async fn search_for(client: &Client, text: &str) {
-    let search = client.find(Locator::Css("[data-testid=chat-search]")).await.unwrap();
-    search.clear().await.unwrap();
-    search.send_keys(text).await.unwrap();
 }
 
 #[tokio::test]

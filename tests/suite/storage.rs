@@ -170,6 +170,7 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let (objects_after, keys_after) = schema_objects(&pool).await;
     let index = |name: &str, table: &str| ("index".to_owned(), name.to_owned(), table.to_owned());
+    let trigger = |name: &str, table: &str| ("trigger".to_owned(), name.to_owned(), table.to_owned());
     let added: SchemaObjects = objects_after.iter().filter(|o| !objects_before.contains(o)).cloned().collect();
     assert_eq!(
         added,
@@ -186,6 +187,10 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
             index("chats_by_wait", "chats"),
             index("chats_unassigned_by_activity", "chats"),
             index("chats_unassigned_by_wait", "chats"),
+            // 0014: the triggers that keep the message search index in step.
+            trigger("messages_fts_after_body_update", "messages"),
+            trigger("messages_fts_after_delete", "messages"),
+            trigger("messages_fts_after_insert", "messages"),
             index("saved_replies_by_title", "saved_replies"),
             index("seller_sign_ins_by_expiry", "seller_sign_ins"),
             index("sellers_by_external_id", "sellers"),

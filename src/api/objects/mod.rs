@@ -11,6 +11,7 @@
 //! - [`payload`]: mutation payloads and their user-fixable `errors`.
 //! - [`provisioning`]: `ApiKey` and the provisioning mutations' inputs and payloads.
 //! - [`event`]: the `chatEvents` subscription's events.
+//! - [`search`]: `messageSearch`'s hits and their connection (Operator API).
 //! - [`support`]: the support inbox's objects (§12).
 //! - [`inbox`]: the support inbox's payloads and operator-only events, which carry a `Chat`.
 
@@ -21,5 +22,6 @@ pub mod message;
 pub mod operator;
 pub mod payload;
 pub mod provisioning;
+pub mod search;
 pub mod seller;
 pub mod support;

@@ -3,6 +3,7 @@
 //! event feed is read below the oldest running transaction (see `EventCursor`).
 
 mod writes;
+mod search;
 
 use crate::domain::ids::{MessageId, SellerId};
 use super::sql::{EVENT_NOTE_COLUMNS, SELLER_EVENT_KINDS, Dialect, RecordRow, RowsAffected, SqlBackend};

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: WAL journal, one writer connection, a pool of readers.
 
 mod group_commit;
+mod search;
 mod writes;
 
 use crate::domain::ids::{MessageId, SellerId};

@@ -97,13 +97,14 @@ const Portal = (() => {
   // and resubscribes with back-off when the server ends the subscription (chat switched
   // off, ...), each time after the last cursor, so nothing is lost or doubled.
   // `onStatus` hears "live", "down" (no connection), "disabled" (chat is off) and "ended"
-  // (the session is over: no more reconnecting).
-  function subscribe(path, onEvent, onStatus) {
+  // (the session is over: no more reconnecting). `more` adds selections for further event
+  // kinds (the operator portal's ChatUpdated and ChatNoteCreated).
+  function subscribe(path, onEvent, onStatus, more = "") {
     let cursor = null, socket = null, delay = 500, retry = 1000, closed = false, operation = 0, liveTimer = null;
     const status = (s) => onStatus && onStatus(s);
     const query = "subscription($after: String) { chatEvents(after: $after) { __typename " +
       "... on ChatMessageCreated { cursor chatMessage { id message sentByType sentBy createdAt readAt } } " +
-      "... on ChatMessagesRead { cursor sellerId sentByType readAt messageIds } } }";
+      "... on ChatMessagesRead { cursor sellerId sentByType readAt messageIds } " + more + " } }";
     function start() {
       operation += 1;
       const id = "events-" + operation;
@@ -224,6 +225,7 @@ const Portal = (() => {
         li.dataset.testid = "message";
         li.className = "message" + (message.sentByType === mine ? " mine" : "");
         li.dataset.sentBy = message.sentByType;
+        li.dataset.messageId = message.id;
         li.dataset.createdAt = message.createdAt;
         const text = document.createElement("span");
         text.className = "text";
@@ -282,6 +284,7 @@ const Portal = (() => {
     function clearEmpty() { const empty = listEl.querySelector(".empty"); if (empty) empty.remove(); }
     return {
       has: (id) => byId.has(id),
+      element: (id) => byId.get(id),
       reset(emptyText) {
         byId.clear();
         listEl.textContent = "";
