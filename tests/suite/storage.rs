@@ -191,9 +191,18 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
             trigger("messages_fts_after_body_update", "messages"),
             trigger("messages_fts_after_delete", "messages"),
             trigger("messages_fts_after_insert", "messages"),
+            // 0015: e-mail notifications (the sender's and the listing's queues, the due
+            // stretches, one open stretch per chat and side).
+            index("notification_emails_due", "notification_emails"),
+            index("notification_emails_recent", "notification_emails"),
+            index("notification_stretches_due", "notification_stretches"),
+            index("notification_stretches_open", "notification_stretches"),
             index("saved_replies_by_title", "saved_replies"),
             index("seller_sign_ins_by_expiry", "seller_sign_ins"),
             index("sellers_by_external_id", "sellers"),
+            // 0015: an e-mail's Message-ID and (stretch, user) are unique.
+            index("sqlite_autoindex_notification_emails_1", "notification_emails"),
+            index("sqlite_autoindex_notification_emails_2", "notification_emails"),
             index("sqlite_autoindex_seller_sign_ins_1", "seller_sign_ins"),
             // 0012: single sign-on (the pending sign-ins' table and the identity index).
             index("sqlite_autoindex_sso_sign_ins_1", "sso_sign_ins"),
@@ -219,6 +228,11 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
         key("events", "note_id", "chat_notes.id"),
         key("support_resolutions", "seller_id", "chats.seller_id"),
         key("support_responses", "seller_id", "chats.seller_id"),
+        // 0015: e-mail notifications
+        key("notification_stretches", "seller_id", "sellers.id"),
+        key("notification_emails", "stretch_id", "notification_stretches.id"),
+        key("notification_emails", "user_id", "users.id"),
+        key("notification_opt_outs", "user_id", "users.id"),
     ];
     let (mut added_keys, keys_after): (SchemaObjects, SchemaObjects) = keys_after.into_iter().partition(|key| new_keys.contains(key));
     assert_eq!(keys_after, keys_before, "foreign keys as before");
