@@ -434,3 +434,29 @@ async fn each_failed_attempt_is_logged_with_host_and_status_never_secret_or_body
     }
     assert!(!logged.contains(&secret) && !logged.contains("confidential body text") && !logged.contains("/hook"), "{logged}");
 }
+
+#[tokio::test]
+async fn support_inbox_changes_never_reach_webhooks() {
+    let app = TestApp::spawn_with(fast_retries()).await;
+    let seller = app.seller("Acme").await;
+    let receiver = Receiver::start(0, false).await;
+    add_webhook(&app.database_url, &receiver.url, None);
+    let op = app.operator_key("ops").await;
+    app.seller_sends(&seller.key, "When is my payout?").await;
+    let support = [
+        ("mutation($s: ID!) { chatStatusUpdate(input: { sellerId: $s, status: RESOLVED }) { errors { field } } }", json!({ "s": seller.gid })),
+        ("mutation($s: ID!) { chatNoteCreate(input: { sellerId: $s, note: \"internal: VIP seller\" }) { errors { field } } }", json!({ "s": seller.gid })),
+        ("mutation($s: ID!) { chatMarkUnread(input: { sellerId: $s }) { errors { field } } }", json!({ "s": seller.gid })),
+    ];
+    for (mutation, variables) in support {
+        let data = app.as_operator(&op, mutation, variables).await;
+        assert!(data.as_object().unwrap().values().all(|payload| payload["errors"].is_null()), "{data}");
+    }
+    // Endpoints get the feed in order: once this later message arrives, anything the
+    // support changes had made would have arrived before it.
+    app.operator_sends(&op, &seller.gid, "Friday").await;
+    let received = receiver.wait_until(|r| r.iter().any(|d| d.body.contains("Friday"))).await;
+    let types: Vec<String> = received.iter().map(|d| serde_json::from_str::<Value>(&d.body).unwrap()["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ["chat_message.created", "chat_message.created"]);
+    assert!(received.iter().all(|d| !d.body.contains("VIP")), "no note in any delivery");
+}
