@@ -4,6 +4,7 @@
 
 mod chars;
 pub mod cursor;
+pub mod html;
 pub mod ids;
 pub mod keys;
 pub mod message;

@@ -1,6 +1,7 @@
 //! E-mail notifications' pure parts (SPEC §13): what an e-mail says (plain text and HTML,
 //! every piece of message text escaped), and the signed one-click unsubscribe token.
 
+use super::html::escape_html;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -136,21 +137,6 @@ pub fn delay_in_words(seconds: u64) -> String {
     }
 }
 
-/// Text made safe to place in HTML text and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
 
 /// A name on one line (a header or a greeting never breaks).
 fn one_line(text: &str) -> String {

@@ -12,6 +12,7 @@ use crate::domain::ids::SellerId;
 use crate::domain::support::{Period, DAY_MILLIS};
 use crate::domain::time::UnixMillis;
 use async_trait::async_trait;
+use std::marker::PhantomData;
 use tracing::instrument;
 
 /// Statistics rows are sharded per day by seller (see `support_days` in the migrations).
@@ -57,18 +58,9 @@ every_backend! {
         #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
         async fn assign_chat(&self, seller_id: SellerId, assignee: Option<i64>, now: UnixMillis) -> StoreResult<bool> {
             let mut tx = self.begin_write().await?;
-            let changed = sqlx::query("UPDATE chats SET assignee_id = $1 WHERE seller_id = $2")
-                .bind(assignee)
-                .bind(seller_id.get())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if changed == 0 {
-                return Ok(false);
-            }
-            chat_updated_event::<B::Db>(&mut *tx, seller_id, now).await?;
+            let changed = SupportWrites::<B::Db>::update_chat(&mut *tx, "assignee_id = $1", assignee, seller_id, now).await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(changed)
         }
 
         #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
@@ -129,18 +121,9 @@ every_backend! {
         #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
         async fn mark_chat_unread(&self, seller_id: SellerId, now: UnixMillis) -> StoreResult<bool> {
             let mut tx = self.begin_write().await?;
-            let changed = sqlx::query("UPDATE chats SET marked_unread_at = COALESCE(marked_unread_at, $1) WHERE seller_id = $2")
-                .bind(now.get())
-                .bind(seller_id.get())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if changed == 0 {
-                return Ok(false);
-            }
-            chat_updated_event::<B::Db>(&mut *tx, seller_id, now).await?;
+            let changed = SupportWrites::<B::Db>::update_chat(&mut *tx, "marked_unread_at = COALESCE(marked_unread_at, $1)", Some(now.get()), seller_id, now).await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(changed)
         }
 
         #[instrument(level = "debug", skip_all, fields(seller_id = %seller_id))]
@@ -289,4 +272,27 @@ every_backend! {
 /// An operator user from (id, name, email, role).
 fn operator_user((id, name, email, role): (i64, String, Option<String>, String)) -> OperatorUserRecord {
     OperatorUserRecord { id, name, email: email.unwrap_or_default(), role }
+}
+
+/// Support statements both dialects run alike inside a write transaction.
+struct SupportWrites<DB>(PhantomData<DB>);
+
+every_backend! {
+    impl SupportWrites<DB> {
+        /// Sets one column of `seller_id`'s chat (`set` binds `value` as `$1`) and records a
+        /// `chat_updated` event; false, with nothing written, for an unknown chat.
+        async fn update_chat(conn: &mut DB::Connection, set: &str, value: Option<i64>, seller_id: SellerId, now: UnixMillis) -> StoreResult<bool> {
+            let changed = sqlx::query(&format!("UPDATE chats SET {set} WHERE seller_id = $2"))
+                .bind(value)
+                .bind(seller_id.get())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Ok(false);
+            }
+            chat_updated_event::<DB>(&mut *conn, seller_id, now).await?;
+            Ok(true)
+        }
+    }
 }

@@ -6,7 +6,8 @@
 //! Only the embed page may be framed, and only by `--embed-origins`; its page carries
 //! those origins, the only ones it posts the unread count to.
 
-use super::policy::{escape_html, policy_with_frame_ancestors, Framable};
+use super::policy::{policy_with_frame_ancestors, Framable};
+use crate::domain::html::escape_html;
 use crate::api::{ApiError, ClientIp, ErrorCode, RateLimiter};
 use crate::config::{EmbedOrigins, TrustedProxies};
 use crate::domain::sign_in::EMBED_SELLER_PATH;

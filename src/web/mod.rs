@@ -13,6 +13,7 @@ pub use notifications::NotificationState;
 pub use policy::{Framable, CONTENT_SECURITY_POLICY};
 
 use crate::api::{named_cookie, session_cookie, ApiError, ClientIp, ClientOverHttps, ErrorCode, Limited, RateLimiter, SESSION_COOKIE};
+use crate::domain::html::escape_html;
 use crate::config::TrustedProxies;
 use crate::service::accounts::{AccountError, SESSION_LIFETIME};
 use crate::service::auth::Presented;
@@ -178,21 +179,6 @@ fn operator_login_page(sso_name: Option<&str>, password_login: bool, problem: Op
     page
 }
 
-/// Text made safe to place in HTML.
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
 
 /// The cookie binding a sign-in at the identity provider to the browser that started it.
 /// `SameSite=Lax`: the provider sends the browser back with a cross-site navigation,

@@ -4,7 +4,7 @@
 //! off without a login; `GET` shows a page that asks first, since mail scanners follow links).
 
 use crate::api::{identify, ApiError, ErrorCode, IdentifyError};
-use crate::domain::notification::escape_html;
+use crate::domain::html::escape_html;
 use crate::service::{AuthService, NotificationService};
 use axum::extract::{FromRef, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -23,7 +23,3 @@ pub(super) fn policy_with_frame_ancestors(frame_ancestors: &str) -> String {
     format!("{}; frame-ancestors {frame_ancestors}", policy_without_framing!())
 }
 
-/// `text` safe inside HTML text and quoted attribute values.
-pub(super) fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
