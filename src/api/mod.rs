@@ -4,7 +4,8 @@
 //!
 //! - `http`, `ws`: GraphQL over HTTP POST and over WebSocket (graphql-transport-ws).
 //! - `auth`, `client_ip`, `rate_limit`, `socket_cap`, `limits`: request policy: who is
-//!   calling, from where, how often, on how many sockets, and how large a document may be.
+//!   calling, from where, how often, on how many sockets, and how large a document may be;
+//!   `document_cache`: parsed documents kept by their text.
 //! - `seller`, `operator`: the two API roots; `objects`: the types they return;
 //!   `resolvers`: the resolver bodies they share; `access`: who may call what.
 //! - `state`, `schemas`, `context`: what the routes and resolvers share.
@@ -14,6 +15,7 @@ mod access;
 mod auth;
 mod client_ip;
 mod context;
+mod document_cache;
 mod error;
 mod http;
 mod limits;

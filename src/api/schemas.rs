@@ -2,6 +2,7 @@
 //! document is held to.
 
 use super::context::ApiContext;
+use super::document_cache::DocumentCache;
 use super::limits::DocumentLimits;
 use super::operator::{OperatorMutation, OperatorQuery, OperatorSchema, OperatorSubscription};
 use super::seller::{SellerMutation, SellerQuery, SellerSchema, SellerSubscription};
@@ -34,8 +35,16 @@ impl Schemas {
     /// `__schema` and `__type`.
     pub fn new(context: ApiContext, introspection: bool) -> Self {
         let document_limits = DocumentLimits { max_depth: MAX_DEPTH, max_fields: MAX_FIELDS, max_rows: MAX_ROWS, max_cost: MAX_COST };
-        let mut seller = Schema::build(SellerQuery, SellerMutation, SellerSubscription).data(context.clone()).extension(document_limits);
-        let mut operator = Schema::build(OperatorQuery, OperatorMutation, OperatorSubscription).data(context).extension(document_limits);
+        // The limits wrap the cache: they measure every request's document (page sizes
+        // may come from its variables), cached or freshly parsed.
+        let mut seller = Schema::build(SellerQuery, SellerMutation, SellerSubscription)
+            .data(context.clone())
+            .extension(document_limits)
+            .extension(DocumentCache::default());
+        let mut operator = Schema::build(OperatorQuery, OperatorMutation, OperatorSubscription)
+            .data(context)
+            .extension(document_limits)
+            .extension(DocumentCache::default());
         if !introspection {
             seller = seller.disable_introspection();
             operator = operator.disable_introspection();

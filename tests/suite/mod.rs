@@ -11,6 +11,7 @@ mod abuse;
 mod accounts;
 mod cli;
 mod crash;
+mod credential_cache;
 mod embed;
 mod errors;
 mod inbox;

@@ -1,16 +1,23 @@
 //! Group commit for SQLite: writes that arrive while a transaction is being written
 //! share the next transaction, so many messages cost one fsync. A lone writer is never
-//! delayed: the committer takes whatever is queued at that moment, even one write.
+//! delayed: the committer takes whatever is queued at that moment, even one write, and
+//! stores a run of messages several statements per round trip to the connection's worker
+//! thread.
 //! Nobody is answered before the COMMIT is durable. The expected refusals (an unknown
 //! seller) write nothing, so they share a batch safely; if a statement fails for any
 //! other reason the batch is rolled back and each write retried in a transaction of its
-//! own, so one bad write never takes others down with it.
+//! own, so one bad write never takes others down with it. Each batch holds the writer
+//! connection from its first statement to its last and tells the [`ChangeWatch`] what it
+//! committed, so caches keyed on the store's change epoch survive message writes.
 
+use super::change_watch::ChangeWatch;
+use super::writes::{insert_message, insert_messages};
 use crate::domain::ids::MessageId;
-use super::writes::insert_message;
 use crate::store::chats::ChatWrites;
 use crate::store::records::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes one transaction takes.
@@ -21,6 +28,16 @@ const QUEUE_DEPTH: usize = 4096;
 enum WriteOp {
     Create(NewMessage, oneshot::Sender<StoreResult<CreateOutcome>>),
     Read(MarkRead, oneshot::Sender<StoreResult<Vec<MessageId>>>),
+}
+
+impl WriteOp {
+    /// The message, if this stores one without a `client_mutation_id` (nothing to replay).
+    fn plain_message(&self) -> Option<&NewMessage> {
+        match self {
+            WriteOp::Create(message, _) if message.client_mutation_id.is_none() => Some(message),
+            _ => None,
+        }
+    }
 }
 
 enum Applied {
@@ -34,10 +51,11 @@ pub(super) struct GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Starts the committer on `writer` (a one-connection pool).
-    pub(super) fn start(writer: SqlitePool) -> Self {
+    /// Starts the committer on `writer` (a one-connection pool), reporting each batch to
+    /// `watch` when there is one.
+    pub(super) fn start(writer: SqlitePool, watch: Option<Arc<ChangeWatch>>) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(writer, pending));
+        tokio::spawn(run(Committer { writer, watch }, pending));
         Self { queue }
     }
 
@@ -56,7 +74,12 @@ impl GroupCommitter {
     }
 }
 
-async fn run(writer: SqlitePool, mut pending: mpsc::Receiver<WriteOp>) {
+struct Committer {
+    writer: SqlitePool,
+    watch: Option<Arc<ChangeWatch>>,
+}
+
+async fn run(committer: Committer, mut pending: mpsc::Receiver<WriteOp>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = pending.recv().await {
         batch.push(first);
@@ -66,24 +89,75 @@ async fn run(writer: SqlitePool, mut pending: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&writer, &mut batch).await;
+        committer.commit_batch(&mut batch).await;
     }
 }
 
-/// Applies and commits one batch, then answers every writer in it.
-async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<WriteOp>) {
-    let applied = match apply_all(writer, batch).await {
-        Ok(applied) => applied,
-        Err(_) if batch.len() > 1 => {
-            // Isolate the failure: every write alone, in its own transaction.
-            let mut applied = Vec::with_capacity(batch.len());
-            for op in batch.iter() {
-                applied.push(apply_alone(writer, op).await);
+impl Committer {
+    /// Applies and commits one batch, then answers every writer in it.
+    async fn commit_batch(&self, batch: &mut Vec<WriteOp>) {
+        let mut conn = match self.writer.acquire().await {
+            Ok(conn) => conn,
+            Err(error) => return fail_all(batch, &error.to_string()),
+        };
+        let mut bracket = Bracket::default();
+        let applied = match apply_all(&mut conn, self.watch.as_deref(), &mut bracket, batch).await {
+            Ok(applied) => applied,
+            Err(_) if batch.len() > 1 => {
+                // Isolate the failure: every write alone, in its own transaction.
+                let mut applied = Vec::with_capacity(batch.len());
+                for op in batch.iter() {
+                    applied.push(apply_alone(&mut conn, op).await);
+                }
+                applied
             }
-            applied
+            Err(error) => {
+                bracket.finish(&mut conn).await;
+                return fail_all(batch, &error.to_string());
+            }
+        };
+        bracket.finish(&mut conn).await;
+        answer(batch, applied);
+    }
+}
+
+/// What a batch tells the change watch: started inside its first transaction, finished
+/// after its last, on the same connection (no in-process write can come between).
+#[derive(Default)]
+struct Bracket<'w> {
+    batch: Option<super::change_watch::Batch<'w>>,
+    /// The writer connection's `data_version` inside the first transaction.
+    writer_version: Option<i64>,
+}
+
+impl<'w> Bracket<'w> {
+    async fn begin(&mut self, watch: Option<&'w ChangeWatch>, conn: &mut SqliteConnection) {
+        if let Some(watch) = watch {
+            self.writer_version = data_version(conn).await;
+            self.batch = Some(watch.begin_batch());
         }
-        Err(error) => return fail_all(batch, &error.to_string()),
-    };
+    }
+
+    async fn finish(self, conn: &mut PoolConnection<Sqlite>) {
+        if let Some(batch) = self.batch {
+            // The probe first, then the writer: a commit by another process between the
+            // two shows in the writer's version, so the probe's cannot hide it.
+            let seen = batch.seen_after_commit();
+            let others = match (self.writer_version, data_version(conn).await) {
+                (Some(before), Some(after)) => Some(before != after),
+                _ => None,
+            };
+            batch.finish(seen, others);
+        }
+    }
+}
+
+/// `PRAGMA data_version` of `conn`: it moves when another connection commits.
+async fn data_version(conn: &mut SqliteConnection) -> Option<i64> {
+    sqlx::query_scalar("PRAGMA data_version").fetch_one(conn).await.ok()
+}
+
+fn answer(batch: &mut Vec<WriteOp>, applied: Vec<Applied>) {
     for (op, result) in batch.drain(..).zip(applied) {
         // A writer that gave up waiting is fine: its write is committed all the same.
         match (op, result) {
@@ -95,11 +169,25 @@ async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<WriteOp>) {
 }
 
 /// All writes of the batch in one transaction; any database error aborts it whole.
-async fn apply_all(writer: &SqlitePool, batch: &[WriteOp]) -> Result<Vec<Applied>, StoreError> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+async fn apply_all<'w>(
+    conn: &mut SqliteConnection,
+    watch: Option<&'w ChangeWatch>,
+    bracket: &mut Bracket<'w>,
+    batch: &[WriteOp],
+) -> Result<Vec<Applied>, StoreError> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    bracket.begin(watch, &mut tx).await;
     let mut applied = Vec::with_capacity(batch.len());
-    for op in batch {
-        match apply(&mut tx, op).await {
+    while applied.len() < batch.len() {
+        let rest = &batch[applied.len()..];
+        // A run of plain messages goes in a few round trips; anything else one by one,
+        // in arrival order.
+        let run: Vec<&NewMessage> = rest.iter().map_while(WriteOp::plain_message).collect();
+        if !run.is_empty() {
+            applied.extend(insert_messages(&mut tx, &run).await?.into_iter().map(Applied::Create));
+            continue;
+        }
+        match apply(&mut tx, &rest[0]).await {
             Applied::Create(Err(StoreError::Database(error))) | Applied::Read(Err(StoreError::Database(error))) => {
                 return Err(StoreError::Database(error));
             }
@@ -111,9 +199,9 @@ async fn apply_all(writer: &SqlitePool, batch: &[WriteOp]) -> Result<Vec<Applied
 }
 
 /// One write in its own transaction.
-async fn apply_alone(writer: &SqlitePool, op: &WriteOp) -> Applied {
+async fn apply_alone(conn: &mut SqliteConnection, op: &WriteOp) -> Applied {
     let result = async {
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let applied = apply(&mut tx, op).await;
         if applied.error().is_none() {
             tx.commit().await?;
@@ -126,7 +214,7 @@ async fn apply_alone(writer: &SqlitePool, op: &WriteOp) -> Applied {
     }
 }
 
-async fn apply(tx: &mut Transaction<'static, Sqlite>, op: &WriteOp) -> Applied {
+async fn apply(tx: &mut SqliteConnection, op: &WriteOp) -> Applied {
     match op {
         WriteOp::Create(message, _) => Applied::Create(insert_message(tx, message).await),
         WriteOp::Read(request, _) => Applied::Read(ChatWrites::<Sqlite>::mark_read_in(tx, request).await),
