@@ -22,11 +22,13 @@ pub struct DocumentCache {
 
 impl DocumentCache {
     /// How many documents are kept now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
     /// Whether no document is kept.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -5,10 +5,6 @@
 //! (a cookie session never as a bearer token, nor the reverse), and its user is enabled
 //! with a known role. Requests use it through [`AuthService::authenticate`] (which
 //! records the use), open subscriptions through [`AuthService::still_valid`] (which does not).
-//! API keys found live are kept in memory under the store's change epoch
-//! ([`Store::change_epoch`]): any commit other than a message write or read mark (a
-//! revocation by this process, the CLI or another node) moves it, so the next request
-//! reads the key again; a store that cannot tell is read every time.
 
 use super::accounts::{principal_of, SESSION_IDLE_TIMEOUT, SESSION_TOUCH_RESOLUTION};
 use super::clock::Clock;
@@ -18,17 +14,13 @@ use crate::domain::Principal;
 use crate::store::{ApiKeyRecord, SessionKind, SessionRecord, Store, StoreError, UserRecord};
 use crate::domain::ids::KeyId;
 use crate::domain::time::UnixMillis;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tracing::instrument;
 
 /// An API key's last use is written at most this often, so reads stay reads.
 pub const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
-
-/// Most API keys kept in memory; past it the cache starts over.
-pub const MAX_CACHED_KEYS: usize = 4_096;
 
 /// A secret a client presented.
 #[derive(Debug, Clone, Copy)]
@@ -121,58 +113,17 @@ enum Live {
     Session(SessionRecord, Principal),
 }
 
-/// Live API keys by hash, each with the change epoch it was read under.
-#[derive(Default)]
-struct KeyCache {
-    keys: Mutex<HashMap<String, (ApiKeyRecord, u64)>>,
-}
-
-impl KeyCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ApiKeyRecord, u64)>> {
-        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The key read under `epoch`; an entry of another epoch is dropped.
-    fn get(&self, hash: &str, epoch: u64) -> Option<ApiKeyRecord> {
-        let mut keys = self.lock();
-        match keys.get(hash) {
-            Some((key, at)) if *at == epoch => Some(key.clone()),
-            Some(_) => {
-                keys.remove(hash);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn keep(&self, hash: &str, key: &ApiKeyRecord, epoch: u64) {
-        let mut keys = self.lock();
-        if keys.len() >= MAX_CACHED_KEYS {
-            keys.clear();
-        }
-        keys.insert(hash.to_owned(), (key.clone(), epoch));
-    }
-
-    /// Records a use written to storage, so requests before the next read skip it.
-    fn touched(&self, hash: &str, now: UnixMillis) {
-        if let Some((key, _)) = self.lock().get_mut(hash) {
-            key.last_used_at = Some(now);
-        }
-    }
-}
-
 /// Authentication over a store.
 #[derive(Clone)]
 pub struct AuthService {
     store: Arc<dyn Store>,
     clock: Clock,
-    keys: Arc<KeyCache>,
 }
 
 impl AuthService {
     /// Authentication over `store`, reading the time from `clock`.
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Self { store, clock, keys: Arc::default() }
+        Self { store, clock }
     }
 
     /// Resolves a presented credential to the principal it acts for, recording its use
@@ -182,10 +133,9 @@ impl AuthService {
         let check = presented.check();
         let now = self.clock.now();
         match (self.live(&check, now).await?, &check) {
-            (Some(Live::Key(key)), CredentialCheck::ApiKey(hash)) => {
+            (Some(Live::Key(key)), _) => {
                 if key.last_used_at.is_none_or(|at| now.since(at) >= LAST_USED_RESOLUTION) {
                     self.store.touch_api_key(key.id, now).await?;
-                    self.keys.touched(hash, now);
                 }
                 let principal = match key.seller_id {
                     Some(seller_id) => Principal::Seller { seller_id },
@@ -215,7 +165,7 @@ impl AuthService {
     /// The one rule: the credential `check` names, if it holds at `now`.
     async fn live(&self, check: &CredentialCheck, now: UnixMillis) -> Result<Option<Live>, StoreError> {
         match check {
-            CredentialCheck::ApiKey(hash) => Ok(self.api_key(hash).await?.filter(|key| key.revoked_at.is_none()).map(Live::Key)),
+            CredentialCheck::ApiKey(hash) => Ok(self.store.api_key_by_hash(hash).await?.filter(|key| key.revoked_at.is_none()).map(Live::Key)),
             CredentialCheck::Session(hash, kind) => {
                 let session = self.store.session_user(hash, *kind, now, now.minus(SESSION_IDLE_TIMEOUT)).await?;
                 Ok(session
@@ -223,22 +173,5 @@ impl AuthService {
                     .and_then(|session| principal_of(&session.user).map(|principal| Live::Session(session, principal))))
             }
         }
-    }
-
-    /// The key with this hash: from memory if it was read live under the store's current
-    /// change epoch, else from storage (keeping it if live).
-    async fn api_key(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        // Asked before reading: a commit after this point moves the epoch past the entry.
-        let epoch = self.store.change_epoch();
-        if let Some(key) = epoch.and_then(|epoch| self.keys.get(hash, epoch)) {
-            return Ok(Some(key));
-        }
-        let key = self.store.api_key_by_hash(hash).await?;
-        if let (Some(epoch), Some(key)) = (epoch, &key) {
-            if key.revoked_at.is_none() {
-                self.keys.keep(hash, key, epoch);
-            }
-        }
-        Ok(key)
     }
 }

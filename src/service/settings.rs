@@ -1,14 +1,12 @@
 //! The operator's "Enable in-app chat" switch and its one owner. The send path asks it
 //! before a seller writes, `chatEvents` asks it before a seller subscribes, and the event
 //! broker watches it to end seller subscriptions when chat is switched off. The stored
-//! setting is the truth (another process, such as the CLI, may change it): a read goes to
-//! storage, and tells the watchers when the value changed, unless nothing but message
-//! writes has been committed since the last read (the store's change epoch,
-//! [`Store::change_epoch`], has not moved).
+//! setting is the truth (another process, such as the CLI, may change it): every read
+//! goes to storage and tells the watchers when the value changed.
 
 use super::error::ServiceError;
 use crate::store::Store;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Settings key of the operator's "Enable in-app chat" switch.
@@ -20,30 +18,19 @@ pub struct ChatSwitch {
     store: Arc<dyn Store>,
     /// The value last read or set, for watchers.
     known: Arc<watch::Sender<bool>>,
-    /// The value last read and the change epoch it was read under.
-    cached: Arc<Mutex<Option<(u64, bool)>>>,
 }
 
 impl ChatSwitch {
     /// The switch stored in `store` (on until read otherwise).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, known: Arc::new(watch::Sender::new(true)), cached: Arc::default() }
+        Self { store, known: Arc::new(watch::Sender::new(true)) }
     }
 
-    /// Whether sellers may chat now (default: on), read from storage unless nothing
-    /// that could change it was committed since the last read.
+    /// Whether sellers may chat now (default: on), read from storage.
     #[tracing::instrument(skip_all)]
     pub async fn enabled(&self) -> Result<bool, ServiceError> {
-        // Asked before reading: a commit after this point moves the epoch past the value.
-        let epoch = self.store.change_epoch();
-        if let (Some(epoch), Some((at, enabled))) = (epoch, *self.lock_cached()) {
-            if at == epoch {
-                return Ok(enabled);
-            }
-        }
         let enabled = self.store.setting(CHAT_ENABLED_SETTING).await?.as_deref() != Some("false");
         self.publish(enabled);
-        *self.lock_cached() = epoch.map(|epoch| (epoch, enabled));
         Ok(enabled)
     }
 
@@ -51,7 +38,6 @@ impl ChatSwitch {
     #[tracing::instrument(skip_all)]
     pub async fn set(&self, enabled: bool) -> Result<(), ServiceError> {
         self.store.set_setting(CHAT_ENABLED_SETTING, if enabled { "true" } else { "false" }).await?;
-        *self.lock_cached() = None;
         self.publish(enabled);
         Ok(())
     }
@@ -59,10 +45,6 @@ impl ChatSwitch {
     /// The value last read or set, and each change after it.
     pub fn watch(&self) -> watch::Receiver<bool> {
         self.known.subscribe()
-    }
-
-    fn lock_cached(&self) -> std::sync::MutexGuard<'_, Option<(u64, bool)>> {
-        self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn publish(&self, enabled: bool) {

@@ -35,13 +35,6 @@ pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStor
     async fn events_after(&self, after: EventCursor, seller_id: Option<SellerId>, limit: i64) -> StoreResult<Vec<StoredEvent>>;
     /// The newest readable feed position (`EventCursor::START` when empty).
     async fn last_event_position(&self) -> StoreResult<EventCursor>;
-    /// A number that moves whenever anything other than a message write or a read mark
-    /// may have been committed, by this process or another, so a value read from storage
-    /// under the same number is still current; `None` when the store cannot tell cheaply
-    /// now (read storage then). Never waits.
-    fn change_epoch(&self) -> Option<u64> {
-        None
-    }
     /// Tells other nodes that events were committed (PostgreSQL NOTIFY; a wake-up only).
     async fn announce_commit(&self) -> StoreResult<()> {
         Ok(())

@@ -1,7 +1,7 @@
-//! Cached credentials and settings (see `service::auth` and `service::settings`): a key
-//! revoked, or chat switched off, through any connection to the database is refused at
-//! the very next request, also while other sellers' messages are being committed (the
-//! group commit must not hide a change from the cache).
+//! Credentials and settings under load: a key revoked, or chat switched off, through any
+//! connection to the database (the server's own, or another one as the CLI would use) is
+//! refused at the very next request, also while other sellers' messages are being group
+//! committed. The guard for any cache of keys or settings on the request path.
 
 use crate::common::app::{now, TestApp};
 use crate::common::graphql::{error_code, payload_errors, BRIEF_LIST, SELLER_SEND};

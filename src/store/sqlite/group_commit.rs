@@ -6,18 +6,13 @@
 //! Nobody is answered before the COMMIT is durable. The expected refusals (an unknown
 //! seller) write nothing, so they share a batch safely; if a statement fails for any
 //! other reason the batch is rolled back and each write retried in a transaction of its
-//! own, so one bad write never takes others down with it. Each batch holds the writer
-//! connection from its first statement to its last and tells the [`ChangeWatch`] what it
-//! committed, so caches keyed on the store's change epoch survive message writes.
+//! own, so one bad write never takes others down with it.
 
-use super::change_watch::ChangeWatch;
-use super::writes::{insert_message, insert_messages};
 use crate::domain::ids::MessageId;
+use super::writes::{insert_message, insert_messages};
 use crate::store::chats::ChatWrites;
 use crate::store::records::{CreateOutcome, MarkRead, NewMessage, StoreError, StoreResult};
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
-use std::sync::Arc;
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes one transaction takes.
@@ -51,11 +46,10 @@ pub(super) struct GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Starts the committer on `writer` (a one-connection pool), reporting each batch to
-    /// `watch` when there is one.
-    pub(super) fn start(writer: SqlitePool, watch: Option<Arc<ChangeWatch>>) -> Self {
+    /// Starts the committer on `writer` (a one-connection pool).
+    pub(super) fn start(writer: SqlitePool) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(Committer { writer, watch }, pending));
+        tokio::spawn(run(writer, pending));
         Self { queue }
     }
 
@@ -74,12 +68,7 @@ impl GroupCommitter {
     }
 }
 
-struct Committer {
-    writer: SqlitePool,
-    watch: Option<Arc<ChangeWatch>>,
-}
-
-async fn run(committer: Committer, mut pending: mpsc::Receiver<WriteOp>) {
+async fn run(writer: SqlitePool, mut pending: mpsc::Receiver<WriteOp>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = pending.recv().await {
         batch.push(first);
@@ -89,75 +78,24 @@ async fn run(committer: Committer, mut pending: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        committer.commit_batch(&mut batch).await;
+        commit_batch(&writer, &mut batch).await;
     }
 }
 
-impl Committer {
-    /// Applies and commits one batch, then answers every writer in it.
-    async fn commit_batch(&self, batch: &mut Vec<WriteOp>) {
-        let mut conn = match self.writer.acquire().await {
-            Ok(conn) => conn,
-            Err(error) => return fail_all(batch, &error.to_string()),
-        };
-        let mut bracket = Bracket::default();
-        let applied = match apply_all(&mut conn, self.watch.as_deref(), &mut bracket, batch).await {
-            Ok(applied) => applied,
-            Err(_) if batch.len() > 1 => {
-                // Isolate the failure: every write alone, in its own transaction.
-                let mut applied = Vec::with_capacity(batch.len());
-                for op in batch.iter() {
-                    applied.push(apply_alone(&mut conn, op).await);
-                }
-                applied
+/// Applies and commits one batch, then answers every writer in it.
+async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<WriteOp>) {
+    let applied = match apply_all(writer, batch).await {
+        Ok(applied) => applied,
+        Err(_) if batch.len() > 1 => {
+            // Isolate the failure: every write alone, in its own transaction.
+            let mut applied = Vec::with_capacity(batch.len());
+            for op in batch.iter() {
+                applied.push(apply_alone(writer, op).await);
             }
-            Err(error) => {
-                bracket.finish(&mut conn).await;
-                return fail_all(batch, &error.to_string());
-            }
-        };
-        bracket.finish(&mut conn).await;
-        answer(batch, applied);
-    }
-}
-
-/// What a batch tells the change watch: started inside its first transaction, finished
-/// after its last, on the same connection (no in-process write can come between).
-#[derive(Default)]
-struct Bracket<'w> {
-    batch: Option<super::change_watch::Batch<'w>>,
-    /// The writer connection's `data_version` inside the first transaction.
-    writer_version: Option<i64>,
-}
-
-impl<'w> Bracket<'w> {
-    async fn begin(&mut self, watch: Option<&'w ChangeWatch>, conn: &mut SqliteConnection) {
-        if let Some(watch) = watch {
-            self.writer_version = data_version(conn).await;
-            self.batch = Some(watch.begin_batch());
+            applied
         }
-    }
-
-    async fn finish(self, conn: &mut PoolConnection<Sqlite>) {
-        if let Some(batch) = self.batch {
-            // The probe first, then the writer: a commit by another process between the
-            // two shows in the writer's version, so the probe's cannot hide it.
-            let seen = batch.seen_after_commit();
-            let others = match (self.writer_version, data_version(conn).await) {
-                (Some(before), Some(after)) => Some(before != after),
-                _ => None,
-            };
-            batch.finish(seen, others);
-        }
-    }
-}
-
-/// `PRAGMA data_version` of `conn`: it moves when another connection commits.
-async fn data_version(conn: &mut SqliteConnection) -> Option<i64> {
-    sqlx::query_scalar("PRAGMA data_version").fetch_one(conn).await.ok()
-}
-
-fn answer(batch: &mut Vec<WriteOp>, applied: Vec<Applied>) {
+        Err(error) => return fail_all(batch, &error.to_string()),
+    };
     for (op, result) in batch.drain(..).zip(applied) {
         // A writer that gave up waiting is fine: its write is committed all the same.
         match (op, result) {
@@ -169,14 +107,8 @@ fn answer(batch: &mut Vec<WriteOp>, applied: Vec<Applied>) {
 }
 
 /// All writes of the batch in one transaction; any database error aborts it whole.
-async fn apply_all<'w>(
-    conn: &mut SqliteConnection,
-    watch: Option<&'w ChangeWatch>,
-    bracket: &mut Bracket<'w>,
-    batch: &[WriteOp],
-) -> Result<Vec<Applied>, StoreError> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    bracket.begin(watch, &mut tx).await;
+async fn apply_all(writer: &SqlitePool, batch: &[WriteOp]) -> Result<Vec<Applied>, StoreError> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let mut applied = Vec::with_capacity(batch.len());
     while applied.len() < batch.len() {
         let rest = &batch[applied.len()..];
@@ -199,9 +131,9 @@ async fn apply_all<'w>(
 }
 
 /// One write in its own transaction.
-async fn apply_alone(conn: &mut SqliteConnection, op: &WriteOp) -> Applied {
+async fn apply_alone(writer: &SqlitePool, op: &WriteOp) -> Applied {
     let result = async {
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let applied = apply(&mut tx, op).await;
         if applied.error().is_none() {
             tx.commit().await?;
@@ -214,7 +146,7 @@ async fn apply_alone(conn: &mut SqliteConnection, op: &WriteOp) -> Applied {
     }
 }
 
-async fn apply(tx: &mut SqliteConnection, op: &WriteOp) -> Applied {
+async fn apply(tx: &mut Transaction<'static, Sqlite>, op: &WriteOp) -> Applied {
     match op {
         WriteOp::Create(message, _) => Applied::Create(insert_message(tx, message).await),
         WriteOp::Read(request, _) => Applied::Read(ChatWrites::<Sqlite>::mark_read_in(tx, request).await),

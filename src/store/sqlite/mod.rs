@@ -1,6 +1,5 @@
 //! The embedded SQLite store: WAL journal, one writer connection, a pool of readers.
 
-mod change_watch;
 mod group_commit;
 mod search;
 mod writes;
@@ -11,13 +10,11 @@ use super::contract::Store;
 use super::records::*;
 use crate::domain::cursor::EventCursor;
 use async_trait::async_trait;
-use change_watch::ChangeWatch;
 use group_commit::GroupCommitter;
 use super::chats::{chat_list_sql, Bind};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 use tracing::instrument;
 
@@ -30,8 +27,6 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Batches concurrent message writes into shared transactions on `writer`.
     committer: GroupCommitter,
-    /// Tells cached credentials and settings when anything but `committer` committed.
-    watch: Option<Arc<ChangeWatch>>,
     /// `PATH.lock`, locked while a server uses the file.
     _server_lock: Option<std::fs::File>,
 }
@@ -71,9 +66,8 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        let watch = if is_in_memory(&path) { None } else { ChangeWatch::open(&path).map(Arc::new) };
-        let committer = GroupCommitter::start(writer.clone(), watch.clone());
-        Ok(Self { readers, writer, committer, watch, _server_lock: server_lock })
+        let committer = GroupCommitter::start(writer.clone());
+        Ok(Self { readers, writer, committer, _server_lock: server_lock })
     }
 }
 
@@ -238,10 +232,6 @@ impl Store for SqliteStore {
         }
         let rows = query.fetch_all(&self.readers).await?;
         Ok(rows.iter().map(RecordRow::event).collect::<Result<_, _>>()?)
-    }
-
-    fn change_epoch(&self) -> Option<u64> {
-        self.watch.as_ref()?.current()
     }
 
     #[instrument(level = "debug", skip_all)]
