@@ -415,6 +415,9 @@ pub async fn run(mut cli: Cli) -> Result<()> {
         Command::Export { database, seller } => export(database.open_existing().await?, &seller).await,
         Command::Notifications { database, recent } => notifications(database.open_existing().await?, recent).await,
         Command::Backup { database, to } => {
+            if !store::can_back_up(&database.database_url) {
+                return Err(store::StoreError::BackupUnsupported.into());
+            }
             let summary = Operations::new(database.open_existing().await?).backup(&to).await?;
             println!("{}\t{} bytes\t{} messages", summary.path.display(), summary.bytes, summary.messages);
             Ok(())

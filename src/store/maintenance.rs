@@ -174,7 +174,7 @@ impl ChatFacts {
         let mut found = Vec::new();
         let mut differs = |counter: &str, stored: String, expected: String| {
             if stored != expected {
-                found.push(CounterMismatch { seller_id: Some(SellerId::new(self.seller_id)), counter: counter.to_owned(), stored, expected, repairable: true });
+                found.push(CounterMismatch { seller_id: Some(SellerId::from(self.seller_id)), counter: counter.to_owned(), stored, expected, repairable: true });
             }
         };
         let shown = |value: Option<i64>| value.map_or_else(|| "none".to_owned(), |v| v.to_string());
@@ -218,13 +218,13 @@ every_backend! {
             let mut found: Vec<CounterMismatch> = chats.into_iter().map(ChatFacts::from).flat_map(|chat| chat.mismatches()).collect();
             let unevented: Vec<(i64, i64, i64)> = sqlx::query_as(MESSAGES_WITHOUT_ONE_EVENT).fetch_all(&mut *tx).await?;
             found.extend(unevented.into_iter().map(|(seller_id, message_id, events)| CounterMismatch {
-                seller_id: Some(SellerId::new(seller_id)),
+                seller_id: Some(SellerId::from(seller_id)),
                 counter: format!("message_created events of message {message_id}"),
                 stored: events.to_string(),
                 expected: "1".to_owned(),
                 repairable: false,
             }));
-            for (table, highest) in id_counter_needs::<B::Db, _>(&mut tx).await? {
+            for (table, highest) in id_counter_needs::<B::Db>(&mut tx).await? {
                 let stored: i64 = sqlx::query_scalar(&<B::Db as Dialect>::id_counter(table)).fetch_one(&mut *tx).await?;
                 found.extend(id_counter_mismatch(table, stored, highest));
             }
@@ -263,7 +263,7 @@ every_backend! {
                 .await?;
                 fixed.extend(mismatches);
             }
-            for (table, highest) in id_counter_needs::<B::Db, _>(&mut tx).await? {
+            for (table, highest) in id_counter_needs::<B::Db>(&mut tx).await? {
                 let stored: i64 = sqlx::query_scalar(&<B::Db as Dialect>::id_counter(table)).fetch_one(&mut *tx).await?;
                 if let Some(mismatch) = id_counter_mismatch(table, stored, highest) {
                     for statement in <B::Db as Dialect>::raise_id_counter(table) {
@@ -297,7 +297,7 @@ every_backend! {
 
 /// The lowest value each ID counter may hold: messages' the highest message ID; events'
 /// the highest feed position stored or held by a cursor.
-async fn id_counter_needs<DB, C>(tx: &mut sqlx::Transaction<'static, DB>) -> StoreResult<Vec<(&'static str, i64)>>
+async fn id_counter_needs<DB>(tx: &mut sqlx::Transaction<'static, DB>) -> StoreResult<Vec<(&'static str, i64)>>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,

@@ -92,6 +92,12 @@ pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> StoreRe
     Ok(store)
 }
 
+/// Whether `marketchat backup` can copy the database a URL names (SQLite only): told
+/// from the URL, so a PostgreSQL URL is refused before connecting (or migrating) at all.
+pub fn can_back_up(database_url: &str) -> bool {
+    database_url.starts_with("sqlite:")
+}
+
 /// A database URL fit for logs: any password replaced by `***`.
 pub fn without_password(database_url: &str) -> String {
     match url::Url::parse(database_url) {

@@ -30,7 +30,7 @@ pub(super) async fn backup_into(readers: &SqlitePool, path: &Path) -> StoreResul
     let mut copy = SqliteConnection::connect_with(&options).await?;
     let check: String = sqlx::query_scalar("PRAGMA quick_check").fetch_one(&mut copy).await?;
     if check != "ok" {
-        return Err(StoreError::CommitFailed(format!("the copy failed its check: {check}")));
+        return Err(StoreError::BackupCheckFailed(check));
     }
     let messages = sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(&mut copy).await?;
     copy.close().await?;
