@@ -8,7 +8,7 @@ use crate::metrics::{Metrics, PathLabels, RequestLabels};
 use crate::realtime::Broker;
 use crate::service::notifications::{self, NotificationSettings};
 use crate::service::webhooks::{self, WebhookSettings};
-use crate::service::{retention, Accounts, AuthService, ChatService, Clock, NotificationService, Provisioning, SsoService, WebhookService};
+use crate::service::{retention, Accounts, AuthService, ChatService, Clock, NotificationService, Operations, Provisioning, SsoService, WebhookService};
 use crate::store::Store;
 use crate::web::{self, EmbedState, Framable, NotificationState, WebState, CONTENT_SECURITY_POLICY};
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
@@ -109,6 +109,7 @@ impl AppState {
     /// State over `store` with the settings in `config`, reading the time from `clock`.
     fn new(config: &ServerConfig, store: Arc<dyn Store>, clock: Clock) -> Self {
         let metrics = Arc::new(Metrics::default());
+        metrics.max_subscriptions.set(i64::try_from(config.max_subscriptions).unwrap_or(i64::MAX));
         let chat = ChatService::new(store.clone(), config.message_rules(), clock.clone());
         let broker = Broker::new(store.clone(), chat.switch().clone(), config.event_buffer, EVENT_POLL_INTERVAL, metrics.clone());
         let wake = broker.clone();
@@ -206,7 +207,13 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// The metrics, with the database's health read at this scrape.
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let health = Operations::new(state.store.clone()).health(state.clock.now()).await;
+    state.metrics.database_up.set(i64::from(health.database_up));
+    if let Some(backlog) = health.notification_backlog {
+        state.metrics.notification_backlog.set(backlog);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
 

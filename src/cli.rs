@@ -10,7 +10,8 @@ use crate::domain::wire::WireMessage;
 use crate::service::accounts::NewUserKind;
 use crate::service::webhooks::{self, DestinationPolicy};
 use crate::service::provisioning::{SellerChange, SellerRef};
-use crate::service::{Accounts, ChatService, Clock, NotificationService, Provisioning, ServiceError, WebhookService};
+use crate::service::operations::mismatch_line;
+use crate::service::{Accounts, ChatService, Clock, NotificationService, Operations, Provisioning, ServiceError, WebhookService};
 use crate::store::{self, DatabaseSettings, Store};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -141,6 +142,27 @@ pub enum Command {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(0..=10_000))]
         recent: i64,
     },
+    /// Copy a live SQLite database to FILE (a consistent snapshot, while the server keeps
+    /// serving); prints bytes and messages. Never overwrites FILE. PostgreSQL: use pg_dump.
+    Backup {
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The new file (0600); its directory must exist.
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
+    },
+    /// Check the database's integrity and that every stored counter (unread counts,
+    /// totals, last messages, ID counters) matches the messages: one line per problem and
+    /// exit 1, or exit 0 when sound.
+    Check {
+        /// Recompute the counters that are wrong, in one transaction, and say what changed.
+        #[arg(long)]
+        repair: bool,
+        /// Which database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 impl Command {
@@ -156,7 +178,9 @@ impl Command {
             | Command::User { database, .. }
             | Command::Settings { database, .. }
             | Command::Export { database, .. }
-            | Command::Notifications { database, .. } => Some(database),
+            | Command::Notifications { database, .. }
+            | Command::Backup { database, .. }
+            | Command::Check { database, .. } => Some(database),
         }
     }
 }
@@ -392,7 +416,40 @@ pub async fn run(mut cli: Cli) -> Result<()> {
         }
         Command::Export { database, seller } => export(database.open_existing().await?, &seller).await,
         Command::Notifications { database, recent } => notifications(database.open_existing().await?, recent).await,
+        Command::Backup { database, to } => {
+            if !store::can_back_up(&database.database_url) {
+                return Err(store::StoreError::BackupUnsupported.into());
+            }
+            let summary = Operations::new(database.open_existing().await?).backup(&to).await?;
+            println!("{}\t{} bytes\t{} messages", summary.path.display(), summary.bytes, summary.messages);
+            Ok(())
+        }
+        Command::Check { database, repair } => check(database.open_existing().await?, repair).await,
     }
+}
+
+/// `marketchat check [--repair]`: with `--repair`, first `fixed: LINE` for each counter
+/// recomputed; then one line per problem left (exit 1), or `sound: …` (exit 0).
+async fn check(store: Arc<dyn Store>, repair: bool) -> Result<()> {
+    let operations = Operations::new(store);
+    let mut out = std::io::stdout().lock();
+    if repair {
+        for fixed in operations.repair().await? {
+            writeln!(out, "fixed: {}", mismatch_line(&fixed))?;
+        }
+    }
+    let report = operations.check().await?;
+    let problems = report.problem_lines();
+    if problems.is_empty() {
+        writeln!(out, "sound: integrity ok, counters match ({} chats, {} messages)", report.chats, report.messages)?;
+        return Ok(());
+    }
+    for line in &problems {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    let hint = if report.mismatches.iter().any(|m| m.repairable) { "; marketchat check --repair recomputes the counters" } else { "" };
+    bail!("{} problem(s) found{hint}", problems.len())
 }
 
 /// Opens the store and applies migrations.

@@ -57,6 +57,12 @@ pub struct Metrics {
     pub webhook_failing_endpoints: Gauge,
     /// Notification e-mail attempts, by outcome (`sent`, `failed` and retried, `gave_up`).
     pub notification_emails: Family<DeliveryLabels, Counter>,
+    /// 1 when the database answered at the latest scrape (what `/readyz` asks), else 0.
+    pub database_up: Gauge,
+    /// Notification e-mails due and not yet sent (nor given up), at the latest scrape.
+    pub notification_backlog: Gauge,
+    /// The node's cap on open subscription sockets (`--max-subscriptions`).
+    pub max_subscriptions: Gauge,
 }
 
 impl Default for Metrics {
@@ -80,7 +86,26 @@ impl Default for Metrics {
         registry.register("webhook_failing_endpoints", "Webhook endpoints whose latest attempt failed", webhook_failing_endpoints.clone());
         let notification_emails = Family::<DeliveryLabels, Counter>::default();
         registry.register("notification_emails", "Notification e-mail attempts by outcome (sent, failed, gave_up)", notification_emails.clone());
-        Self { registry, http_requests, http_latency, messages_created, live_connections, events_delivered, webhook_deliveries, webhook_failing_endpoints, notification_emails }
+        let database_up = Gauge::default();
+        let notification_backlog = Gauge::default();
+        let max_subscriptions = Gauge::default();
+        registry.register("database_up", "1 when the database answered at this scrape (as /readyz asks), else 0", database_up.clone());
+        registry.register("notification_backlog", "Notification e-mails due and not yet sent or given up", notification_backlog.clone());
+        registry.register("max_subscriptions", "Open subscription sockets this node accepts (--max-subscriptions)", max_subscriptions.clone());
+        Self {
+            registry,
+            http_requests,
+            http_latency,
+            messages_created,
+            live_connections,
+            events_delivered,
+            webhook_deliveries,
+            webhook_failing_endpoints,
+            notification_emails,
+            database_up,
+            notification_backlog,
+            max_subscriptions,
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`support`]: the support inbox (assignment, status, notes, saved replies, stats).
 //! - [`notifications`]: e-mail notifications of unread and unanswered messages, and
 //!   opting out of them.
+//! - [`operations`]: the online backup and the consistency check (`backup`, `check`).
 //! - [`retention`]: removing messages older than the retention period.
 //! - [`sso`]: operator single sign-on with the marketplace's OpenID Connect provider.
 
@@ -22,6 +23,7 @@ mod chat;
 mod clock;
 mod error;
 pub mod notifications;
+pub mod operations;
 pub mod provisioning;
 pub(crate) mod retention;
 mod settings;
@@ -36,6 +38,7 @@ pub use chat::search::{SearchHit, SearchPage};
 pub use clock::Clock;
 pub use error::ServiceError;
 pub use notifications::NotificationService;
+pub use operations::Operations;
 pub use provisioning::Provisioning;
 pub use settings::{ChatSwitch, CHAT_ENABLED_SETTING};
 pub use sso::SsoService;

@@ -6,6 +6,7 @@ use super::records::{CommitHook, CreateOutcome, MarkRead, NewMessage, StoreResul
 use super::accounts::AccountStore;
 use super::chats::ChatStore;
 use super::keys::KeyStore;
+use super::maintenance::MaintenanceStore;
 use super::notifications::NotificationStore;
 use super::search::SearchStore;
 use super::sellers::SellerStore;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 /// supertraits) and what each dialect does its own way (below). Implementations must make
 /// each method atomic: a failed call leaves nothing half-written.
 #[async_trait]
-pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStore + SettingStore + SupportStore + SearchStore + NotificationStore + Send + Sync + 'static {
+pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStore + SettingStore + SupportStore + SearchStore + NotificationStore + MaintenanceStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Stores a message, updates the chat's counters and records a `MessageCreated`
@@ -35,6 +36,15 @@ pub trait Store: SellerStore + KeyStore + AccountStore + WebhookStore + ChatStor
     async fn events_after(&self, after: EventCursor, seller_id: Option<SellerId>, limit: i64) -> StoreResult<Vec<StoredEvent>>;
     /// The newest readable feed position (`EventCursor::START` when empty).
     async fn last_event_position(&self) -> StoreResult<EventCursor>;
+    /// The database's own integrity checks (SQLite's `integrity_check` and
+    /// `foreign_key_check`; on PostgreSQL, amcheck's B-tree checks when the extension is
+    /// installed, and the event feed against the transaction counter): one line per
+    /// problem, none when sound.
+    async fn integrity_problems(&self) -> StoreResult<Vec<String>>;
+    /// Writes a consistent copy of the live database into the empty file at `path`
+    /// without holding up writers, and returns how many messages the copy holds.
+    /// SQLite only: PostgreSQL refuses with [`super::StoreError::BackupUnsupported`].
+    async fn backup_into(&self, path: &std::path::Path) -> StoreResult<i64>;
     /// Tells other nodes that events were committed (PostgreSQL NOTIFY; a wake-up only).
     async fn announce_commit(&self) -> StoreResult<()> {
         Ok(())

@@ -49,6 +49,7 @@ mod accounts;
 mod chats;
 mod contract;
 mod keys;
+mod maintenance;
 mod notifications;
 mod postgres;
 mod records;
@@ -64,6 +65,7 @@ pub use accounts::AccountStore;
 pub use chats::ChatStore;
 pub use contract::Store;
 pub use keys::KeyStore;
+pub use maintenance::{CounterMismatch, MaintenanceStore};
 pub use notifications::{DueStretch, EmailOutcome, EmailRecord, EmailSummary, NewEmail, NotificationStore, NotifiedSide, Recipient, StretchChange, WaitingStretch};
 pub use postgres::PostgresStore;
 pub use records::*;
@@ -88,6 +90,12 @@ pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> StoreRe
     tracing::debug!(database = %without_password(database_url), "opened the database");
     store.migrate().await?;
     Ok(store)
+}
+
+/// Whether `marketchat backup` can copy the database a URL names (SQLite only): told
+/// from the URL, so a PostgreSQL URL is refused before connecting (or migrating) at all.
+pub fn can_back_up(database_url: &str) -> bool {
+    database_url.starts_with("sqlite:")
 }
 
 /// A database URL fit for logs: any password replaced by `***`.

@@ -39,6 +39,12 @@ pub enum StoreError {
     /// A `sqlite://` path that names no database this command may open.
     #[error("{0}")]
     NoDatabase(String),
+    /// The backup copy failed its check (`PRAGMA quick_check`).
+    #[error("the backup copy failed its check: {0}")]
+    BackupCheckFailed(String),
+    /// `backup` makes copies of SQLite databases only.
+    #[error("marketchat backup copies SQLite databases only; back up PostgreSQL with pg_dump (pg_dump --format=custom --file=marketchat.dump DATABASE_URL) or your provider's snapshots, see docs/operations.md")]
+    BackupUnsupported,
     /// Another server holds the SQLite database's lock file.
     #[error("another marketchat server uses {0} (its lock file {0}.lock is held)")]
     InUse(String),

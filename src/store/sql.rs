@@ -31,6 +31,15 @@ pub(super) trait Dialect: Database<QueryResult: RowsAffected> {
     /// Whether a query may name the index it must use (SQLite's `INDEXED BY`, which the
     /// chat list uses so each filter combination has the index its migration names).
     const INDEX_HINTS: bool;
+    /// A statement run first in a read transaction so that every statement in it reads
+    /// one snapshot (`None`: the dialect's read transactions already do).
+    const READ_SNAPSHOT: Option<&'static str>;
+    /// `GREATEST_OF(events, webhooks, notifier)` in this dialect: the largest of three columns.
+    const GREATEST_OF_POSITIONS: &'static str;
+    /// A query of the value `table`'s ID counter last handed out (0: none yet).
+    fn id_counter(table: &str) -> String;
+    /// Statements raising `table`'s ID counter to `$1` (the last value handed out).
+    fn raise_id_counter(table: &str) -> Vec<String>;
     /// How a `messages_read` event stores its message IDs.
     type MessageIds: for<'q> Encode<'q, Self> + for<'r> Decode<'r, Self> + Type<Self> + Send;
     /// The IDs as stored.

@@ -51,6 +51,13 @@ pub fn require_chromium() {
     );
 }
 
+/// Checks that `promtool` is installed (Debian's `prometheus` package; the alert rules'
+/// tests).
+pub fn require_promtool() {
+    let installed = std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("promtool").is_file()));
+    require(installed, "promtool (apt-get install prometheus; .ci/run installs it)");
+}
+
 /// Where the test identity provider lives (a node project: tests/oidc).
 pub fn oidc_provider_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc")

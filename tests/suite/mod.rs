@@ -9,6 +9,7 @@
 
 mod abuse;
 mod accounts;
+mod backup;
 mod cli;
 mod crash;
 mod credential_cache;

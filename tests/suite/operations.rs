@@ -2,8 +2,10 @@
 
 use crate::common::app::TestApp;
 use crate::common::graphql::SELLER_SEND;
+use crate::common::requirements::require_promtool;
 use reqwest::StatusCode;
 use serde_json::json;
+use std::collections::HashMap;
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -72,4 +74,65 @@ fn every_import_in_src_points_down_the_layers() {
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{report}");
     assert!(report.contains("0 import circle(s), 0 upward import(s)"), "{report}");
+}
+
+/// The alert rules are valid and each alert fires as its unit test says
+/// (`promtool check rules` and `promtool test rules`; a missing promtool ends the run).
+#[test]
+fn the_alert_rules_pass_promtool() {
+    require_promtool();
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/prometheus");
+    for args in [["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]] {
+        let output = std::process::Command::new("promtool").args(args).current_dir(rules).output().expect("run promtool");
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "promtool {}: {said}", args.join(" "));
+    }
+}
+
+/// Every `marketchat_…` series the alert rules and the Grafana dashboard name is one a
+/// running server exposes: a family `/metrics` declares, with the suffix its type gives
+/// its samples (`_total` for counters, `_bucket`/`_sum`/`_count` for histograms).
+#[tokio::test]
+async fn the_alerts_and_the_dashboard_name_only_metrics_that_exist() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    app.seller_sends(&seller.key, "one").await;
+    let (status, metrics) = app.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let families: HashMap<&str, &str> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_once(' '))
+        .collect();
+    let exists = |name: &str| {
+        let suffixes: &[(&str, &str)] =
+            &[("", "gauge"), ("_total", "counter"), ("_bucket", "histogram"), ("_sum", "histogram"), ("_count", "histogram")];
+        suffixes.iter().any(|(suffix, kind)| name.strip_suffix(suffix).is_some_and(|family| families.get(family) == Some(kind)))
+    };
+    assert!(exists("marketchat_database_up") && metrics.contains("marketchat_database_up 1"), "{metrics}");
+    assert!(metrics.contains("marketchat_max_subscriptions 50000"), "{metrics}");
+    for (file, text) in [
+        ("docs/prometheus/alerts.yml", include_str!("../../docs/prometheus/alerts.yml")),
+        ("docs/grafana/marketchat.json", include_str!("../../docs/grafana/marketchat.json")),
+    ] {
+        let named = metric_names(text);
+        assert!(named.len() >= 8, "{file} names {named:?}");
+        for name in named {
+            assert!(exists(&name), "{file} names {name}, which /metrics does not have:\n{metrics}");
+        }
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(include_str!("../../docs/grafana/marketchat.json")).expect("the dashboard is JSON");
+    assert!(dashboard["panels"].as_array().is_some_and(|panels| panels.len() >= 10));
+}
+
+/// The distinct `marketchat_…` identifiers in `text`.
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("marketchat_"))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -2,6 +2,7 @@
 //! write is one transaction, per-chat order comes from a row lock on the chat, and the
 //! event feed is read below the oldest running transaction (see `EventCursor`).
 
+mod maintenance;
 mod writes;
 mod search;
 
@@ -50,6 +51,17 @@ impl Dialect for Postgres {
     const POSITION: &'static str = "strpos";
     const INDEX_HINTS: bool = false;
     const ROW_LOCKS: bool = true;
+    const READ_SNAPSHOT: Option<&'static str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    const GREATEST_OF_POSITIONS: &'static str = "GREATEST(events, webhooks, notifier)";
+
+    fn id_counter(table: &str) -> String {
+        // A sequence not yet called hands out `last_value` next.
+        format!("SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {}", serial_sequence(table))
+    }
+
+    fn raise_id_counter(table: &str) -> Vec<String> {
+        vec![format!("SELECT setval('{}', $1)", serial_sequence(table))]
+    }
     /// A BIGINT[] column.
     type MessageIds = Vec<i64>;
 
@@ -59,6 +71,14 @@ impl Dialect for Postgres {
 
     fn read_ids(stored: Vec<i64>) -> Result<Vec<i64>, sqlx::Error> {
         Ok(stored)
+    }
+}
+
+/// The sequence behind `table`'s BIGSERIAL key (`messages.id`, `events.seq`).
+fn serial_sequence(table: &str) -> &'static str {
+    match table {
+        "events" => "events_seq_seq",
+        _ => "messages_id_seq",
     }
 }
 
@@ -131,6 +151,15 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map_or(EventCursor::START, |(tx, seq)| EventCursor { tx, seq }))
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn integrity_problems(&self) -> StoreResult<Vec<String>> {
+        maintenance::integrity_problems(&self.pool).await
+    }
+
+    async fn backup_into(&self, _path: &std::path::Path) -> StoreResult<i64> {
+        Err(StoreError::BackupUnsupported)
     }
 
     #[instrument(level = "debug", skip_all)]

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: WAL journal, one writer connection, a pool of readers.
 
 mod group_commit;
+mod maintenance;
 mod search;
 mod writes;
 
@@ -165,6 +166,21 @@ impl Dialect for Sqlite {
     const POSITION: &'static str = "instr";
     const INDEX_HINTS: bool = true;
     const ROW_LOCKS: bool = false;
+    /// A read transaction on a WAL database reads one snapshot from its first statement.
+    const READ_SNAPSHOT: Option<&'static str> = None;
+    const GREATEST_OF_POSITIONS: &'static str = "MAX(events, webhooks, notifier)";
+
+    fn id_counter(table: &str) -> String {
+        // AUTOINCREMENT keeps the highest ID handed out in `sqlite_sequence`.
+        format!("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0)")
+    }
+
+    fn raise_id_counter(table: &str) -> Vec<String> {
+        vec![
+            format!("UPDATE sqlite_sequence SET seq = $1 WHERE name = '{table}'"),
+            format!("INSERT INTO sqlite_sequence (name, seq) SELECT '{table}', $1 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '{table}')"),
+        ]
+    }
     /// A JSON array in a TEXT column.
     type MessageIds = String;
 
@@ -242,6 +258,16 @@ impl Store for SqliteStore {
     async fn last_event_position(&self) -> StoreResult<EventCursor> {
         let seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.readers).await?;
         Ok(EventCursor { tx: 0, seq })
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn integrity_problems(&self) -> StoreResult<Vec<String>> {
+        maintenance::integrity_problems(&self.readers).await
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn backup_into(&self, path: &std::path::Path) -> StoreResult<i64> {
+        maintenance::backup_into(&self.readers, path).await
     }
 }
 
