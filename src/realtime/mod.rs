@@ -11,8 +11,19 @@
 //! storage, and sleeps until the next signal. An event in one chat costs nothing for the
 //! subscribers of the other chats, and a seller subscription can never fall behind.
 //!
+//! WebSocket subscriptions use the fan-out engine ([`fanout`]) instead: small records
+//! that the tailer delivers to from memory, rendering each event once per distinct
+//! document. The streams above remain for subscriptions the engine does not take (a
+//! document with several `chatEvents` fields).
+//!
 //! The tailer wakes on a local commit (`Broker::wake`) and also polls, so writes made
 //! by other processes (the CLI, other nodes) reach subscribers too.
+
+mod fanout;
+mod outbox;
+
+pub use fanout::{EndReason, Plan, Subscription};
+pub use outbox::{Outbox, Outgoing};
 
 use crate::domain::ids::SellerId;
 use crate::domain::cursor::EventCursor;
@@ -70,6 +81,10 @@ pub struct Broker {
     metrics: Arc<Metrics>,
     /// Turns for subscription reads of storage.
     replay_reads: tokio::sync::Semaphore,
+    /// The fan-out engine's subscriptions.
+    registry: Mutex<fanout::Registry>,
+    /// Live events queued per connection at most.
+    capacity: usize,
 }
 
 impl Broker {
@@ -87,6 +102,8 @@ impl Broker {
             poll_interval,
             metrics,
             replay_reads: tokio::sync::Semaphore::new(CONCURRENT_REPLAY_READS),
+            registry: Mutex::default(),
+            capacity: capacity.max(1),
         })
     }
 
@@ -113,7 +130,7 @@ impl Broker {
         self.store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop)
     }
 
-    async fn tail(&self, stop: CancellationToken) {
+    async fn tail(self: &Arc<Self>, stop: CancellationToken) {
         let store = self.store.as_ref();
         let mut last = loop {
             match store.last_event_position().await {
@@ -125,6 +142,8 @@ impl Broker {
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         };
+        self.published_from(last);
+        let mut chat_enabled = self.chat_switch.watch();
         let mut committed_here = false;
         loop {
             match self.publish_new(store, last).await {
@@ -140,9 +159,13 @@ impl Broker {
             // Reading the switch tells seller subscriptions when another process turned
             // chat off; a failed read keeps the value last known.
             let _ = self.chat_switch.enabled().await;
+            if !*chat_enabled.borrow_and_update() {
+                self.end_seller_subscriptions().await;
+            }
             committed_here = false;
             tokio::select! {
                 _ = stop.cancelled() => return,
+                _ = chat_enabled.changed() => {}
                 _ = self.wake.notified() => committed_here = true,
                 _ = self.remote_wake.notified() => {}
                 _ = tokio::time::sleep(self.poll_interval) => {}
@@ -151,7 +174,7 @@ impl Broker {
     }
 
     /// Publishes every event after `last` in order; returns the new last position.
-    async fn publish_new(&self, store: &dyn Store, mut last: EventCursor) -> Result<EventCursor, StoreError> {
+    async fn publish_new(self: &Arc<Self>, store: &dyn Store, mut last: EventCursor) -> Result<EventCursor, StoreError> {
         let mut touched = Vec::new();
         loop {
             let batch = store.events_after(last, None, READ_BATCH).await?;
@@ -159,8 +182,10 @@ impl Broker {
             for event in batch {
                 last = event.position;
                 touched.push(event.seller_id);
+                let event = Arc::new(event);
+                self.deliver(&event).await;
                 // No receivers is fine: no operator is subscribed right now.
-                let _ = self.sender.send(Arc::new(event));
+                let _ = self.sender.send(event);
             }
             if !full {
                 break;
