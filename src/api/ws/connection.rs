@@ -24,7 +24,7 @@ use crate::realtime::{EndReason, Outbox, Outgoing, Subscription};
 use async_graphql::http::ClientMessage;
 use async_graphql::{Data, Executor, Request, Response};
 use axum::extract::ws::{Message, Utf8Bytes};
-use tokio_util::bytes::{BufMut, Bytes, BytesMut};
+use tokio_util::bytes::{BufMut, BytesMut};
 use futures_util::stream::BoxStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt, TryFutureExt};
 use std::collections::{HashMap, VecDeque};
@@ -285,7 +285,7 @@ impl<'a> Connection<'a> {
     }
 
     /// Writes one message; `false` when the socket failed or stayed unwritable.
-    async fn write(&self, sink: &mut (impl Sink<Message> + Unpin), message: Message) -> bool {
+    async fn write(&mut self, sink: &mut (impl Sink<Message> + Unpin), message: Message) -> bool {
         timed(self.state.ws_write_timeout, TryFutureExt::map_err(sink.send(message), drop)).await
     }
 }
