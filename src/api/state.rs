@@ -6,7 +6,7 @@ use super::context::ApiContext;
 use super::rate_limit::RateLimiter;
 use super::schemas::Schemas;
 use super::socket_cap::SocketsPerCredential;
-use super::ws::Plans;
+use super::plans::Plans;
 use crate::config::ServerConfig;
 use crate::realtime::Broker;
 use crate::metrics::Metrics;

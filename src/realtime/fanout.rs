@@ -12,15 +12,38 @@
 //! subscription (one chat) falls back to catching up from storage, as it never could
 //! fall behind.
 
-use super::outbox::Outbox;
-use super::{Broker, FeedEvent, StreamError, READ_BATCH};
 use crate::domain::cursor::EventCursor;
 use crate::domain::ids::SellerId;
-use tokio_util::bytes::Bytes;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError, StoredEvent};
 use futures_util::future::BoxFuture;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::bytes::Bytes;
+
+/// Events read from storage per query, in replay and in the tailer.
+pub(super) const READ_BATCH: i64 = 500;
+
+/// One event of the durable feed, as subscriptions receive it (shared by every receiver).
+pub type FeedEvent = Arc<StoredEvent>;
+
+/// Why a subscription stream ended with an error.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    /// The subscriber fell more than the buffer behind the live feed.
+    #[error("subscriber fell too far behind; reconnect and resume with after: the last cursor received")]
+    TooSlow,
+    /// In-app chat was switched off (seller subscriptions only).
+    #[error("In-app chat is not enabled")]
+    ChatDisabled,
+    /// Reading the feed failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Why the server ended a subscription.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +159,25 @@ impl Registry {
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
-impl Broker {
+/// The engine, one per server (inside the broker).
+pub struct Fanout {
+    /// The durable feed, for catching up.
+    store: Arc<dyn Store>,
+    registry: Mutex<Registry>,
+    /// Live events queued per connection at most.
+    capacity: usize,
+    poll_interval: Duration,
+    metrics: Arc<Metrics>,
+    /// Turns for subscription reads of storage (shared with the broker's replays).
+    replay_reads: Arc<Semaphore>,
+}
+
+impl Fanout {
+    /// An engine catching up from `store`, queueing `capacity` live events per connection.
+    pub(super) fn new(store: Arc<dyn Store>, capacity: usize, poll_interval: Duration, metrics: Arc<Metrics>, replay_reads: Arc<Semaphore>) -> Arc<Self> {
+        Arc::new(Self { store, registry: Mutex::default(), capacity: capacity.max(1), poll_interval, metrics, replay_reads })
+    }
+
     /// A connection's outgoing queue, bounded by the live buffer.
     pub fn outbox(&self) -> Arc<Outbox> {
         Outbox::new(self.capacity)
@@ -346,5 +387,102 @@ impl Broker {
     pub fn subscription_count(&self) -> usize {
         let registry = self.registry();
         registry.all.len() + registry.sellers.values().map(HashMap::len).sum::<usize>()
+    }
+}
+
+/// Something to write for one subscription.
+pub enum Outgoing {
+    /// An event: the `payload` of a `next` message, shared by every subscriber of the plan.
+    Event(Arc<Subscription>, Bytes),
+    /// The subscription ended: write the `next` carrying `error`, then `complete`.
+    Ended(Arc<Subscription>, Bytes, EndReason),
+}
+
+/// A connection's outgoing queue.
+pub struct Outbox {
+    queue: Mutex<Queue>,
+    /// Something was queued.
+    ready: Notify,
+    /// The connection took what was queued (replays wait for room).
+    room: Notify,
+    /// Events queued at most.
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Outgoing>,
+    /// Events among `items`.
+    events: usize,
+}
+
+impl Outbox {
+    /// An empty queue holding `capacity` events at most.
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self { queue: Mutex::default(), ready: Notify::new(), room: Notify::new(), capacity: capacity.max(1) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues an event; `false` when the queue is full (nothing queued).
+    pub(super) fn try_push_event(&self, subscription: Arc<Subscription>, payload: Bytes) -> bool {
+        {
+            let mut queue = self.lock();
+            if queue.events >= self.capacity {
+                return false;
+            }
+            queue.events += 1;
+            queue.items.push_back(Outgoing::Event(subscription, payload));
+        }
+        self.ready.notify_one();
+        true
+    }
+
+    /// Queues the end of a subscription (always: at most one per subscription).
+    pub(super) fn push_end(&self, subscription: Arc<Subscription>, error: Bytes, reason: EndReason) {
+        self.lock().items.push_back(Outgoing::Ended(subscription, error, reason));
+        self.ready.notify_one();
+    }
+
+    /// Whether another event fits.
+    fn has_room(&self) -> bool {
+        self.lock().events < self.capacity
+    }
+
+    /// Waits until another event fits (replays are paced by the connection's writes).
+    pub(super) async fn room(&self) {
+        loop {
+            let taken = self.room.notified();
+            tokio::pin!(taken);
+            taken.as_mut().enable();
+            if self.has_room() {
+                return;
+            }
+            taken.await;
+        }
+    }
+
+    /// Waits until something may be queued (possibly already taken: `take` may find nothing).
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    /// Moves everything queued to `into`, in order.
+    pub fn take(&self, into: &mut VecDeque<Outgoing>) {
+        {
+            let mut queue = self.lock();
+            if queue.items.is_empty() {
+                return;
+            }
+            queue.events = 0;
+            if into.is_empty() {
+                std::mem::swap(into, &mut queue.items);
+            } else {
+                into.extend(queue.items.drain(..));
+            }
+        }
+        self.room.notify_waiters();
     }
 }

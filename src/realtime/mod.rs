@@ -20,10 +20,10 @@
 //! by other processes (the CLI, other nodes) reach subscribers too.
 
 mod fanout;
-mod outbox;
 
-pub use fanout::{EndReason, Plan, Subscription};
-pub use outbox::{Outbox, Outgoing};
+pub use fanout::{EndReason, Fanout, FeedEvent, Outbox, Outgoing, Plan, StreamError, Subscription};
+
+use fanout::READ_BATCH;
 
 use crate::domain::ids::SellerId;
 use crate::domain::cursor::EventCursor;
@@ -35,33 +35,13 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thiserror::Error;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
-/// Events read from storage per query, in replay and in the tailer.
-const READ_BATCH: i64 = 500;
 /// Subscription reads of storage (replays after `after`, seller wake-ups) running at
 /// once; the rest queue in arrival order, so many replays cannot starve requests of
 /// database connections, and each takes its turn.
 const CONCURRENT_REPLAY_READS: usize = 4;
-
-/// One event of the durable feed, as subscriptions receive it (shared by every receiver).
-pub type FeedEvent = Arc<StoredEvent>;
-
-/// Why a subscription stream ended with an error.
-#[derive(Debug, Error)]
-pub enum StreamError {
-    /// The subscriber fell more than the buffer behind the live feed.
-    #[error("subscriber fell too far behind; reconnect and resume with after: the last cursor received")]
-    TooSlow,
-    /// In-app chat was switched off (seller subscriptions only).
-    #[error("In-app chat is not enabled")]
-    ChatDisabled,
-    /// Reading the feed failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// The fan-out hub, one per server, held in application state.
 pub struct Broker {
@@ -80,11 +60,9 @@ pub struct Broker {
     poll_interval: Duration,
     metrics: Arc<Metrics>,
     /// Turns for subscription reads of storage.
-    replay_reads: tokio::sync::Semaphore,
-    /// The fan-out engine's subscriptions.
-    registry: Mutex<fanout::Registry>,
-    /// Live events queued per connection at most.
-    capacity: usize,
+    replay_reads: Arc<tokio::sync::Semaphore>,
+    /// The fan-out engine (WebSocket subscriptions).
+    pub fanout: Arc<Fanout>,
 }
 
 impl Broker {
@@ -92,6 +70,8 @@ impl Broker {
     /// operator subscriber at most; seller subscriptions end when `chat_switch` turns off.
     pub fn new(store: Arc<dyn Store>, chat_switch: ChatSwitch, capacity: usize, poll_interval: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(capacity.max(1));
+        let replay_reads = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REPLAY_READS));
+        let fanout = Fanout::new(store.clone(), capacity, poll_interval, metrics.clone(), replay_reads.clone());
         Arc::new(Self {
             store,
             sender,
@@ -101,9 +81,8 @@ impl Broker {
             remote_wake: Notify::new(),
             poll_interval,
             metrics,
-            replay_reads: tokio::sync::Semaphore::new(CONCURRENT_REPLAY_READS),
-            registry: Mutex::default(),
-            capacity: capacity.max(1),
+            replay_reads,
+            fanout,
         })
     }
 
@@ -142,7 +121,7 @@ impl Broker {
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         };
-        self.published_from(last);
+        self.fanout.published_from(last);
         let mut chat_enabled = self.chat_switch.watch();
         let mut committed_here = false;
         loop {
@@ -160,7 +139,7 @@ impl Broker {
             // chat off; a failed read keeps the value last known.
             let _ = self.chat_switch.enabled().await;
             if !*chat_enabled.borrow_and_update() {
-                self.end_seller_subscriptions().await;
+                self.fanout.end_seller_subscriptions().await;
             }
             committed_here = false;
             tokio::select! {
@@ -183,7 +162,7 @@ impl Broker {
                 last = event.position;
                 touched.push(event.seller_id);
                 let event = Arc::new(event);
-                self.deliver(&event).await;
+                self.fanout.deliver(&event).await;
                 // No receivers is fine: no operator is subscribed right now.
                 let _ = self.sender.send(event);
             }

@@ -15,15 +15,14 @@
 //! at most the write timeout; the credential is re-checked every `ws_recheck`; shutdown,
 //! a too-slow subscriber and the gate close the socket with their codes.
 
-use super::super::resolvers::{ChatEventsMode, ConnectionControl, Registrations};
-use super::super::state::ApiState;
+use crate::api::resolvers::{ChatEventsMode, ConnectionControl, Registrations};
+use crate::api::state::ApiState;
 use super::gate::OperationGate;
-use super::plan::{PlanSource, Plans};
-use super::close;
+use crate::api::plans::{PlanSource, Plans};
 use crate::realtime::{EndReason, Outbox, Outgoing, Subscription};
 use async_graphql::http::ClientMessage;
 use async_graphql::{Data, Executor, Request, Response};
-use axum::extract::ws::{Message, Utf8Bytes};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use tokio_util::bytes::{BufMut, BytesMut};
 use futures_util::stream::BoxStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt, TryFutureExt};
@@ -85,7 +84,7 @@ impl<'a> Connection<'a> {
             control,
             data: Arc::new(data),
             refused,
-            outbox: state.broker.outbox(),
+            outbox: state.broker.fanout.outbox(),
             operations: HashMap::new(),
             frames: BytesMut::new(),
             taken: VecDeque::new(),
@@ -211,7 +210,7 @@ impl<'a> Connection<'a> {
                 [one] => {
                     let plan = plans.intern(schema, *source);
                     let id_json = serde_json::to_string(&id).unwrap_or_default().into_boxed_str();
-                    let subscription = self.state.broker.register(id_json, plan, one.seller_id, one.after, self.outbox.clone());
+                    let subscription = self.state.broker.fanout.register(id_json, plan, one.seller_id, one.after, self.outbox.clone());
                     self.operations.insert(id, Operation::Subscribed(subscription));
                     return true;
                 }
@@ -229,7 +228,7 @@ impl<'a> Connection<'a> {
     /// Ends operation `id` without a message; `None` when there is none.
     fn remove(&mut self, id: &str) -> Option<()> {
         if let Operation::Subscribed(subscription) = self.operations.remove(id)? {
-            self.state.broker.unregister(&subscription);
+            self.state.broker.fanout.unregister(&subscription);
         }
         Some(())
     }
@@ -306,7 +305,7 @@ impl Drop for Connection<'_> {
     fn drop(&mut self) {
         for operation in self.operations.values() {
             if let Operation::Subscribed(subscription) = operation {
-                self.state.broker.unregister(subscription);
+                self.state.broker.fanout.unregister(subscription);
             }
         }
     }
@@ -353,4 +352,10 @@ fn text(message: &'static str) -> Message {
 enum ServerMessage<'a> {
     Next { id: &'a str, payload: &'a Response },
     Complete { id: &'a str },
+}
+
+/// Closes the socket with `code` and `reason` (within a second).
+pub async fn close(sink: &mut (impl futures_util::Sink<Message> + Unpin), code: u16, reason: &str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
 }

@@ -1,14 +1,17 @@
 //! The gate every operation sent over one socket passes before it runs.
 
-use super::super::error::{ApiError, ErrorCode};
-use super::super::state::ApiState;
-use super::MAX_OPERATIONS_PER_SOCKET;
+use crate::api::error::{ApiError, ErrorCode};
+use crate::api::state::ApiState;
 use crate::service::auth::{AuthError, Credential, CredentialCheck};
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Operations (subscriptions, queries, mutations) in flight on one socket at most; a
+/// client needing more opens another socket (within its credential's socket cap).
+pub const MAX_OPERATIONS_PER_SOCKET: usize = 10;
 
 /// What every operation sent over one socket passes before async-graphql sees it: the
 /// credential must still hold (a revoked key or ended session writes nothing more),

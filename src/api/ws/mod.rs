@@ -13,9 +13,8 @@
 
 mod connection;
 mod gate;
-mod plan;
 
-pub use plan::Plans;
+pub use gate::MAX_OPERATIONS_PER_SOCKET;
 
 use super::auth::identify;
 use super::error::{ApiError, ErrorCode};
@@ -24,13 +23,13 @@ use super::resolvers::ConnectionControl;
 use super::state::ApiState;
 use crate::domain::Principal;
 use crate::service::auth::{Credential, CredentialCheck};
-use connection::Connection;
+use connection::{close, Connection};
 use gate::OperationGate;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use async_graphql::Data;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use futures_util::{SinkExt, Stream, StreamExt};
@@ -42,9 +41,6 @@ use std::time::Duration;
 pub const PROTOCOL: &str = "graphql-transport-ws";
 /// How long a client has to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Operations (subscriptions, queries, mutations) in flight on one socket at most; a
-/// client needing more opens another socket (within its credential's socket cap).
-pub const MAX_OPERATIONS_PER_SOCKET: usize = 10;
 /// Refusals queued for the client at most; a client that fills the queue faster than
 /// it reads is flooding and is disconnected.
 const REFUSAL_QUEUE: usize = 16;
@@ -194,7 +190,3 @@ fn credential_headers(payload: &Value) -> HeaderMap {
     headers
 }
 
-async fn close(sink: &mut (impl futures_util::Sink<Message> + Unpin), code: u16, reason: &str) {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
-}

@@ -4,7 +4,7 @@
 //! against that one event, so the bytes are exactly those of a subscription's `next`
 //! payload (aliases, fragments, `__typename`, the union, errors).
 
-use super::super::resolvers::ChatEventsMode;
+use super::resolvers::ChatEventsMode;
 use crate::realtime::{EndReason, FeedEvent, Plan};
 use async_graphql::{Executor, Request, Variables};
 use tokio_util::bytes::Bytes;
