@@ -159,8 +159,8 @@ impl Bench {
     /// (synchronous_commit as the server's, the default `on`). Returns its rows and the
     /// batched rate.
     async fn postgres_floor(&self, admin: &str) -> Result<(Vec<Row>, f64)> {
-        let per_commit_rows = self.scale.pick(5_000, 500);
-        let batched_rows = self.scale.pick(102_400, 10_240);
+        let per_commit_rows = self.scale.pick(5_000, 100);
+        let batched_rows = self.scale.pick(102_400, 5_120);
         let database = PostgresDatabase::create(admin, &format!("mc_test_bench_floor_{}", std::process::id())).await?;
         progress("postgres", "floor: raw sqlx inserts on PostgreSQL");
         let mut conn = sqlx::PgConnection::connect(&database.url).await.context("floor database")?;
