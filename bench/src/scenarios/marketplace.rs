@@ -78,6 +78,8 @@ struct SendResult {
     started: Instant,
     took: Duration,
     accepted: bool,
+    /// Why it was not accepted.
+    error: Option<String>,
 }
 
 impl Bench {
@@ -159,8 +161,12 @@ impl Bench {
             sends.push(tokio::spawn(async move {
                 let started = Instant::now();
                 let outcome = super::post_graphql(&client, &base, path, &key, query, variables).await;
-                let accepted = outcome.is_ok_and(|data| data["chatMessageCreate"]["errors"].is_null());
-                SendResult { started, took: started.elapsed(), accepted }
+                let error = match outcome {
+                    Ok(data) if data["chatMessageCreate"]["errors"].is_null() => None,
+                    Ok(data) => Some(format!("refused: {}", data["chatMessageCreate"]["errors"])),
+                    Err(error) => Some(format!("{error:#}")),
+                };
+                SendResult { started, took: started.elapsed(), accepted: error.is_none(), error }
             }));
         }
         let start = start.into_std();
@@ -171,6 +177,9 @@ impl Bench {
         let last_start = results.iter().map(|r| r.started).max().unwrap_or(start);
         let achieved = total as f64 / (last_start.saturating_duration_since(start) + period).as_secs_f64();
         let accepted = results.iter().filter(|r| r.accepted).count();
+        if let Some(error) = results.iter().find_map(|r| r.error.as_ref()) {
+            progress("marketplace", &format!("{label}: {} of {total} sends failed, the first: {error}", total - accepted));
+        }
         // Each accepted message reaches every operator subscription and one seller
         // subscription (the addressed seller's, or the sender's own echo), nothing else.
         let expected = accepted * (shape.operators + 1);
