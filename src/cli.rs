@@ -364,11 +364,13 @@ pub async fn run(mut cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Serve { database, config } => {
+            refuse_bad_settings(&config)?;
             let settings = DatabaseSettings { create_if_missing: true, exclusive: true, ..DatabaseSettings::from(&database.settings) };
             let store = open(database.database_url, settings).await?;
             serve(store, config, |_| Ok(())).await
         }
         Command::Demo(config) => {
+            refuse_bad_settings(&config)?;
             let demo = Demo::prepare().await?;
             serve(demo.store(), config, |addr| {
                 demo.print_welcome(addr);
@@ -441,6 +443,16 @@ fn read_password() -> Result<String> {
     Ok(password.trim_end_matches(['\r', '\n']).to_owned())
 }
 
+/// Refuses settings that cannot work, before the database is opened or created.
+fn refuse_bad_settings(config: &ServerConfig) -> Result<()> {
+    if let Some(path) = &config.webhook_ca_file {
+        webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    config.sso_settings().map_err(|e| anyhow::anyhow!(e))?;
+    config.notification_settings().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
 /// Binds, prints `listening on http://ADDR`, lets `announce` print more, and serves
 /// until SIGTERM or Ctrl-C.
 async fn serve(
@@ -448,11 +460,6 @@ async fn serve(
     config: ServerConfig,
     announce: impl FnOnce(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
-    if let Some(path) = &config.webhook_ca_file {
-        webhooks::tls::read_pem_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
-    }
-    config.sso_settings().map_err(|e| anyhow::anyhow!(e))?;
-    config.notification_settings().map_err(|e| anyhow::anyhow!(e))?;
     // Installed before the address is announced: whoever starts us may stop us at once.
     let shutdown = app::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.bind)

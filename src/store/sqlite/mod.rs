@@ -48,9 +48,15 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let path = options.get_filename().to_owned();
-        check_path(&path, settings.create_if_missing)?;
+        let in_memory = is_in_memory(url);
+        if settings.exclusive && in_memory {
+            return Err(StoreError::NoDatabase("an in-memory database cannot be served".to_owned()));
+        }
+        if !in_memory {
+            check_path(&path, settings.create_if_missing)?;
+        }
         let server_lock = if settings.exclusive { Some(lock_for_server(&path)?) } else { None };
-        if settings.create_if_missing {
+        if settings.create_if_missing && !in_memory {
             create_private(&path)?;
         }
         tracing::debug!(path = %path.display(), "opening the SQLite database");
@@ -87,14 +93,18 @@ impl SqliteStore {
     }
 }
 
-fn is_in_memory(path: &std::path::Path) -> bool {
-    path.as_os_str().is_empty() || path == std::path::Path::new(":memory:")
+/// Whether a `sqlite:` URL names an in-memory database: there is no file to check,
+/// create or lock (sqlx names it `file:sqlx-in-memory-N`, which is not a path of ours).
+fn is_in_memory(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    location.is_empty() || location == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
 }
 
 /// Refuses a path whose directory does not exist and, unless this command may create
 /// the database, a path with no database: a typo must not make an empty one.
 fn check_path(path: &std::path::Path, create_if_missing: bool) -> StoreResult<()> {
-    if is_in_memory(path) || path.exists() {
+    if path.exists() {
         return Ok(());
     }
     let directory = match path.parent() {
@@ -118,9 +128,6 @@ fn check_path(path: &std::path::Path, create_if_missing: bool) -> StoreResult<()
 /// the process dies. Only servers take it: CLI commands keep writing beside a server,
 /// and SQLite's own locking serialises them.
 fn lock_for_server(path: &std::path::Path) -> StoreResult<std::fs::File> {
-    if is_in_memory(path) {
-        return Err(StoreError::NoDatabase("an in-memory database cannot be served".to_owned()));
-    }
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let mut options = std::fs::OpenOptions::new();
@@ -139,9 +146,6 @@ fn lock_for_server(path: &std::path::Path) -> StoreResult<std::fs::File> {
 /// does not exist yet; SQLite gives the WAL and shared-memory files it creates beside it
 /// the same permissions. An existing file keeps the permissions it has.
 fn create_private(path: &std::path::Path) -> StoreResult<()> {
-    if is_in_memory(path) {
-        return Ok(());
-    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -234,5 +238,20 @@ impl Store for SqliteStore {
     async fn last_event_position(&self) -> StoreResult<EventCursor> {
         let seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.readers).await?;
         Ok(EventCursor { tx: 0, seq })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_in_memory;
+
+    #[test]
+    fn in_memory_urls_are_told_apart_from_files() {
+        for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite:", "sqlite:file:shared?mode=memory&cache=shared"] {
+            assert!(is_in_memory(url), "{url}");
+        }
+        for url in ["sqlite://marketchat.db", "sqlite:///var/lib/marketchat/chat.db?mode=rwc", "sqlite://memory.db"] {
+            assert!(!is_in_memory(url), "{url}");
+        }
     }
 }
