@@ -35,9 +35,11 @@ fn the_quick_benchmark_runs_every_scenario_and_writes_json() {
     }
     let send = results.iter().find(|r| r["scenario"] == "send" && r["floor"].is_number()).unwrap();
     assert!(send["ratio"].as_f64().unwrap() > 0.0, "results carry their ratio to the floor");
-    // The marketplace hour checks delivery, not only speed: nothing lost, duplicated or
-    // delivered to the wrong seller, on either back end.
-    for row in results.iter().filter(|r| r["scenario"] == "marketplace" && r["target"] == 0.0) {
+    // The marketplace hour checks delivery, not only speed: of the accepted sends, nothing
+    // lost, duplicated or delivered to the wrong seller, on either back end. (Refused sends
+    // are reported, not asserted: a heavily loaded machine can time a statement out.)
+    let delivery_faults = ["lost deliveries", "duplicated deliveries", "other sellers' messages"];
+    for row in results.iter().filter(|r| r["scenario"] == "marketplace" && delivery_faults.iter().any(|f| r["metric"].as_str().unwrap().contains(f))) {
         assert_eq!(row["value"].as_f64().unwrap(), 0.0, "{row}");
     }
     // Every idle subscription received the final live message.
