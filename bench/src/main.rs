@@ -2,10 +2,12 @@
 //! WebSockets with bounded counts, prints a table and writes JSON.
 //!
 //! `cargo run --release --bin marketchat-bench -- [SCENARIO…] [--quick] [--json FILE]`
-//! Scenarios: send, history, read, chats, inbox, fanout, postgres, search (default: all). Floors always run.
+//! Scenarios: send, history, read, chats, inbox, fanout, marketplace, idle, postgres, search
+//! (default: all). Floors always run.
 
 #![forbid(unsafe_code)]
 
+mod procfs;
 mod scenarios;
 mod server;
 mod stats;
@@ -18,12 +20,13 @@ use std::path::PathBuf;
 use stats::Row;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 8] = ["send", "history", "read", "chats", "inbox", "fanout", "postgres", "search"];
+const SCENARIOS: [&str; 10] = ["send", "history", "read", "chats", "inbox", "fanout", "marketplace", "idle", "postgres", "search"];
 
 /// marketchat-bench: measured speed of marketchat on this machine.
 #[derive(Parser)]
 struct Args {
-    /// Scenarios to run (default: all): send, history, read, chats, inbox, fanout, postgres, search.
+    /// Scenarios to run (default: all): send, history, read, chats, inbox, fanout,
+    /// marketplace, idle, postgres, search.
     scenarios: Vec<String>,
     /// Smaller counts: every scenario in well under a minute.
     #[arg(long)]
@@ -74,8 +77,14 @@ async fn run(args: Args, fd_limit: u64) -> Result<()> {
     if wanted("fanout") {
         rows.extend(bench.fanout().await?);
     }
+    if wanted("marketplace") {
+        rows.extend(bench.marketplace().await?);
+    }
+    if wanted("idle") {
+        rows.extend(bench.idle(fd_limit).await?);
+    }
     if wanted("postgres") {
-        rows.extend(bench.postgres().await?);
+        rows.extend(bench.postgres(hello).await?);
     }
     if wanted("search") {
         rows.extend(bench.search().await?);

@@ -1,10 +1,12 @@
 //! The scenarios. Each starts a fresh database and a fresh server child, drives it over
 //! real HTTP/WebSocket with bounded counts, and returns its result rows.
 
+use crate::procfs::RssSampler;
 use crate::server::ChildServer;
 use crate::stats::{Latencies, Row};
 use anyhow::{ensure, Context, Result};
 use futures_util::{SinkExt, StreamExt};
+pub(crate) use marketchat::api::ws::MAX_OPERATIONS_PER_SOCKET;
 use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::ids::{MessageId, SellerId};
 use marketchat::domain::time::UnixMillis;
@@ -18,6 +20,9 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+mod idle;
+mod marketplace;
+mod postgres;
 mod search;
 
 /// Sizes of one run: the full run, or `--quick`.
@@ -97,7 +102,8 @@ impl Bench {
         post_graphql(&self.client, base, path, key, query, variables).await
     }
 
-    /// Scenario 1: concurrent sends over HTTP.
+    /// Scenario 1: concurrent sends over HTTP, with the server's resident memory sampled
+    /// during the run (issue 17 part 5).
     pub async fn send(&self, hello_rate: f64, insert_batched_rate: f64) -> Result<Vec<Row>> {
         let total = self.scale.pick(20_000, 2_000);
         let (store, url) = self.store("send").await?;
@@ -106,15 +112,21 @@ impl Bench {
         let server = ChildServer::start("serve-child", &[&url])?;
         progress("send", &format!("{total} messages, 50 sellers, concurrency 32"));
         let keys = Arc::new(sellers.into_iter().map(|s| s.key).collect());
+        let idle_rss = server.rss_kib()?;
+        let sampler = RssSampler::start(server.pid());
         let (rate, mut latencies) = self.drive_sends(std::slice::from_ref(&server.base), keys, total).await?;
+        let sampled_peak = sampler.finish().await?;
+        let peak = server.peak_rss_kib()?.max(sampled_peak);
+        let target = send_target(insert_batched_rate, hello_rate);
         Ok(vec![
-            Row::new("send", "messages/s (durable, HTTP, c=32)", rate, "msg/s")
-                .target("min", 5_000.0)
-                .floor(insert_batched_rate),
+            Row::new("send", "messages/s (durable, HTTP, c=32)", rate, "msg/s").floor(insert_batched_rate),
             Row::new("send", "messages/s vs hello-world requests/s", rate, "msg/s").floor(hello_rate),
+            Row::new("send", "messages/s vs min(0.40×batched, 0.25×hello)", rate, "msg/s").target("min", target),
             Row::new("send", "latency p50", latencies.quantile_ms(0.5), "ms"),
             Row::new("send", "latency p99", latencies.quantile_ms(0.99), "ms"),
             Row::new("send", "latency max", latencies.quantile_ms(1.0), "ms"),
+            Row::new("send", "server RSS before the run (idle)", idle_rss as f64 / 1024.0, "MiB"),
+            Row::new("send", &format!("server peak RSS during {total} sends (VmHWM)"), peak as f64 / 1024.0, "MiB").target("max", 32.0),
         ])
     }
 
@@ -274,7 +286,7 @@ impl Bench {
     pub async fn inbox(&self) -> Result<Vec<Row>> {
         let seller_count = self.scale.pick(10_000, 1_000);
         let samples = self.scale.pick(1_000, 200);
-        let admin = std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let admin = postgres_admin();
         let mut rows = Vec::new();
         for backend in ["sqlite", "postgres"] {
             let (store, url, database) = if backend == "sqlite" {
@@ -368,7 +380,7 @@ impl Bench {
         let mut rows = vec![
             Row::new("fanout", &format!("send→receive p50, {subscribers} subscribers"), latencies.quantile_ms(0.5), "ms"),
             Row::new("fanout", &format!("send→receive p99, {subscribers} subscribers"), latencies.quantile_ms(0.99), "ms")
-                .target("max", 50.0),
+                .target("max", 20.0),
         ];
         drop(server);
 
@@ -396,7 +408,7 @@ impl Bench {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let after = server.rss_kib()?;
         let per_connection = (after.saturating_sub(before)) as f64 * 1024.0 / idle as f64 / 1024.0;
-        rows.push(Row::new("fanout", &format!("memory per idle subscribed connection ({idle})"), per_connection, "KiB").target("max", 16.0));
+        rows.push(Row::new("fanout", &format!("memory per idle subscribed connection ({idle})"), per_connection, "KiB").target("max", 8.0));
         // Another chat's events must not cost the idle subscriptions anything.
         progress("fanout", "one seller subscriber beside the idle ones");
         let mut lone = self.measure_fanout(std::slice::from_ref(&server.base), &other.key, ("/graphql/seller", &other.key), EventCursor::START, 1, messages).await?;
@@ -409,6 +421,17 @@ impl Bench {
     /// `subscribers` subscriptions with `as_who` (path, key) spread over all nodes at `bases`.
     #[allow(clippy::too_many_arguments)]
     async fn measure_fanout(&self, bases: &[String], seller_key: &str, as_who: (&str, &str), after: EventCursor, subscribers: usize, messages: usize) -> Result<Latencies> {
+        let mut all = Latencies::default();
+        for node in self.measure_fanout_by_node(bases, seller_key, as_who, after, subscribers, messages).await? {
+            all.extend(node);
+        }
+        Ok(all)
+    }
+
+    /// As [`Self::measure_fanout`], with the latencies split by the node of the
+    /// subscription (subscription `i` is on node `i % bases.len()`; sends go to node 0).
+    #[allow(clippy::too_many_arguments)]
+    async fn measure_fanout_by_node(&self, bases: &[String], seller_key: &str, as_who: (&str, &str), after: EventCursor, subscribers: usize, messages: usize) -> Result<Vec<Latencies>> {
         let (path, key) = as_who;
         let mut clients = Vec::with_capacity(subscribers);
         for i in 0..subscribers {
@@ -445,54 +468,15 @@ impl Bench {
             // Latency, not saturation: let each fan-out finish before the next message.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let mut latencies = Latencies::default();
-        for receiver in receivers {
-            latencies.extend(tokio::time::timeout(Duration::from_secs(30), receiver).await.context("fan-out timed out")???);
+        let mut per_node: Vec<Latencies> = bases.iter().map(|_| Latencies::default()).collect();
+        let mut delivered = 0;
+        for (i, receiver) in receivers.into_iter().enumerate() {
+            let latencies = tokio::time::timeout(Duration::from_secs(30), receiver).await.context("fan-out timed out")???;
+            delivered += latencies.len();
+            per_node[i % bases.len()].extend(latencies);
         }
-        ensure!(latencies.len() == subscribers * messages, "missing deliveries");
-        Ok(latencies)
-    }
-
-    /// Scenario 6: send throughput and fan-out on PostgreSQL with one and two nodes.
-    pub async fn postgres(&self) -> Result<Vec<Row>> {
-        let total = self.scale.pick(20_000, 2_000);
-        let subscribers = self.scale.pick(1_000, 100);
-        let messages = self.scale.pick(20, 5);
-        let admin = std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-        let mut rows = Vec::new();
-        let mut one_node_rate = 0.0;
-        for nodes in [1usize, 2] {
-            let database = PostgresDatabase::create(&admin, &format!("mc_test_bench_{}_{nodes}", std::process::id())).await?;
-            let store = store::connect(&database.url, &Default::default()).await?;
-            let sellers = self.seed_sellers(store.as_ref(), 50, "postgres").await?;
-            let operator = self.operator_key(store.as_ref()).await?;
-            let servers = (0..nodes).map(|_| ChildServer::start("serve-child", &[&database.url])).collect::<Result<Vec<_>>>()?;
-            let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
-            progress("postgres", &format!("{total} messages through {nodes} node(s), concurrency 32"));
-            let first_key = sellers[0].key.clone();
-            let keys = Arc::new(sellers.into_iter().map(|s| s.key).collect());
-            let (rate, mut latencies) = self.drive_sends(&bases, keys, total).await?;
-            let mut row = Row::new("postgres", &format!("messages/s, {nodes} node(s), c=32"), rate, "msg/s");
-            if nodes == 1 {
-                one_node_rate = rate;
-            } else {
-                row = row.target("min", 1.6 * one_node_rate).floor(one_node_rate);
-            }
-            rows.push(row);
-            rows.push(Row::new("postgres", &format!("send latency p99, {nodes} node(s)"), latencies.quantile_ms(0.99), "ms"));
-            progress("postgres", &format!("fan-out to {subscribers} subscribers over {nodes} node(s)"));
-            let after = store.last_event_position().await?;
-            let mut fanout = self.measure_fanout(&bases, &first_key, ("/graphql/operator", &operator), after, subscribers, messages).await?;
-            rows.push(Row::new("postgres", &format!("send→receive p50, {subscribers} subs, {nodes} node(s)"), fanout.quantile_ms(0.5), "ms"));
-            rows.push(
-                Row::new("postgres", &format!("send→receive p99, {subscribers} subs, {nodes} node(s)"), fanout.quantile_ms(0.99), "ms")
-                    .target("max", 50.0),
-            );
-            drop(servers);
-            drop(store);
-            database.drop_database().await?;
-        }
-        Ok(rows)
+        ensure!(delivered == subscribers * messages, "missing deliveries");
+        Ok(per_node)
     }
 
     /// Floors: raw durable inserts of the same row through sqlx (one commit per row and
@@ -578,6 +562,12 @@ impl Bench {
     }
 }
 
+/// Issue 17's send target: the lower of 0.40 × the batched-insert floor and 0.25 × the
+/// hello-world floor of the same run.
+pub fn send_target(batched_insert_rate: f64, hello_rate: f64) -> f64 {
+    (0.40 * batched_insert_rate).min(0.25 * hello_rate)
+}
+
 const SEND: &str = "mutation($m: String!) { chatMessageCreate(input: { message: $m }) { chatMessage { id } errors { messages } } }";
 
 async fn post_graphql(client: &reqwest::Client, base: &str, path: &str, key: &str, query: &str, variables: Value) -> Result<Value> {
@@ -625,20 +615,48 @@ async fn bulk_load_side(store: Arc<dyn Store>, seller_id: SellerId, count: usize
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The subscription every bench client asks for: message events from a known position.
+const SUBSCRIPTION: &str = "subscription($after: String) { chatEvents(after: $after) { ... on ChatMessageCreated { cursor chatMessage { message } } } }";
+
 /// Opens a subscription to `chatEvents(after:)` and waits for the connection ack.
 async fn subscribe(base: &str, path: &str, key: &str, after: EventCursor) -> Result<Socket> {
+    let mut socket = connect_socket(base, path, key, None).await?;
+    send_subscribe(&mut socket, "1", after).await?;
+    Ok(socket)
+}
+
+/// Opens a WebSocket to `base` + `path` (from the loopback address `source` when given,
+/// for more client ports than one source address has), sends `connection_init` with
+/// `key` and waits for the ack.
+async fn connect_socket(base: &str, path: &str, key: &str, source: Option<std::net::Ipv4Addr>) -> Result<Socket> {
     let mut request = format!("{}{path}", base.replace("http://", "ws://")).into_client_request()?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let server: std::net::SocketAddr = base.trim_start_matches("http://").parse().context("server address")?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(source) = source {
+        socket.bind((source, 0).into()).with_context(|| format!("bind {source}"))?;
+    }
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await?;
     let init = json!({ "type": "connection_init", "payload": { "MARKETPLACER-API-KEY": key } });
     socket.send(Message::text(init.to_string())).await?;
     let ack = socket.next().await.context("closed before ack")??;
     ensure!(ack.to_text()?.contains("connection_ack"), "no ack: {ack}");
-    // From a known position, so no event is missed while the subscription starts.
-    let query = "subscription($after: String) { chatEvents(after: $after) { ... on ChatMessageCreated { cursor chatMessage { message } } } }";
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "after": after.encode() } } });
-    socket.send(Message::text(subscribe.to_string())).await?;
     Ok(socket)
+}
+
+/// Starts one more `chatEvents` subscription with operation `id` on an open socket, from
+/// a known position, so no event is missed while it starts.
+async fn send_subscribe(socket: &mut Socket, id: &str, after: EventCursor) -> Result<()> {
+    let subscribe = json!({ "id": id, "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "after": after.encode() } } });
+    socket.send(Message::text(subscribe.to_string())).await?;
+    Ok(())
+}
+
+/// The PostgreSQL server the bench makes its scratch databases on.
+fn postgres_admin() -> String {
+    std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 async fn next_event(socket: &mut Socket) -> Result<Value> {

@@ -35,9 +35,17 @@ impl ChildServer {
 
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-        Ok(line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?)
+        crate::procfs::status_kib(self.pid(), "VmRSS:")
+    }
+
+    /// Peak resident memory of the server process since it started (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> Result<u64> {
+        crate::procfs::status_kib(self.pid(), "VmHWM:")
+    }
+
+    /// The server's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

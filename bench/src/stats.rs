@@ -98,13 +98,13 @@ impl Row {
 /// Prints the table.
 pub fn print_table(rows: &[Row]) {
     println!();
-    println!("{:<10} {:<44} {:>12} {:<6} {:>10} {:>12} {:>8}", "scenario", "metric", "value", "unit", "target", "floor", "ratio");
+    println!("{:<11} {:<62} {:>12} {:<6} {:>10} {:>12} {:>8}", "scenario", "metric", "value", "unit", "target", "floor", "ratio");
     for row in rows {
         let target = row.target.map_or(String::new(), |t| format!("{}{}", if row.target_kind == Some("min") { "≥" } else { "≤" }, fmt(t)));
         let floor = row.floor.map_or(String::new(), fmt);
         let ratio = row.ratio.map_or(String::new(), |r| format!("{r:.3}"));
         println!(
-            "{:<10} {:<44} {:>12} {:<6} {:>10} {:>12} {:>8}  {}",
+            "{:<11} {:<62} {:>12} {:<6} {:>10} {:>12} {:>8}  {}",
             row.scenario,
             row.metric,
             fmt(row.value),
