@@ -51,6 +51,8 @@ pub struct Metrics {
     pub live_connections: Gauge,
     /// Events delivered to subscribers (replayed or live).
     pub events_delivered: Counter,
+    /// Events rendered for subscribers (once per distinct subscription document live).
+    pub events_rendered: Counter,
     /// Webhook delivery attempts, by outcome.
     pub webhook_deliveries: Family<DeliveryLabels, Counter>,
     /// Active webhook endpoints whose latest attempt failed.
@@ -80,6 +82,8 @@ impl Default for Metrics {
         let events_delivered = Counter::default();
         registry.register("live_connections", "Open subscription connections", live_connections.clone());
         registry.register("events_delivered", "Chat events delivered to subscribers", events_delivered.clone());
+        let events_rendered = Counter::default();
+        registry.register("events_rendered", "Chat events rendered for subscribers (once per distinct subscription document)", events_rendered.clone());
         let webhook_deliveries = Family::<DeliveryLabels, Counter>::default();
         let webhook_failing_endpoints = Gauge::default();
         registry.register("webhook_deliveries", "Webhook delivery attempts by outcome (delivered, failed, gave_up)", webhook_deliveries.clone());
@@ -99,6 +103,7 @@ impl Default for Metrics {
             messages_created,
             live_connections,
             events_delivered,
+            events_rendered,
             webhook_deliveries,
             webhook_failing_endpoints,
             notification_emails,

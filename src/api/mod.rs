@@ -21,6 +21,7 @@ mod http;
 mod limits;
 mod objects;
 mod operator;
+mod plans;
 mod rate_limit;
 mod resolvers;
 mod schemas;

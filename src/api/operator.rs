@@ -693,7 +693,6 @@ impl OperatorSubscription {
     /// Events of every chat. `after`: the last cursor received, to resume without a
     /// gap (missed events are replayed first).
     async fn chat_events(&self, ctx: &Context<'_>, after: Option<String>) -> Result<impl Stream<Item = Result<OperatorChatEvent>>> {
-        ensure_operator(ctx)?;
-        chat_events(ctx, None, after, operator_event).await
+        chat_events(ctx, || ensure_operator(ctx).map(|()| None), after, operator_event).await
     }
 }

@@ -11,17 +11,44 @@ use super::objects::payload::{into_payload, ChatMessageCreatePayload, ChatMessag
 use crate::domain::cursor::EventCursor;
 use crate::domain::ids::GlobalId;
 use crate::metrics::SideLabels;
-use crate::realtime::{FeedEvent, StreamError};
+use crate::realtime::{EndReason, FeedEvent, StreamError};
 use crate::service::auth::Credential;
 use crate::service::ServiceError;
 use crate::store::CreateOutcome;
 use async_graphql::{Context, ID};
-use futures_util::{Stream, StreamExt};
+use futures_util::stream::{self, BoxStream};
+use futures_util::StreamExt;
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// Cancelled when the connection must close (a subscriber fell too far behind).
 #[derive(Clone, Default)]
 pub struct ConnectionControl(pub CancellationToken);
+
+/// How `chatEvents` runs for the fan-out engine (request data); without it, it streams
+/// the events itself.
+#[derive(Clone)]
+pub enum ChatEventsMode {
+    /// Check everything as for a subscription, record what was asked, yield nothing: the
+    /// engine delivers the events.
+    Register(Registrations),
+    /// Yield this one event (as every subscriber of the document sees it), unchecked.
+    Render(FeedEvent),
+    /// Yield the error that ends a subscription.
+    End(EndReason),
+}
+
+/// What the `chatEvents` fields of a document asked for, in the register mode.
+pub type Registrations = Arc<Mutex<Vec<Registration>>>;
+
+/// One `chatEvents` field's checked arguments.
+#[derive(Clone, Copy, Debug)]
+pub struct Registration {
+    /// The chat (every chat when `None`).
+    pub seller_id: Option<SellerId>,
+    /// Resume after this position (from now when `None`).
+    pub after: Option<EventCursor>,
+}
 
 /// Sends a message as the caller and shapes the payload.
 pub async fn create_message<M: MessageView>(
@@ -70,18 +97,35 @@ fn stream_error(error: StreamError, control: Option<&ConnectionControl>) -> ApiE
     error.into()
 }
 
-/// The event stream for `seller_id` (every chat when `None`), resuming after `after`;
-/// `wrap` puts each event in the calling API's `ChatEvent` union, or leaves it out
-/// (`None`: an event that API does not carry).
-pub async fn chat_events<U, W>(ctx: &Context<'_>, seller_id: Option<SellerId>, after: Option<String>, wrap: W) -> Result<impl Stream<Item = Result<U>> + use<U, W>>
+/// The event stream for the chat `caller` authorizes (`None`: every chat), resuming after
+/// `after`; `wrap` puts each event in the calling API's `ChatEvent` union, or leaves it
+/// out (`None`: an event that API does not carry). In the engine's modes
+/// ([`ChatEventsMode`]) it only checks and records, or renders one given event.
+pub async fn chat_events<U, W>(
+    ctx: &Context<'_>,
+    caller: impl FnOnce() -> Result<Option<SellerId>>,
+    after: Option<String>,
+    wrap: W,
+) -> Result<BoxStream<'static, Result<U>>>
 where
     U: Send + 'static,
     W: Fn(&FeedEvent) -> Option<U> + Send + 'static,
 {
+    let mode = ctx.data_opt::<ChatEventsMode>();
+    match mode {
+        Some(ChatEventsMode::Render(event)) => return Ok(stream::iter(wrap(event).map(Ok)).boxed()),
+        Some(ChatEventsMode::End(reason)) => return Ok(stream::iter([Err(stream_error(reason.error(), None))]).boxed()),
+        _ => {}
+    }
+    let seller_id = caller()?;
     let after = after.map(|raw| EventCursor::decode(&raw)).transpose().map_err(|e| ApiError::bad_argument("after", e))?;
     let api = ApiContext::of(ctx);
     if seller_id.is_some() && !api.chat.chat_enabled().await? {
         return Err(StreamError::ChatDisabled.into());
+    }
+    if let Some(ChatEventsMode::Register(registrations)) = mode {
+        registrations.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(Registration { seller_id, after });
+        return Ok(stream::empty().boxed());
     }
     let control = ctx.data_opt::<ConnectionControl>().cloned();
     let events = api.broker.subscribe(seller_id, after);
@@ -91,7 +135,8 @@ where
             Err(error) => Some(Err(stream_error(error, control.as_ref()))),
         };
         std::future::ready(wrapped)
-    }))
+    })
+    .boxed())
 }
 
 /// The newest readable feed position, as a cursor.

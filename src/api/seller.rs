@@ -131,6 +131,6 @@ impl SellerSubscription {
         // The seller's replay never reads the support inbox's events; `to_union` leaves
         // them out here as well.
         let wrap = |event: &FeedEvent| to_union(event, SellerChatEvent::ChatMessageCreated, SellerChatEvent::ChatMessagesRead);
-        chat_events(ctx, Some(calling_seller(ctx)?), after, wrap).await
+        chat_events(ctx, || calling_seller(ctx).map(Some), after, wrap).await
     }
 }

@@ -6,7 +6,9 @@ use super::context::ApiContext;
 use super::rate_limit::RateLimiter;
 use super::schemas::Schemas;
 use super::socket_cap::SocketsPerCredential;
+use super::plans::Plans;
 use crate::config::ServerConfig;
+use crate::realtime::Broker;
 use crate::metrics::Metrics;
 use crate::service::AuthService;
 use std::ops::Deref;
@@ -40,6 +42,12 @@ pub struct Api {
     pub subscription_slots: Arc<Semaphore>,
     /// Open subscription sockets per credential, capped.
     pub sockets_per_credential: Arc<SocketsPerCredential>,
+    /// The fan-out engine subscriptions are registered with.
+    pub broker: Arc<Broker>,
+    /// Subscription documents in use on the Seller API, shared by equal subscriptions.
+    pub seller_plans: Plans,
+    /// Subscription documents in use on the Operator API.
+    pub operator_plans: Plans,
     /// Upgraded WebSocket tasks, which the HTTP server no longer tracks; shutdown waits
     /// for them so every subscriber gets its close frame.
     pub sockets: TaskTracker,
@@ -49,7 +57,7 @@ impl ApiState {
     /// The endpoints' state for `config`: schemas over `context`, credentials checked by
     /// `auth`, sockets closed when `shutdown` is cancelled.
     pub fn new(config: &ServerConfig, context: ApiContext, auth: AuthService, shutdown: CancellationToken) -> Self {
-        let (limiter, metrics) = (context.limiter.clone(), context.metrics.clone());
+        let (limiter, metrics, broker) = (context.limiter.clone(), context.metrics.clone(), context.broker.clone());
         Self(Arc::new(Api {
             schemas: Schemas::new(context, config.introspection),
             auth,
@@ -60,6 +68,9 @@ impl ApiState {
             ws_recheck: Duration::from_secs(config.ws_recheck_secs),
             subscription_slots: Arc::new(Semaphore::new(config.max_subscriptions)),
             sockets_per_credential: SocketsPerCredential::new(config.max_sockets_per_credential),
+            broker,
+            seller_plans: Plans::default(),
+            operator_plans: Plans::default(),
             sockets: TaskTracker::new(),
         }))
     }

@@ -11,8 +11,19 @@
 //! storage, and sleeps until the next signal. An event in one chat costs nothing for the
 //! subscribers of the other chats, and a seller subscription can never fall behind.
 //!
+//! WebSocket subscriptions use the fan-out engine ([`fanout`]) instead: small records
+//! that the tailer delivers to from memory, rendering each event once per distinct
+//! document. The streams above remain for subscriptions the engine does not take (a
+//! document with several `chatEvents` fields).
+//!
 //! The tailer wakes on a local commit (`Broker::wake`) and also polls, so writes made
 //! by other processes (the CLI, other nodes) reach subscribers too.
+
+mod fanout;
+
+pub use fanout::{EndReason, Fanout, FeedEvent, Outbox, Outgoing, Plan, StreamError, Subscription};
+
+use fanout::READ_BATCH;
 
 use crate::domain::ids::SellerId;
 use crate::domain::cursor::EventCursor;
@@ -24,33 +35,13 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thiserror::Error;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
-/// Events read from storage per query, in replay and in the tailer.
-const READ_BATCH: i64 = 500;
 /// Subscription reads of storage (replays after `after`, seller wake-ups) running at
 /// once; the rest queue in arrival order, so many replays cannot starve requests of
 /// database connections, and each takes its turn.
 const CONCURRENT_REPLAY_READS: usize = 4;
-
-/// One event of the durable feed, as subscriptions receive it (shared by every receiver).
-pub type FeedEvent = Arc<StoredEvent>;
-
-/// Why a subscription stream ended with an error.
-#[derive(Debug, Error)]
-pub enum StreamError {
-    /// The subscriber fell more than the buffer behind the live feed.
-    #[error("subscriber fell too far behind; reconnect and resume with after: the last cursor received")]
-    TooSlow,
-    /// In-app chat was switched off (seller subscriptions only).
-    #[error("In-app chat is not enabled")]
-    ChatDisabled,
-    /// Reading the feed failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// The fan-out hub, one per server, held in application state.
 pub struct Broker {
@@ -69,7 +60,9 @@ pub struct Broker {
     poll_interval: Duration,
     metrics: Arc<Metrics>,
     /// Turns for subscription reads of storage.
-    replay_reads: tokio::sync::Semaphore,
+    replay_reads: Arc<tokio::sync::Semaphore>,
+    /// The fan-out engine (WebSocket subscriptions).
+    pub fanout: Arc<Fanout>,
 }
 
 impl Broker {
@@ -77,6 +70,8 @@ impl Broker {
     /// operator subscriber at most; seller subscriptions end when `chat_switch` turns off.
     pub fn new(store: Arc<dyn Store>, chat_switch: ChatSwitch, capacity: usize, poll_interval: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(capacity.max(1));
+        let replay_reads = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REPLAY_READS));
+        let fanout = Fanout::new(store.clone(), capacity, poll_interval, metrics.clone(), replay_reads.clone());
         Arc::new(Self {
             store,
             sender,
@@ -86,7 +81,8 @@ impl Broker {
             remote_wake: Notify::new(),
             poll_interval,
             metrics,
-            replay_reads: tokio::sync::Semaphore::new(CONCURRENT_REPLAY_READS),
+            replay_reads,
+            fanout,
         })
     }
 
@@ -113,7 +109,7 @@ impl Broker {
         self.store.spawn_commit_listener(Arc::new(move || broker.wake_remote()), stop)
     }
 
-    async fn tail(&self, stop: CancellationToken) {
+    async fn tail(self: &Arc<Self>, stop: CancellationToken) {
         let store = self.store.as_ref();
         let mut last = loop {
             match store.last_event_position().await {
@@ -125,6 +121,8 @@ impl Broker {
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         };
+        self.fanout.published_from(last);
+        let mut chat_enabled = self.chat_switch.watch();
         let mut committed_here = false;
         loop {
             match self.publish_new(store, last).await {
@@ -140,9 +138,13 @@ impl Broker {
             // Reading the switch tells seller subscriptions when another process turned
             // chat off; a failed read keeps the value last known.
             let _ = self.chat_switch.enabled().await;
+            if !*chat_enabled.borrow_and_update() {
+                self.fanout.end_seller_subscriptions().await;
+            }
             committed_here = false;
             tokio::select! {
                 _ = stop.cancelled() => return,
+                _ = chat_enabled.changed() => {}
                 _ = self.wake.notified() => committed_here = true,
                 _ = self.remote_wake.notified() => {}
                 _ = tokio::time::sleep(self.poll_interval) => {}
@@ -151,7 +153,7 @@ impl Broker {
     }
 
     /// Publishes every event after `last` in order; returns the new last position.
-    async fn publish_new(&self, store: &dyn Store, mut last: EventCursor) -> Result<EventCursor, StoreError> {
+    async fn publish_new(self: &Arc<Self>, store: &dyn Store, mut last: EventCursor) -> Result<EventCursor, StoreError> {
         let mut touched = Vec::new();
         loop {
             let batch = store.events_after(last, None, READ_BATCH).await?;
@@ -159,8 +161,10 @@ impl Broker {
             for event in batch {
                 last = event.position;
                 touched.push(event.seller_id);
+                let event = Arc::new(event);
+                self.fanout.deliver(&event).await;
                 // No receivers is fine: no operator is subscribed right now.
-                let _ = self.sender.send(Arc::new(event));
+                let _ = self.sender.send(event);
             }
             if !full {
                 break;

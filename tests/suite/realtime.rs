@@ -274,3 +274,177 @@ async fn revoking_a_key_closes_its_open_subscriptions_and_no_others() {
     app.operator_sends(&op, &seller.gid, "still here").await;
     assert_eq!(kept.next_event().await["chatMessage"]["message"], "still here");
 }
+
+/// The value of counter `name` on `/metrics`.
+async fn counter(app: &TestApp, name: &str) -> u64 {
+    let metrics = app.get("/metrics").await.1;
+    let line = metrics.lines().find(|line| line.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in {metrics}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Opens a socket on `path` with `key` and subscribes operation `id` with `query`.
+async fn subscribe_with(app: &TestApp, path: &str, key: &str, id: &str, query: &str, variables: serde_json::Value) -> crate::common::ws::WsClient {
+    let mut client = crate::common::ws::WsClient::initialised(&app.base, path, key).await;
+    client.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+    client
+}
+
+#[tokio::test]
+async fn subscribers_with_different_documents_on_one_api_each_get_their_own_shape() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let op = app.operator_key("ops").await;
+    let aliased = "subscription($after: String) { events: chatEvents(after: $after) { ... on ChatMessageCreated { at: cursor m: chatMessage { text: message } } } }";
+    let fragment = "subscription($after: String) { chatEvents(after: $after) { __typename ...Created } }
+        fragment Created on ChatMessageCreated { chatMessage { message sentByType } }";
+    let mut first = subscribe_with(&app, "/graphql/operator", &op, "a", aliased, json!({ "after": start() })).await;
+    let mut second = subscribe_with(&app, "/graphql/operator", &op, "b", fragment, json!({ "after": start() })).await;
+    app.seller_sends(&seller.key, "hello").await;
+
+    let message = first.next_message().await.unwrap();
+    assert_eq!(message["id"], "a");
+    let event = &message["payload"]["data"]["events"];
+    assert_eq!(event["m"], json!({ "text": "hello" }), "{message}");
+    assert!(event["at"].is_string() && event.get("cursor").is_none(), "{message}");
+    let message = second.next_message().await.unwrap();
+    assert_eq!(message["id"], "b");
+    assert_eq!(message["payload"]["data"]["chatEvents"], json!({ "__typename": "ChatMessageCreated", "chatMessage": { "message": "hello", "sentByType": "Seller" } }));
+}
+
+#[tokio::test]
+async fn subscribers_asking_the_same_share_one_render_per_event() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let op = app.operator_key("ops").await;
+    let mut same = Vec::new();
+    for _ in 0..5 {
+        same.push(app.subscribe("/graphql/operator", &op, Some(&start())).await);
+    }
+    // Another document: another plan.
+    let other_document = format!("{CHAT_EVENTS} # another document");
+    let mut other = subscribe_with(&app, "/graphql/operator", &op, "1", &other_document, json!({ "after": start() })).await;
+    // Everyone is live once the first event arrived everywhere (a brief pause covers the
+    // hand-over from catching up to live).
+    app.seller_sends(&seller.key, "warm-up").await;
+    for client in &mut same {
+        assert_eq!(client.next_event().await["chatMessage"]["message"], "warm-up");
+    }
+    assert_eq!(other.next_event().await["chatMessage"]["message"], "warm-up");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let (rendered, delivered) = (counter(&app, "marketchat_events_rendered_total").await, counter(&app, "marketchat_events_delivered_total").await);
+    app.seller_sends(&seller.key, "shared").await;
+    for client in &mut same {
+        assert_eq!(client.next_event().await["chatMessage"]["message"], "shared");
+    }
+    assert_eq!(other.next_event().await["chatMessage"]["message"], "shared");
+    assert_eq!(counter(&app, "marketchat_events_rendered_total").await - rendered, 2, "one render per distinct document and variables");
+    assert_eq!(counter(&app, "marketchat_events_delivered_total").await - delivered, 6);
+}
+
+#[tokio::test]
+async fn a_seller_subscription_among_many_gets_only_its_own_chat() {
+    let app = TestApp::spawn().await;
+    let op = app.operator_key("ops").await;
+    let mut sellers = Vec::new();
+    for i in 0..12 {
+        let seller = app.seller(&format!("Seller {i}")).await;
+        let client = app.subscribe("/graphql/seller", &seller.key, Some(&start())).await;
+        sellers.push((seller, client));
+    }
+    let mut everything = app.subscribe("/graphql/operator", &op, Some(&start())).await;
+    for (i, (seller, _)) in sellers.iter().enumerate() {
+        app.operator_sends(&op, &seller.gid, &format!("to {i}")).await;
+    }
+    for (i, (_, client)) in sellers.iter_mut().enumerate() {
+        assert_eq!(client.next_event().await["chatMessage"]["message"], format!("to {i}"));
+    }
+    for i in 0..sellers.len() {
+        assert_eq!(everything.next_event().await["chatMessage"]["message"], format!("to {i}"));
+    }
+    for (_, client) in &mut sellers {
+        client.expect_silence(100).await;
+    }
+}
+
+#[tokio::test]
+async fn replay_then_live_has_no_gap_or_duplicate_under_concurrent_sends() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let op = app.operator_key("ops").await;
+    for i in 0..40 {
+        app.seller_sends(&seller.key, &format!("m{i}")).await;
+    }
+    let sending = async {
+        for i in 40..80 {
+            app.seller_sends(&seller.key, &format!("m{i}")).await;
+        }
+    };
+    let receiving = async {
+        let mut operator = app.subscribe("/graphql/operator", &op, Some(&start())).await;
+        let mut own = app.subscribe("/graphql/seller", &seller.key, Some(&start())).await;
+        let mut seen = (Vec::new(), Vec::new());
+        for _ in 0..80 {
+            seen.0.push(operator.next_event().await["chatMessage"]["message"].as_str().unwrap().to_owned());
+            seen.1.push(own.next_event().await["chatMessage"]["message"].as_str().unwrap().to_owned());
+        }
+        (operator, own, seen)
+    };
+    let ((), (mut operator, mut own, seen)) = tokio::join!(sending, receiving);
+    let expected: Vec<String> = (0..80).map(|i| format!("m{i}")).collect();
+    assert_eq!(seen.0, expected);
+    assert_eq!(seen.1, expected);
+    operator.expect_silence(200).await;
+    own.expect_silence(10).await;
+}
+
+#[tokio::test]
+async fn completing_a_subscription_stops_its_events_and_queries_run_beside_it() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let mut client = app.subscribe("/graphql/seller", &seller.key, Some(&start())).await;
+    app.seller_sends(&seller.key, "one").await;
+    assert_eq!(client.next_event().await["chatMessage"]["message"], "one");
+    let answer = client.operation("q", "{ chatEventCursor }", json!({})).await.unwrap();
+    assert_eq!(answer["type"], "next");
+    assert!(answer["payload"]["data"]["chatEventCursor"].is_string(), "{answer}");
+    assert_eq!(client.next_message().await.unwrap(), json!({ "type": "complete", "id": "q" }));
+
+    client.send(json!({ "id": "1", "type": "complete" })).await;
+    assert_eq!(client.next_message().await.unwrap(), json!({ "type": "complete", "id": "1" }));
+    app.seller_sends(&seller.key, "two").await;
+    client.expect_silence(200).await;
+}
+
+#[tokio::test]
+async fn a_document_with_two_chat_events_fields_streams_both() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let query = "subscription($after: String) {
+        a: chatEvents(after: $after) { ... on ChatMessageCreated { chatMessage { message } } }
+        b: chatEvents(after: $after) { __typename }
+    }";
+    let mut client = subscribe_with(&app, "/graphql/seller", &seller.key, "1", query, json!({ "after": start() })).await;
+    app.seller_sends(&seller.key, "twice").await;
+    let mut fields = Vec::new();
+    for _ in 0..2 {
+        let message = client.next_message().await.unwrap();
+        assert_eq!(message["type"], "next", "{message}");
+        fields.extend(message["payload"]["data"].as_object().unwrap().keys().cloned());
+    }
+    fields.sort();
+    assert_eq!(fields, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn an_invalid_subscription_document_gets_async_graphqls_errors_then_complete() {
+    let app = TestApp::spawn().await;
+    let seller = app.seller("Acme").await;
+    let mut client = subscribe_with(&app, "/graphql/seller", &seller.key, "1", "subscription { chatEvents { nope } }", json!({})).await;
+    let message = client.next_message().await.unwrap();
+    assert_eq!(message["type"], "next");
+    assert!(message["payload"]["errors"][0]["message"].as_str().unwrap().contains("nope"), "{message}");
+    assert_eq!(client.next_message().await.unwrap(), json!({ "type": "complete", "id": "1" }));
+    client.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(client.ended().await, Ended::Closed(4429));
+}
