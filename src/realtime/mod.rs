@@ -29,7 +29,7 @@ use crate::domain::ids::SellerId;
 use crate::domain::cursor::EventCursor;
 use crate::metrics::Metrics;
 use crate::service::ChatSwitch;
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::store::{Store, StoreError};
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
 use std::pin::Pin;

@@ -28,7 +28,6 @@ use futures_util::stream::BoxStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt, TryFutureExt};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::task::Poll;
 use tokio::sync::mpsc;
 
 /// Why a subscription too slow for the engine closes its socket.
@@ -49,17 +48,30 @@ pub struct Connection<'a> {
     outbox: Arc<Outbox>,
     /// Operations in flight, by ID.
     operations: HashMap<String, Operation>,
+    /// What the operations' tasks yield, tagged with their serial and ID.
+    responses: mpsc::Receiver<Yielded>,
+    responses_tx: mpsc::Sender<Yielded>,
+    /// The serial of the next operation started (an ID may be reused).
+    next_serial: u64,
     /// Frames are built here and split off (no allocation per frame once warm).
     frames: BytesMut,
     /// What was taken from the outbox, being written.
     taken: VecDeque<Outgoing>,
 }
 
+/// A response of operation `id` (its `serial`), or its end (`None`).
+type Yielded = (u64, String, Option<Response>);
+
+/// Responses buffered per connection before operations wait for the connection.
+const RESPONSE_QUEUE: usize = 16;
+
 /// An operation in flight.
 enum Operation {
-    /// Running through async-graphql; `registered` collects what its `chatEvents` fields
-    /// asked (register mode), and `source` says how to render them.
-    Running { responses: BoxStream<'static, Response>, registered: Option<(Registrations, Box<PlanSource>)>, responded: bool },
+    /// Running through async-graphql on its own task (so what it holds, such as a pooled
+    /// database connection, is never stuck behind this connection's other work);
+    /// `registered` collects what its `chatEvents` fields asked (register mode), and
+    /// `source` says how to render them.
+    Running { serial: u64, _task: AbortOnDrop, registered: Option<(Registrations, Box<PlanSource>)>, responded: bool },
     /// A subscription of the fan-out engine.
     Subscribed(Arc<Subscription>),
 }
@@ -70,7 +82,7 @@ enum Step {
     Close(u16, &'static str),
     Refusal(String),
     Outbox,
-    Response(String, Option<Response>),
+    Response(u64, String, Option<Response>),
     Frame(Option<Result<Message, axum::Error>>),
     Recheck,
 }
@@ -78,7 +90,11 @@ enum Step {
 impl<'a> Connection<'a> {
     /// A connection past `connection_init`, for the client `data` describes.
     pub fn new(state: &'a ApiState, gate: &'a OperationGate, control: ConnectionControl, data: Data, refused: mpsc::Receiver<String>) -> Self {
+        let (responses_tx, responses) = mpsc::channel(RESPONSE_QUEUE);
         Self {
+            responses,
+            responses_tx,
+            next_serial: 0,
             state,
             gate,
             control,
@@ -113,7 +129,7 @@ impl<'a> Connection<'a> {
                 }
                 Some(refusal) = self.refused.recv() => Step::Refusal(refusal),
                 _ = self.outbox.ready() => Step::Outbox,
-                (id, response) = next_response(&mut self.operations) => Step::Response(id, response),
+                Some((serial, id, response)) = self.responses.recv() => Step::Response(serial, id, response),
                 frame = incoming.next() => Step::Frame(frame),
                 _ = self.control.0.cancelled() => Step::Close(1008, TOO_SLOW),
                 _ = self.state.shutdown.cancelled() => Step::Close(1001, "server shutting down"),
@@ -123,7 +139,7 @@ impl<'a> Connection<'a> {
                 Step::Close(code, reason) => return close(sink, code, reason).await,
                 Step::Refusal(refusal) => self.write(sink, Message::Text(refusal.into())).await,
                 Step::Outbox => self.write_outbox(sink).await,
-                Step::Response(id, response) => self.responded(schema, plans, sink, id, response).await,
+                Step::Response(serial, id, response) => self.responded(schema, plans, sink, serial, id, response).await,
                 Step::Frame(Some(Ok(Message::Text(frame)))) => self.received(schema, sink, frame.as_bytes().to_vec()).await,
                 Step::Frame(Some(Ok(Message::Binary(frame)))) => self.received(schema, sink, frame.to_vec()).await,
                 Step::Frame(Some(Ok(_))) => true,
@@ -190,15 +206,34 @@ impl<'a> Connection<'a> {
         let source = Box::new(PlanSource::of(&request));
         let responses = schema.execute_stream(request.data(ChatEventsMode::Register(registrations.clone())), Some(self.data.clone()));
         let registered = Some((registrations, source));
-        self.operations.insert(id, Operation::Running { responses, registered, responded: false });
+        self.run_operation(id, responses, registered);
+    }
+
+    /// Runs `responses` of operation `id` on its own task, feeding this connection.
+    fn run_operation(&mut self, id: String, mut responses: BoxStream<'static, Response>, registered: Option<(Registrations, Box<PlanSource>)>) {
+        self.next_serial += 1;
+        let serial = self.next_serial;
+        let (tx, task_id) = (self.responses_tx.clone(), id.clone());
+        let task = tokio::spawn(async move {
+            while let Some(response) = responses.next().await {
+                if tx.send((serial, task_id.clone(), Some(response))).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send((serial, task_id, None)).await;
+        });
+        self.operations.insert(id, Operation::Running { serial, _task: AbortOnDrop(task), registered, responded: false });
     }
 
     /// Operation `id` yielded `response`, or ended (`None`).
-    async fn responded<E: Executor>(&mut self, schema: &E, plans: &Plans, sink: &mut (impl Sink<Message> + Unpin), id: String, response: Option<Response>) -> bool {
+    async fn responded<E: Executor>(&mut self, schema: &E, plans: &Plans, sink: &mut (impl Sink<Message> + Unpin), serial: u64, id: String, response: Option<Response>) -> bool {
+        // What a replaced or completed operation still yielded goes nowhere.
+        let Some(Operation::Running { serial: current, responded, .. }) = self.operations.get_mut(&id) else { return true };
+        if *current != serial {
+            return true;
+        }
         if let Some(response) = response {
-            if let Some(Operation::Running { responded, .. }) = self.operations.get_mut(&id) {
-                *responded = true;
-            }
+            *responded = true;
             let message = serde_json::to_string(&ServerMessage::Next { id: &id, payload: &response }).unwrap_or_default();
             return self.write(sink, Message::Text(message.into())).await;
         }
@@ -217,7 +252,7 @@ impl<'a> Connection<'a> {
                 _ => {
                     // Several `chatEvents` fields: async-graphql streams them, as before.
                     let responses = schema.execute_stream(source.request(None), Some(self.data.clone()));
-                    self.operations.insert(id, Operation::Running { responses, registered: None, responded: false });
+                    self.run_operation(id, responses, None);
                     return true;
                 }
             }
@@ -311,20 +346,14 @@ impl Drop for Connection<'_> {
     }
 }
 
-/// The next response of any running operation (pending while there is none), in the
-/// map's order as async-graphql polled its streams.
-async fn next_response(operations: &mut HashMap<String, Operation>) -> (String, Option<Response>) {
-    std::future::poll_fn(|cx| {
-        for (id, operation) in operations.iter_mut() {
-            if let Operation::Running { responses, .. } = operation {
-                if let Poll::Ready(response) = responses.poll_next_unpin(cx) {
-                    return Poll::Ready((id.clone(), response));
-                }
-            }
-        }
-        Poll::Pending
-    })
-    .await
+/// A task aborted when its operation is dropped (completed by the client, replaced or
+/// left with the socket).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A `next` message for the operation with JSON-encoded ID `id_json`, framed around the

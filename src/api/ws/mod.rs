@@ -32,7 +32,7 @@ use async_graphql::Data;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
-use futures_util::{SinkExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -157,6 +157,11 @@ async fn accept_init(
     match identify(&state.auth, &credentials, false).await {
         Ok(authenticated) if endpoint.admits(&authenticated.principal).is_ok() => {
             Ok((authenticated.principal, authenticated.credential, authenticated.check))
+        }
+        Err(error) if error.is_lookup_failure() => {
+            // Not the client's fault: it may try again.
+            tracing::warn!(%error, "could not look up a socket's credential");
+            Err(Some((1011, "the database is unavailable; try again")))
         }
         _ => Err(Some((4403, "Forbidden"))),
     }
