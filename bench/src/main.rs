@@ -112,6 +112,8 @@ fn write_json(path: &PathBuf, rows: &[Row], quick: bool) -> Result<()> {
 
 /// Child mode: the real server on a database, on a free loopback port.
 async fn serve_child(database_url: String) -> Result<()> {
+    // What the server logs at RUST_LOG's level (the bench sets it), on stderr.
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
     let store = marketchat::store::connect(&database_url, &Default::default()).await?;
     // Rate limits off, as SPEC §6 allows for benchmarks: the bench sends as fast as it can.
     // Every simulated client of a scenario shares one key, so the per-key socket cap is

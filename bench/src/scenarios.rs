@@ -63,7 +63,8 @@ fn progress(scenario: &str, what: &str) {
 impl Bench {
     /// A bench writing its databases under a temporary directory.
     pub fn new(scale: Scale) -> Result<Self> {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+        // No request of the bench may hang it: each has a minute at most.
+        let client = reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(60)).build()?;
         Ok(Self { scale, client, dir: tempfile::tempdir()? })
     }
 
@@ -578,7 +579,8 @@ async fn post_graphql(client: &reqwest::Client, base: &str, path: &str, key: &st
         .send()
         .await?;
     let status = response.status();
-    let body: Value = response.json().await?;
+    let text = response.text().await.with_context(|| format!("reading the response ({status})"))?;
+    let body: Value = serde_json::from_str(&text).with_context(|| format!("response ({status}) is not JSON: {text:.300}"))?;
     ensure!(status.is_success() && body.get("errors").is_none(), "GraphQL request failed ({status}): {body}");
     Ok(body["data"].clone())
 }
@@ -629,6 +631,10 @@ async fn subscribe(base: &str, path: &str, key: &str, after: EventCursor) -> Res
 /// for more client ports than one source address has), sends `connection_init` with
 /// `key` and waits for the ack.
 async fn connect_socket(base: &str, path: &str, key: &str, source: Option<std::net::Ipv4Addr>) -> Result<Socket> {
+    tokio::time::timeout(Duration::from_secs(30), open_socket(base, path, key, source)).await.context("no connection_ack within 30 s")?
+}
+
+async fn open_socket(base: &str, path: &str, key: &str, source: Option<std::net::Ipv4Addr>) -> Result<Socket> {
     let mut request = format!("{}{path}", base.replace("http://", "ws://")).into_client_request()?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
     let server: std::net::SocketAddr = base.trim_start_matches("http://").parse().context("server address")?;

@@ -19,7 +19,8 @@ impl ChildServer {
         let mut child = Command::new(exe)
             .arg(mode)
             .args(args)
-            .env("RUST_LOG", "error")
+            // MARKETCHAT_BENCH_SERVER_LOG (a RUST_LOG filter) shows more of what it logs.
+            .env("RUST_LOG", std::env::var("MARKETCHAT_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".to_owned()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -5,19 +5,38 @@
 use serde_json::Value;
 use std::process::Command;
 
+/// The quick run takes about a minute; past this it is hung.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(8 * 60);
+
 #[test]
 fn the_quick_benchmark_runs_every_scenario_and_writes_json() {
     // Several scenarios run on PostgreSQL.
     require_postgres();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_marketchat-bench"))
+    let (stdout, stderr) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_marketchat-bench"))
         .args(["--quick", "--json"])
         .arg(&json)
-        .output()
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
         .expect("run marketchat-bench");
-    assert!(output.status.success(), "bench failed: {}", String::from_utf8_lossy(&output.stderr));
-    let table = String::from_utf8_lossy(&output.stdout);
+    // A hung scenario fails the test (with what the bench printed) instead of holding the run.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = bench.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = bench.kill();
+            let _ = bench.wait();
+            panic!("the quick bench ran past {DEADLINE:?}: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "bench failed: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+    let table = std::fs::read_to_string(&stdout).unwrap();
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = report["results"].as_array().unwrap();
     for scenario in ["floor", "send", "history", "read", "chats", "inbox", "fanout", "marketplace", "idle", "postgres", "search"] {

@@ -31,6 +31,7 @@ impl Backend {
 pub fn backend() -> Backend {
     static CHOSEN: OnceLock<Backend> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
+        crate::common::requirements::start_watchdog();
         let chosen = std::env::var("MARKETCHAT_TEST_BACKEND").ok().filter(|name| !name.is_empty());
         let chosen = chosen.unwrap_or_else(|| env!("CARGO_CRATE_NAME").to_owned());
         [Backend::Sqlite, Backend::Postgres]

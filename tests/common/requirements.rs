@@ -14,6 +14,20 @@ pub fn stop_run(line: &str) -> ! {
     std::process::exit(2);
 }
 
+/// How long one suite binary may run before it is ended as hung (a warm run takes
+/// 5–8 minutes on two cores).
+const SUITE_DEADLINE: Duration = Duration::from_secs(20 * 60);
+
+/// Ends the run when it goes past [`SUITE_DEADLINE`]: a hung test then fails the run
+/// with a line saying so (libtest has named it in a "running for over 60 seconds" line)
+/// instead of holding CI until its own timeout.
+pub fn start_watchdog() {
+    std::thread::spawn(|| {
+        std::thread::sleep(SUITE_DEADLINE);
+        stop_run(&format!("the suite ran past {} minutes: a test hangs (libtest named it above: \"has been running for over 60 seconds\")", SUITE_DEADLINE.as_secs() / 60));
+    });
+}
+
 /// Ends the run when `available` is false: "the test suite needs `what`".
 fn require(available: bool, what: &str) {
     if !available {

@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 const SQLITE_ONLY: &str = "marketchat backup copies SQLite databases only (PostgreSQL: pg_dump)";
 
@@ -154,12 +155,12 @@ async fn backup_refuses_an_existing_file_and_a_missing_directory() {
 
 /// A seller sending messages one after another until told to stop, recording each
 /// acknowledged message's ID and text.
-fn spawn_sender(app: Arc<TestApp>, key: String, name: String, acked: Arc<Mutex<Vec<(String, String)>>>, stop: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
+fn spawn_sender(app: Arc<TestApp>, key: String, name: String, acked: Arc<Mutex<Vec<(String, String)>>>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for n in 0.. {
             let text = format!("{name} message {n}");
             let sent = tokio::select! {
-                _ = stop.notified() => return,
+                _ = stop.cancelled() => return,
                 sent = app.seller_sends(&key, &text) => sent,
             };
             let id = sent["chatMessage"]["id"].as_str().expect("acknowledged").to_owned();
@@ -187,7 +188,8 @@ async fn restore_drill_a_backup_during_sends_serves_every_acknowledged_message_o
     let cursor = app.as_operator(&operator, "{ chatEventCursor }", json!({})).await["chatEventCursor"].as_str().expect("cursor").to_owned();
 
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(tokio::sync::Notify::new());
+    // A token, not a Notify: a sender between two sends must still see the stop.
+    let stop = CancellationToken::new();
     let senders: Vec<_> =
         sellers.iter().map(|(name, seller)| spawn_sender(app.clone(), seller.key.clone(), name.clone(), acked.clone(), stop.clone())).collect();
     acknowledged_at_least(&acked, 40).await;
@@ -203,7 +205,7 @@ async fn restore_drill_a_backup_during_sends_serves_every_acknowledged_message_o
     assert!(output.status.success(), "backup beside a serving server: {}", text(&output.stderr));
     let acked_after_backup = acked.lock().unwrap().len();
     acknowledged_at_least(&acked, acked_after_backup + 10).await;
-    stop.notify_waiters();
+    stop.cancel();
     for sender in senders {
         let _ = sender.await;
     }
