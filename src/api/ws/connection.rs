@@ -28,7 +28,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{Sink, SinkExt, Stream, StreamExt, TryFutureExt};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use super::mailbox::Mailbox;
 
 /// Why a subscription too slow for the engine closes its socket.
 const TOO_SLOW: &str = "subscriber too slow; reconnect with after: the last cursor";
@@ -43,14 +43,12 @@ pub struct Connection<'a> {
     control: ConnectionControl,
     /// The principal, credential and control, for every operation.
     data: Arc<Data>,
-    refused: mpsc::Receiver<String>,
     /// The engine's messages for this socket's subscriptions.
     outbox: Arc<Outbox>,
     /// Operations in flight, by ID.
     operations: HashMap<String, Operation>,
     /// What the operations' tasks yield, tagged with their serial and ID.
-    responses: mpsc::Receiver<Yielded>,
-    responses_tx: mpsc::Sender<Yielded>,
+    responses: Arc<Mailbox<Yielded>>,
     /// The serial of the next operation started (an ID may be reused).
     next_serial: u64,
     /// Frames are built here and split off (no allocation per frame once warm).
@@ -60,7 +58,7 @@ pub struct Connection<'a> {
 }
 
 /// A response of operation `id` (its `serial`), or its end (`None`).
-type Yielded = (u64, String, Option<Response>);
+type Yielded = (u64, String, Option<Box<Response>>);
 
 /// Responses buffered per connection before operations wait for the connection.
 const RESPONSE_QUEUE: usize = 16;
@@ -80,26 +78,23 @@ enum Operation {
 enum Step {
     /// Close with this code and reason.
     Close(u16, &'static str),
-    Refusal(String),
+    Refusal,
     Outbox,
-    Response(u64, String, Option<Response>),
+    Response,
     Frame(Option<Result<Message, axum::Error>>),
     Recheck,
 }
 
 impl<'a> Connection<'a> {
     /// A connection past `connection_init`, for the client `data` describes.
-    pub fn new(state: &'a ApiState, gate: &'a OperationGate, control: ConnectionControl, data: Data, refused: mpsc::Receiver<String>) -> Self {
-        let (responses_tx, responses) = mpsc::channel(RESPONSE_QUEUE);
+    pub fn new(state: &'a ApiState, gate: &'a OperationGate, control: ConnectionControl, data: Data) -> Self {
         Self {
-            responses,
-            responses_tx,
+            responses: Arc::new(Mailbox::new(RESPONSE_QUEUE)),
             next_serial: 0,
             state,
             gate,
             control,
             data: Arc::new(data),
-            refused,
             outbox: state.broker.fanout.outbox(),
             operations: HashMap::new(),
             frames: BytesMut::new(),
@@ -127,9 +122,9 @@ impl<'a> Connection<'a> {
                     let (code, reason) = self.gate.end_reason();
                     Step::Close(code, reason)
                 }
-                Some(refusal) = self.refused.recv() => Step::Refusal(refusal),
+                _ = self.gate.refusals.ready() => Step::Refusal,
                 _ = self.outbox.ready() => Step::Outbox,
-                Some((serial, id, response)) = self.responses.recv() => Step::Response(serial, id, response),
+                _ = self.responses.ready() => Step::Response,
                 frame = incoming.next() => Step::Frame(frame),
                 _ = self.control.0.cancelled() => Step::Close(1008, TOO_SLOW),
                 _ = self.state.shutdown.cancelled() => Step::Close(1001, "server shutting down"),
@@ -137,9 +132,15 @@ impl<'a> Connection<'a> {
             };
             let open = match step {
                 Step::Close(code, reason) => return close(sink, code, reason).await,
-                Step::Refusal(refusal) => self.write(sink, Message::Text(refusal.into())).await,
+                Step::Refusal => match self.gate.refusals.take() {
+                    Some(refusal) => self.write(sink, Message::Text(refusal.into())).await,
+                    None => true,
+                },
                 Step::Outbox => self.write_outbox(sink).await,
-                Step::Response(serial, id, response) => self.responded(schema, plans, sink, serial, id, response).await,
+                Step::Response => match self.responses.take() {
+                    Some((serial, id, response)) => self.responded(schema, plans, sink, serial, id, response).await,
+                    None => true,
+                },
                 Step::Frame(Some(Ok(Message::Text(frame)))) => self.received(schema, sink, frame.as_bytes().to_vec()).await,
                 Step::Frame(Some(Ok(Message::Binary(frame)))) => self.received(schema, sink, frame.to_vec()).await,
                 Step::Frame(Some(Ok(_))) => true,
@@ -213,20 +214,18 @@ impl<'a> Connection<'a> {
     fn run_operation(&mut self, id: String, mut responses: BoxStream<'static, Response>, registered: Option<(Registrations, Box<PlanSource>)>) {
         self.next_serial += 1;
         let serial = self.next_serial;
-        let (tx, task_id) = (self.responses_tx.clone(), id.clone());
+        let (mailbox, task_id) = (self.responses.clone(), id.clone());
         let task = tokio::spawn(async move {
             while let Some(response) = responses.next().await {
-                if tx.send((serial, task_id.clone(), Some(response))).await.is_err() {
-                    return;
-                }
+                mailbox.push((serial, task_id.clone(), Some(Box::new(response)))).await;
             }
-            let _ = tx.send((serial, task_id, None)).await;
+            mailbox.push((serial, task_id, None)).await;
         });
         self.operations.insert(id, Operation::Running { serial, _task: AbortOnDrop(task), registered, responded: false });
     }
 
     /// Operation `id` yielded `response`, or ended (`None`).
-    async fn responded<E: Executor>(&mut self, schema: &E, plans: &Plans, sink: &mut (impl Sink<Message> + Unpin), serial: u64, id: String, response: Option<Response>) -> bool {
+    async fn responded<E: Executor>(&mut self, schema: &E, plans: &Plans, sink: &mut (impl Sink<Message> + Unpin), serial: u64, id: String, response: Option<Box<Response>>) -> bool {
         // What a replaced or completed operation still yielded goes nowhere.
         let Some(Operation::Running { serial: current, responded, .. }) = self.operations.get_mut(&id) else { return true };
         if *current != serial {

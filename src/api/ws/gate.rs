@@ -2,11 +2,11 @@
 
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::state::ApiState;
+use super::mailbox::Mailbox;
 use crate::service::auth::{AuthError, Credential, CredentialCheck};
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Operations (subscriptions, queries, mutations) in flight on one socket at most; a
@@ -25,7 +25,7 @@ pub struct OperationGate {
     /// IDs of the operations in flight (until the server completes them).
     pub in_flight: Mutex<HashSet<String>>,
     /// Refusals to write to the client, as protocol `error` messages.
-    pub refusals: mpsc::Sender<String>,
+    pub refusals: Mailbox<String>,
     /// Cancelled when the socket must close; the code and reason say why.
     pub ended: CancellationToken,
     pub end_reason: Mutex<Option<(u16, &'static str)>>,
@@ -82,7 +82,7 @@ impl OperationGate {
     /// unread is disconnected.
     fn refuse(&self, id: &str, error: ApiError) {
         let error = serde_json::json!({ "id": id, "type": "error", "payload": [error.to_json()] });
-        if self.refusals.try_send(error.to_string()).is_err() {
+        if !self.refusals.try_push(error.to_string()) {
             self.end(1008, "too many refused operations");
         }
     }

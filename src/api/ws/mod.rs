@@ -13,6 +13,7 @@
 
 mod connection;
 mod gate;
+mod mailbox;
 
 pub use gate::MAX_OPERATIONS_PER_SOCKET;
 
@@ -26,7 +27,6 @@ use crate::service::auth::{Credential, CredentialCheck};
 use connection::{close, Connection};
 use gate::OperationGate;
 use std::sync::Mutex;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use async_graphql::Data;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -98,14 +98,13 @@ async fn serve_socket(state: ApiState, endpoint: Endpoint, client_ip: IpAddr, co
     let Some(_held) = state.sockets_per_credential.open(credential) else {
         return close(&mut sink, 1013, "too many open sockets for this credential; close one first").await;
     };
-    let (refusals, refused) = mpsc::channel(REFUSAL_QUEUE);
     let gate = OperationGate {
         state: state.clone(),
         client_ip,
         credential,
         check,
         in_flight: Mutex::default(),
-        refusals,
+        refusals: mailbox::Mailbox::new(REFUSAL_QUEUE),
         ended: CancellationToken::new(),
         end_reason: Mutex::new(None),
     };
@@ -118,7 +117,7 @@ async fn serve_socket(state: ApiState, endpoint: Endpoint, client_ip: IpAddr, co
     data.insert(credential);
     let metrics = state.metrics.clone();
     metrics.live_connections.inc();
-    let connection = Connection::new(&state, &gate, control, data, refused);
+    let connection = Connection::new(&state, &gate, control, data);
     if is_seller {
         connection.run(&state.schemas.seller, &state.seller_plans, &mut sink, &mut incoming).await;
     } else {
