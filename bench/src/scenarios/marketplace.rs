@@ -28,7 +28,7 @@ use super::postgres::node_url;
 use super::{connect_socket, postgres_admin, progress, send_subscribe, Bench, PostgresDatabase, Seeded, SEND};
 use crate::server::ChildServer;
 use crate::stats::{Latencies, Row};
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use futures_util::StreamExt;
 use marketchat::domain::keys::{generate_key, KeyOwner};
 use marketchat::store::Store;
