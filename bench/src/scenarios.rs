@@ -151,7 +151,7 @@ impl Bench {
 
     /// Scenario 2: newest-page latency at growing thread lengths, and a full walk.
     pub async fn history(&self) -> Result<Vec<Row>> {
-        let lengths = if self.scale.quick { vec![1_000, 10_000, 50_000] } else { vec![1_000, 100_000, 1_000_000] };
+        let lengths = if self.scale.quick { vec![1_000, 5_000] } else { vec![1_000, 100_000, 1_000_000] };
         let samples = self.scale.pick(2_000, 300);
         let mut rows = Vec::new();
         for length in lengths {

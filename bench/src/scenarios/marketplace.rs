@@ -28,7 +28,7 @@ use super::postgres::node_url;
 use super::{connect_socket, postgres_admin, progress, send_subscribe, Bench, PostgresDatabase, Seeded, SEND};
 use crate::server::ChildServer;
 use crate::stats::{Latencies, Row};
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use futures_util::StreamExt;
 use marketchat::domain::keys::{generate_key, KeyOwner};
 use marketchat::store::Store;
@@ -71,7 +71,13 @@ struct Receipts {
     who: Subscriber,
     node: usize,
     got: Vec<(u32, Instant)>,
+    /// Why the server ended it before the run did (its later messages count as lost).
+    ended_early: Option<String>,
 }
+
+/// Sends in flight at most: an open-loop sender that outruns the server waits here (its
+/// lag behind the schedule is reported) instead of piling up connections.
+const MAX_IN_FLIGHT: usize = 256;
 
 /// What one send did: when it actually started, and whether it was accepted.
 struct SendResult {
@@ -89,7 +95,7 @@ impl Bench {
             sellers: self.scale.pick(10_000, 300),
             operators: self.scale.pick(50, 10),
             rate: self.scale.pick(500, 100) as f64,
-            seconds: self.scale.pick(60, 3) as f64,
+            seconds: self.scale.pick(60, 2) as f64,
         };
         let mut rows = self.marketplace_on("sqlite", 1, shape).await?;
         rows.extend(self.marketplace_on("postgres", 2, shape).await?);
@@ -149,8 +155,10 @@ impl Bench {
         let period = Duration::from_secs_f64(1.0 / shape.rate);
         let start = tokio::time::Instant::now() + Duration::from_millis(200);
         let mut sends = Vec::with_capacity(total);
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         for (k, planned) in plan.iter().enumerate() {
             tokio::time::sleep_until(start + period * k as u32).await;
+            let place = in_flight.clone().acquire_owned().await?;
             let (client, base) = (self.client.clone(), bases[planned.node].clone());
             let seller = &sellers[planned.seller];
             let (path, key, query, variables) = if planned.from_operator {
@@ -159,6 +167,7 @@ impl Bench {
                 ("/graphql/seller", seller.key.clone(), SEND, json!({ "m": format!("mp {k}") }))
             };
             sends.push(tokio::spawn(async move {
+                let _place = place;
                 let started = Instant::now();
                 let outcome = super::post_graphql(&client, &base, path, &key, query, variables).await;
                 let error = match outcome {
@@ -204,6 +213,10 @@ impl Bench {
         let (mut same_node, mut cross_node) = (Latencies::default(), Latencies::default());
         let (mut lost, mut duplicated, mut foreign) = (0usize, 0usize, 0usize);
         let mut counts = vec![0u16; total];
+        let ended_early = all.iter().filter(|r| r.ended_early.is_some()).count();
+        if let Some(why) = all.iter().find_map(|r| r.ended_early.as_ref()) {
+            progress("marketplace", &format!("{label}: {ended_early} subscriptions ended early, the first: {why}"));
+        }
         for receipts in &all {
             counts.iter_mut().for_each(|c| *c = 0);
             for &(k, at) in &receipts.got {
@@ -263,6 +276,7 @@ impl Bench {
             Row::new(m, &format!("{label}: operator side send→receive p99"), operator_side.quantile_ms(0.99), "ms").target("max", 20.0),
             Row::new(m, &format!("{label}: operator side p99 from actual send start"), operator_side_actual.quantile_ms(0.99), "ms"),
             Row::new(m, &format!("{label}: deliveries checked"), (seller_side.len() + operator_side.len()) as f64, "events"),
+            Row::new(m, &format!("{label}: subscriptions ended early by the server"), ended_early as f64, "subs").target("max", 0.0),
             Row::new(m, &format!("{label}: lost deliveries"), lost as f64, "events").target("max", 0.0),
             Row::new(m, &format!("{label}: duplicated deliveries"), duplicated as f64, "events").target("max", 0.0),
             Row::new(m, &format!("{label}: other sellers' messages on a seller sub"), foreign as f64, "events").target("max", 0.0),
@@ -278,25 +292,45 @@ impl Bench {
     }
 }
 
-/// Reads one subscription until told to stop, recording each `mp K` message's arrival.
+/// Reads one subscription until told to stop, recording each `mp K` message's arrival;
+/// a subscription the server ends early is recorded as such (what it missed is lost).
 async fn receive(mut socket: super::Socket, who: Subscriber, node: usize, received: Arc<AtomicUsize>, mut stop: watch::Receiver<bool>) -> Result<Receipts> {
     let mut got = Vec::new();
+    let mut ended_early = None;
     loop {
         let frame = tokio::select! {
             _ = stop.changed() => break,
             frame = socket.next() => frame,
         };
-        let Message::Text(text) = frame.context("subscription closed")?? else { continue };
+        let text = match frame {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(close))) => {
+                ended_early = Some(format!("closed: {close:?}"));
+                break;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => {
+                ended_early = Some(format!("socket error: {error}"));
+                break;
+            }
+            None => {
+                ended_early = Some("socket closed".to_owned());
+                break;
+            }
+        };
         let at = Instant::now();
         let message: Value = serde_json::from_str(&text)?;
-        ensure!(message["type"] == "next", "unexpected message: {message}");
+        if message["type"] != "next" {
+            ended_early = Some(format!("{message}"));
+            break;
+        }
         let body = &message["payload"]["data"]["chatEvents"]["chatMessage"]["message"];
         if let Some(k) = body.as_str().and_then(|b| b.strip_prefix("mp ")).and_then(|k| k.parse().ok()) {
             got.push((k, at));
             received.fetch_add(1, Ordering::Relaxed);
         }
     }
-    Ok(Receipts { who, node, got })
+    Ok(Receipts { who, node, got, ended_early })
 }
 
 /// Seeds `count` sellers with one API key each, 256 writes in flight (group commit).

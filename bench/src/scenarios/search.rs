@@ -74,7 +74,7 @@ impl Bench {
     /// Scenario `search`: search latency at each size on both back ends, and send
     /// throughput with and without the search index.
     pub async fn search(&self) -> Result<Vec<Row>> {
-        let sizes = if self.scale.quick { vec![2_000, 10_000] } else { vec![10_000, 100_000, 1_000_000] };
+        let sizes = if self.scale.quick { vec![2_000, 5_000] } else { vec![10_000, 100_000, 1_000_000] };
         let samples = self.scale.pick(400, 60);
         let admin = std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
         let mut rows = Vec::new();
@@ -139,7 +139,7 @@ impl Bench {
     /// Send throughput (the `send` scenario's load: c=32, 50 sellers) on a database with
     /// the search index and on one without it, SQLite and PostgreSQL (one node).
     async fn send_with_and_without_index(&self, admin: &str) -> Result<Vec<Row>> {
-        let total = self.scale.pick(20_000, 2_000);
+        let total = self.scale.pick(20_000, 1_000);
         let mut rows = Vec::new();
         let mut rates = [0.0f64; 2];
         for (i, indexed) in [false, true].into_iter().enumerate() {
