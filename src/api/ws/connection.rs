@@ -115,6 +115,8 @@ impl<'a> Connection<'a> {
         }
         let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + self.state.ws_recheck, self.state.ws_recheck);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // What a step awaits is boxed (allocated only while it runs), so an idle socket's
+        // task holds just this loop's state, not the largest step's.
         loop {
             let step = tokio::select! {
                 biased;
@@ -136,13 +138,13 @@ impl<'a> Connection<'a> {
                     Some(refusal) => self.write(sink, Message::Text(refusal.into())).await,
                     None => true,
                 },
-                Step::Outbox => self.write_outbox(sink).await,
+                Step::Outbox => Box::pin(self.write_outbox(sink)).await,
                 Step::Response => match self.responses.take() {
-                    Some((serial, id, response)) => self.responded(schema, plans, sink, serial, id, response).await,
+                    Some((serial, id, response)) => Box::pin(self.responded(schema, plans, sink, serial, id, response)).await,
                     None => true,
                 },
-                Step::Frame(Some(Ok(Message::Text(frame)))) => self.received(schema, sink, frame.as_bytes().to_vec()).await,
-                Step::Frame(Some(Ok(Message::Binary(frame)))) => self.received(schema, sink, frame.to_vec()).await,
+                Step::Frame(Some(Ok(Message::Text(frame)))) => Box::pin(self.received(schema, sink, frame.as_bytes().to_vec())).await,
+                Step::Frame(Some(Ok(Message::Binary(frame)))) => Box::pin(self.received(schema, sink, frame.to_vec())).await,
                 Step::Frame(Some(Ok(_))) => true,
                 Step::Frame(Some(Err(_))) => {
                     // Over the size limit or broken: end the socket, saying why.
@@ -154,7 +156,7 @@ impl<'a> Connection<'a> {
                     return close(sink, code, reason).await;
                 }
                 Step::Recheck => {
-                    match self.gate.credential_holds().await {
+                    match Box::pin(self.gate.credential_holds()).await {
                         Ok(true) => {}
                         Ok(false) => return close(sink, 4403, "Forbidden: the key was revoked or the session ended").await,
                         Err(error) => tracing::warn!(%error, "could not re-check a subscriber's credential; will retry"),

@@ -90,7 +90,9 @@ fn same_origin_cookie(headers: &HeaderMap) -> HeaderMap {
 
 async fn serve_socket(state: ApiState, endpoint: Endpoint, client_ip: IpAddr, cookie: HeaderMap, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
-    let (principal, credential, check) = match accept_init(&state, endpoint, cookie, &mut incoming).await {
+    // Boxed: its state is freed once the connection settles in (an idle socket's task
+    // then holds only the connection's loop).
+    let (principal, credential, check) = match Box::pin(accept_init(&state, endpoint, cookie, &mut incoming)).await {
         Ok(accepted) => accepted,
         Err(Some((code, reason))) => return close(&mut sink, code, reason).await,
         Err(None) => return,
