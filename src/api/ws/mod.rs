@@ -3,13 +3,13 @@
 //! We read `connection_init` ourselves so that the credential in its payload picks the
 //! schema (on `/graphql`) and a bad one closes with 4403 before anything is delivered;
 //! then [`connection`] speaks the protocol as async-graphql's driver did (same messages,
-//! same close codes), running queries and mutations through async-graphql and handing
-//! each `chatEvents` subscription, once async-graphql checked it, to the fan-out engine. We own both directions: every `subscribe`
-//! passes the same gate as an HTTP request (credential still valid, per-IP and per-key
-//! limits) plus a cap on operations in flight on the socket, and in the write loop a
-//! subscriber whose socket stays unwritable, or who falls too far behind, is
-//! disconnected. Frames are held to the HTTP body limit, and one credential may hold
-//! only so many sockets.
+//! same close codes), running each operation through async-graphql on its own task and
+//! handing each `chatEvents` subscription, once async-graphql checked it, to the fan-out
+//! engine. We own both directions: every `subscribe` passes the same gate as an HTTP
+//! request (credential still valid, per-IP and per-key limits) plus a cap on operations
+//! in flight on the socket, and in the write loop a subscriber whose socket stays
+//! unwritable, or who falls too far behind, is disconnected. Frames are held to the HTTP
+//! body limit, and one credential may hold only so many sockets.
 
 mod connection;
 mod gate;
