@@ -94,12 +94,8 @@ type ChatFactsRow = (i64, i64, i64, i64, i64, Option<i64>, Option<i64>, i64, i64
 #[derive(Debug)]
 struct ChatFacts {
     seller_id: i64,
-    message_count: i64,
-    removed_count: i64,
-    unread_by_seller: i64,
-    unread_by_operator: i64,
-    last_message_id: Option<i64>,
-    awaiting_since: Option<i64>,
+    /// The counters as stored in the chat row.
+    stored: ChatCounters,
     /// Stored messages.
     messages: i64,
     /// Highest stored `seq` (0 when none).
@@ -119,7 +115,8 @@ struct ChatFacts {
 impl From<ChatFactsRow> for ChatFacts {
     fn from(row: ChatFactsRow) -> Self {
         let (seller_id, message_count, removed_count, unread_by_seller, unread_by_operator, last_message_id, awaiting_since, messages, highest_seq, admin_unread, seller_unread, newest_id, last_admin_seq, waiting_since) = row;
-        Self { seller_id, message_count, removed_count, unread_by_seller, unread_by_operator, last_message_id, awaiting_since, messages, highest_seq, admin_unread, seller_unread, newest_id, last_admin_seq, waiting_since }
+        let stored = ChatCounters { message_count, removed_count, unread_by_seller, unread_by_operator, last_message_id, awaiting_since };
+        Self { seller_id, stored, messages, highest_seq, admin_unread, seller_unread, newest_id, last_admin_seq, waiting_since }
     }
 }
 
@@ -135,42 +132,30 @@ struct ChatCounters {
 }
 
 impl ChatFacts {
-    /// The counters as stored.
-    fn stored(&self) -> ChatCounters {
-        ChatCounters {
-            message_count: self.message_count,
-            removed_count: self.removed_count,
-            unread_by_seller: self.unread_by_seller,
-            unread_by_operator: self.unread_by_operator,
-            last_message_id: self.last_message_id,
-            awaiting_since: self.awaiting_since,
-        }
-    }
-
     /// Whether `awaiting_since` can be told from the stored messages: unless retention
     /// removed messages and no `Admin` message is left (the wait began in removed rows).
     fn awaiting_is_derivable(&self) -> bool {
-        self.removed_count == 0 || self.last_admin_seq.is_some()
+        self.stored.removed_count == 0 || self.last_admin_seq.is_some()
     }
 
     /// The counters the messages call for. `message_count` never goes down (a `seq` is
     /// never handed out twice); the removed count is what it has handed out beyond the
     /// stored messages.
     fn expected(&self) -> ChatCounters {
-        let message_count = self.message_count.max(self.highest_seq);
+        let message_count = self.stored.message_count.max(self.highest_seq);
         ChatCounters {
             message_count,
             removed_count: message_count - self.messages,
             unread_by_seller: self.admin_unread,
             unread_by_operator: self.seller_unread,
             last_message_id: self.newest_id,
-            awaiting_since: if self.awaiting_is_derivable() { self.waiting_since } else { self.awaiting_since },
+            awaiting_since: if self.awaiting_is_derivable() { self.waiting_since } else { self.stored.awaiting_since },
         }
     }
 
     /// Each stored counter that differs from what the messages call for.
     fn mismatches(&self) -> Vec<CounterMismatch> {
-        let (stored, expected) = (self.stored(), self.expected());
+        let (stored, expected) = (&self.stored, self.expected());
         let mut found = Vec::new();
         let mut differs = |counter: &str, stored: String, expected: String| {
             if stored != expected {
@@ -181,7 +166,7 @@ impl ChatFacts {
         differs("message_count (last seq handed out)", stored.message_count.to_string(), expected.message_count.to_string());
         differs(
             "total messages (message_count - removed_count)",
-            (self.message_count - self.removed_count).to_string(),
+            (stored.message_count - stored.removed_count).to_string(),
             self.messages.to_string(),
         );
         differs("unread_by_seller", stored.unread_by_seller.to_string(), expected.unread_by_seller.to_string());
