@@ -51,7 +51,17 @@ fn mail_config(public_url: &str, smtp_port: u16) -> ServerConfig {
 async fn mail_app(smtp_port: u16) -> TestApp {
     let listener = TestApp::bind().await;
     let base = format!("http://{}", listener.local_addr().unwrap());
-    TestApp::spawn_on(listener, mail_config(&base, smtp_port)).await
+    spawn_mailing(listener, mail_config(&base, smtp_port)).await
+}
+
+/// Starts a server with e-mail notifications and waits for its notifier to place its
+/// cursor: on a database's first start the notifier begins at the feed's end (history
+/// is not mailed), so a message sent before that would count as history.
+async fn spawn_mailing(listener: tokio::net::TcpListener, config: ServerConfig) -> TestApp {
+    let app = TestApp::spawn_on(listener, config).await;
+    let placed = wait_until(Duration::from_secs(20), || async { app.query_i64("SELECT COUNT(*) FROM notification_cursor").await == 1 }).await;
+    assert!(placed, "the notifier placed its cursor");
+    app
 }
 
 /// A seller user with a password (and so a portal login).
@@ -307,7 +317,7 @@ async fn smtps_is_verified_against_the_trusted_roots_and_the_ca_file() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = mail_config(&base, smtp.port);
     config.notifications.smtp_url = Some(format!("smtps://127.0.0.1:{}", smtp.port).parse().unwrap());
-    let mut app = TestApp::spawn_on(listener, config.clone()).await;
+    let mut app = spawn_mailing(listener, config.clone()).await;
     let seller = app.seller("Acme").await;
     seller_user(&app, seller.id, "ann@acme.test", "Ann").await;
     let op = app.operator_key("ops").await;
