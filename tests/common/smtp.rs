@@ -163,10 +163,9 @@ impl SmtpServer {
         self.received.lock().unwrap().clone()
     }
 
-    /// Waits until at least `count` messages have arrived (at most 60 s: on PostgreSQL the
-    /// feed the notifier reads waits for every open transaction of the cluster, and other
-    /// tests' bulk loads can hold it back for many seconds on a loaded machine); returns
-    /// them all.
+    /// Waits until at least `count` messages have arrived (at most 60 s, for a heavily
+    /// loaded machine; a quiet one delivers in about the notification delay); returns them
+    /// all.
     pub async fn wait_for(&self, count: usize) -> Vec<Mail> {
         let mails = poll_until(Duration::from_secs(60), || async { self.received() }, |mails| mails.len() >= count).await;
         assert!(mails.len() >= count, "expected {count} e-mails, got {}: {mails:#?}", mails.len());
