@@ -66,8 +66,9 @@ impl Drop for Driver {
     }
 }
 
-/// How long a page gets to show what a test waits for.
-pub const PAGE_WAIT: Duration = Duration::from_secs(10);
+/// How long a page gets to show what a test waits for (a loaded CI machine runs many
+/// browsers at once; the waits return as soon as the page shows it).
+pub const PAGE_WAIT: Duration = Duration::from_secs(20);
 
 /// Waits (at most `seconds`) until `script` returns true in the page.
 pub async fn wait_js(client: &Client, script: &str, seconds: u64) {
@@ -77,7 +78,7 @@ pub async fn wait_js(client: &Client, script: &str, seconds: u64) {
 
 /// Waits until no animation runs in the page (the chat window has finished sliding in).
 pub async fn wait_for_animations(client: &Client) {
-    wait_js(client, "return document.getAnimations().length === 0", 10).await;
+    wait_js(client, "return document.getAnimations().length === 0", PAGE_WAIT.as_secs()).await;
 }
 
 /// `script`'s result in the page, as a boolean.
@@ -97,7 +98,7 @@ pub async fn first_matching(client: &Client, css: &str, check: &impl Fn(&str) ->
     None
 }
 
-/// Waits (at most 10 s) until `css` matches an element whose text satisfies `check`.
+/// Waits (at most [`PAGE_WAIT`]) until `css` matches an element whose text satisfies `check`.
 pub async fn wait_for(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
     let matched = poll_until(PAGE_WAIT, || first_matching(client, css, &check), Option::is_some).await;
     match matched {

@@ -4,7 +4,7 @@
 use crate::common::app::{now, test_config, TestApp};
 use crate::common::cli::marketchat_command;
 use crate::common::graphql::{texts, SELLER_PAGE};
-use crate::common::wait::wait_until;
+use crate::common::wait::{poll_until, wait_until};
 use marketchat::config::ServerConfig;
 use marketchat::domain::cursor::EventCursor;
 use marketchat::domain::ids::SellerId;
@@ -51,14 +51,19 @@ async fn retention_removes_old_messages_and_their_events_and_keeps_counts_right(
     assert_eq!(chats["chats"]["nodes"][0]["unreadCount"], 1);
     assert_eq!(chats["chatUnreadCount"], 1);
 
-    let events = app.store.events_after(EventCursor::START, None, 10_000).await.unwrap();
-    let bodies: Vec<&str> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::MessageCreated(m) => Some(m.body.as_str()),
-            EventKind::MessagesRead { .. } | EventKind::ChatUpdated | EventKind::NoteCreated(_) => None,
-        })
-        .collect();
+    // The feed shows an event once no running transaction could sort before it (on
+    // PostgreSQL, any transaction of the cluster: other tests' too), so wait for the two.
+    let message_bodies = || async {
+        let events = app.store.events_after(EventCursor::START, None, 10_000).await.unwrap();
+        events
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::MessageCreated(m) => Some(m.body),
+                EventKind::MessagesRead { .. } | EventKind::ChatUpdated | EventKind::NoteCreated(_) => None,
+            })
+            .collect::<Vec<String>>()
+    };
+    let bodies = poll_until(Duration::from_secs(30), message_bodies, |bodies| bodies.len() >= 2).await;
     assert_eq!(bodies, ["recent admin", "recent seller"], "events of removed messages went with them");
 
     let export = marketchat_command(&app.database_url).args(["export", "--seller", &mixed.gid]).output().unwrap();
