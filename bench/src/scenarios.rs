@@ -110,6 +110,15 @@ impl Bench {
         let (store, url) = self.store("send").await?;
         let sellers = self.seed_sellers(store.as_ref(), 50, "send").await?;
         drop(store);
+        // The same messages straight into the store (its SQL, triggers, indexes and group
+        // commit, no HTTP, GraphQL or auth), on a database of their own: what the one
+        // writer can do at the send run's concurrency, and with far more in flight.
+        let (store, _) = self.store("send-store").await?;
+        let store_sellers: Vec<SellerId> = self.seed_sellers(store.as_ref(), 50, "send").await?.iter().map(|s| s.id).collect();
+        progress("send", &format!("{total} messages straight into the store, concurrency 32 and 512"));
+        let store_rate = self.store_sends(&store, &store_sellers, total, 32).await?;
+        let store_rate_wide = self.store_sends(&store, &store_sellers, total, 512).await?;
+        drop(store);
         let server = ChildServer::start("serve-child", &[&url])?;
         progress("send", &format!("{total} messages, 50 sellers, concurrency 32"));
         let keys = Arc::new(sellers.into_iter().map(|s| s.key).collect());
@@ -123,12 +132,31 @@ impl Bench {
             Row::new("send", "messages/s (durable, HTTP, c=32)", rate, "msg/s").floor(insert_batched_rate),
             Row::new("send", "messages/s vs hello-world requests/s", rate, "msg/s").floor(hello_rate),
             Row::new("send", "messages/s vs min(0.40×batched, 0.25×hello)", rate, "msg/s").target("min", target),
+            Row::new("send", "store only (no HTTP/GraphQL/auth), c=32", store_rate, "msg/s"),
+            Row::new("send", "messages/s vs store only at c=32", rate, "msg/s").floor(store_rate),
+            Row::new("send", "store only, c=512 (the one writer's limit)", store_rate_wide, "msg/s"),
             Row::new("send", "latency p50", latencies.quantile_ms(0.5), "ms"),
             Row::new("send", "latency p99", latencies.quantile_ms(0.99), "ms"),
             Row::new("send", "latency max", latencies.quantile_ms(1.0), "ms"),
             Row::new("send", "server RSS before the run (idle)", idle_rss as f64 / 1024.0, "MiB"),
             Row::new("send", &format!("server peak RSS during {total} sends (VmHWM)"), peak as f64 / 1024.0, "MiB").target("max", 32.0),
         ])
+    }
+
+    /// Stores `total` seller messages through `store` with `concurrency` writes in flight,
+    /// round robin over `sellers`; returns messages/s.
+    async fn store_sends(&self, store: &Arc<dyn Store>, sellers: &[SellerId], total: usize, concurrency: usize) -> Result<f64> {
+        let sellers = Arc::new(sellers.to_vec());
+        let (elapsed, _) = self
+            .run_concurrently(total, concurrency, |i| {
+                let (store, sellers) = (store.clone(), sellers.clone());
+                async move {
+                    store.create_message(&new_message(sellers[i % sellers.len()], Side::Seller, &format!("benchmark message {i}"))).await?;
+                    Ok(())
+                }
+            })
+            .await?;
+        Ok(total as f64 / elapsed.as_secs_f64())
     }
 
     /// Sends `total` messages at concurrency 32, round robin over the nodes at `bases`
