@@ -288,6 +288,11 @@ pub fn launch(
 /// Serves `state` on `listener` until `shutdown` resolves, with the workers running.
 async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let stop = state.shutdown.clone();
+    if state.notifications.is_some() {
+        if let Err(error) = notifications::place_cursor(state.store.as_ref()).await {
+            tracing::warn!(%error, "could not place the e-mail notifier's cursor before serving; its first round will");
+        }
+    }
     let tailer = state.broker.spawn_tailer(stop.clone());
     let remote_listener = state.broker.spawn_remote_listener(stop.clone());
     let webhook_worker = webhooks::spawn_worker(state.store.clone(), state.clock.clone(), state.metrics.clone(), state.webhooks.clone(), stop.clone());

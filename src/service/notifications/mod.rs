@@ -25,4 +25,4 @@ mod worker;
 
 pub use preferences::NotificationService;
 pub use smtp::{SmtpSecurity, SmtpTarget};
-pub use worker::{spawn_worker, NotificationSettings};
+pub use worker::{place_cursor, spawn_worker, NotificationSettings};

@@ -4,6 +4,7 @@
 
 use super::smtp::{Mailer, SendFailure, SmtpTarget};
 use super::preferences::NotificationService;
+use crate::domain::cursor::EventCursor;
 use crate::domain::notification::{delay_in_words, render, EmailContent, EmailKind, Quote, MAX_QUOTED_MESSAGES};
 use crate::domain::users::OperatorRole;
 use crate::domain::Side;
@@ -72,6 +73,13 @@ struct Worker {
     service: NotificationService,
     mailer: Mailer,
     settings: NotificationSettings,
+}
+
+/// The notifier's cursor in the event feed. On a database's first start it is placed at
+/// the feed's end: what was sent before is history and never mailed. The server places it
+/// before serving its first request, so nothing sent through it counts as history.
+pub async fn place_cursor(store: &dyn Store) -> Result<EventCursor, StoreError> {
+    store.notification_cursor(store.last_event_position().await?).await
 }
 
 /// Starts the worker; it stops when `stop` is cancelled, after the attempts in flight.
@@ -151,8 +159,7 @@ impl Worker {
 
     /// Applies the events after the cursor to the stretches.
     async fn derive(&self) -> Result<(), StoreError> {
-        let head = self.store.last_event_position().await?;
-        let mut cursor = self.store.notification_cursor(head).await?;
+        let mut cursor = place_cursor(self.store.as_ref()).await?;
         loop {
             let events = self.store.events_after(cursor, None, EVENT_BATCH).await?;
             let Some(last) = events.last().map(|e| e.position) else { return Ok(()) };
