@@ -192,6 +192,25 @@ pub async fn fits_the_window(client: &Client, css: &str) -> bool {
     client.execute(script, vec![json!(css)]).await.unwrap().as_bool().unwrap()
 }
 
+/// Asserts that `css` (first scrolled into view, if `scroll_into_view`) comes to lie
+/// wholly inside the window without sideways scrolling once the page settles (what loads
+/// late, such as the thread or the chat list, may move it meanwhile); a failure shows
+/// where it was.
+pub async fn assert_comes_to_fit(client: &Client, css: &str, scroll_into_view: bool, what: &str) {
+    let fits = || async {
+        if scroll_into_view {
+            client.execute("document.querySelector(arguments[0]).scrollIntoView({ block: 'nearest' })", vec![json!(css)]).await.unwrap();
+        }
+        fits_the_window(client, css).await
+    };
+    if !wait_until(PAGE_WAIT, fits).await {
+        let script = "const box = document.querySelector(arguments[0]).getBoundingClientRect();
+            return JSON.stringify({ box, scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, innerHeight: window.innerHeight });";
+        let shown = client.execute(script, vec![json!(css)]).await.unwrap();
+        panic!("{what}: {css} does not fit the window: {shown}");
+    }
+}
+
 /// Scrolls the chat list to its bottom, as an agent looking for older chats does.
 pub async fn scroll_chat_list_down(client: &Client) {
     let script = "const list = document.querySelector('[data-testid=chat-list]'); list.scrollTop = list.scrollHeight; list.dispatchEvent(new Event('scroll'));";

@@ -3,7 +3,7 @@
 
 use crate::common::app::{TestApp, TestSeller};
 use crate::common::browser::{
-    chat_list_item, click, fits_the_window, js_bool, log_in, open_chat, restart_sending_while_down, screenshot, scroll_chat_list_down, search_for, type_and_enter, wait_for,
+    assert_comes_to_fit, chat_list_item, click, fits_the_window, js_bool, log_in, open_chat, restart_sending_while_down, screenshot, scroll_chat_list_down, search_for, type_and_enter, wait_for,
     wait_for_animations, wait_for_attr, wait_js, Driver, PAGE_WAIT,
 };
 use crate::common::wait::wait_until;
@@ -199,19 +199,18 @@ async fn both_portals_work_at_a_phones_width() {
     wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("phone-sized")).await;
     wait_for_animations(&seller_browser).await;
     for part in ["[data-testid=message-input]", "[data-testid=message-send]", "[data-testid=message-list]", "#close"] {
-        assert!(fits_the_window(&seller_browser, part).await, "seller portal: {part} fits a phone");
+        assert_comes_to_fit(&seller_browser, part, false, "seller portal at a phone's width").await;
     }
     type_and_enter(&seller_browser, "typed on a phone").await;
     wait_for(&seller_browser, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
 
     log_in(&operator, &app.base, "operator", "ops@market.test").await;
     let item = chat_list_item(&operator, &seller, "Acme Outdoor").await;
-    assert!(fits_the_window(&operator, &item).await, "operator portal: the chat list fits a phone");
+    assert_comes_to_fit(&operator, &item, false, "operator portal's chat list at a phone's width").await;
     click(&operator, &item).await;
     wait_for(&operator, "[data-testid=message]", |t| t.contains("typed on a phone")).await;
-    operator.execute("document.querySelector('[data-testid=message-input]').scrollIntoView()", vec![]).await.unwrap();
     for part in ["[data-testid=message-input]", "[data-testid=message-send]"] {
-        assert!(fits_the_window(&operator, part).await, "operator portal: {part} fits a phone");
+        assert_comes_to_fit(&operator, part, true, "operator portal at a phone's width").await;
     }
     screenshot(&operator, "operator-phone.png").await;
     type_and_enter(&operator, "answered on a phone").await;
