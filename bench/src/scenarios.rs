@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 mod idle;
@@ -405,11 +406,15 @@ impl Bench {
         drop(store);
         let server = ChildServer::start("serve-child", &[&url])?;
         progress("fanout", &format!("{subscribers} operator subscribers"));
-        let mut latencies = self.measure_fanout(std::slice::from_ref(&server.base), &seller.key, ("/graphql/operator", &operator), EventCursor::START, subscribers, messages).await?;
+        let mut run = self.measure_fanout(std::slice::from_ref(&server.base), &seller.key, ("/graphql/operator", &operator), EventCursor::START, subscribers, messages).await?;
+        let mut latencies = run.all();
         let mut rows = vec![
             Row::new("fanout", &format!("send→receive p50, {subscribers} subscribers"), latencies.quantile_ms(0.5), "ms"),
             Row::new("fanout", &format!("send→receive p99, {subscribers} subscribers"), latencies.quantile_ms(0.99), "ms")
                 .target("max", 20.0),
+            Row::new("fanout", &format!("per event: first of {subscribers} deliveries, p50"), run.first.quantile_ms(0.5), "ms"),
+            Row::new("fanout", &format!("per event: last of {subscribers} deliveries, p50"), run.last.quantile_ms(0.5), "ms"),
+            Row::new("fanout", &format!("per event: last of {subscribers} deliveries, max"), run.last.quantile_ms(1.0), "ms"),
         ];
         drop(server);
 
@@ -440,7 +445,7 @@ impl Bench {
         rows.push(Row::new("fanout", &format!("memory per idle subscribed connection ({idle})"), per_connection, "KiB").target("max", 8.0));
         // Another chat's events must not cost the idle subscriptions anything.
         progress("fanout", "one seller subscriber beside the idle ones");
-        let mut lone = self.measure_fanout(std::slice::from_ref(&server.base), &other.key, ("/graphql/seller", &other.key), EventCursor::START, 1, messages).await?;
+        let mut lone = self.measure_fanout(std::slice::from_ref(&server.base), &other.key, ("/graphql/seller", &other.key), EventCursor::START, 1, messages).await?.all();
         rows.push(Row::new("fanout", &format!("send→receive p99, 1 seller beside {idle} idle"), lone.quantile_ms(0.99), "ms"));
         drop(idle_clients);
         Ok(rows)
@@ -448,19 +453,9 @@ impl Bench {
 
     /// Send→receive latency of `messages` messages sent through the first node to
     /// `subscribers` subscriptions with `as_who` (path, key) spread over all nodes at `bases`.
+    /// Subscription `i` is on node `i % bases.len()`; sends go to node 0.
     #[allow(clippy::too_many_arguments)]
-    async fn measure_fanout(&self, bases: &[String], seller_key: &str, as_who: (&str, &str), after: EventCursor, subscribers: usize, messages: usize) -> Result<Latencies> {
-        let mut all = Latencies::default();
-        for node in self.measure_fanout_by_node(bases, seller_key, as_who, after, subscribers, messages).await? {
-            all.extend(node);
-        }
-        Ok(all)
-    }
-
-    /// As [`Self::measure_fanout`], with the latencies split by the node of the
-    /// subscription (subscription `i` is on node `i % bases.len()`; sends go to node 0).
-    #[allow(clippy::too_many_arguments)]
-    async fn measure_fanout_by_node(&self, bases: &[String], seller_key: &str, as_who: (&str, &str), after: EventCursor, subscribers: usize, messages: usize) -> Result<Vec<Latencies>> {
+    async fn measure_fanout(&self, bases: &[String], seller_key: &str, as_who: (&str, &str), after: EventCursor, subscribers: usize, messages: usize) -> Result<FanoutRun> {
         let (path, key) = as_who;
         let mut clients = Vec::with_capacity(subscribers);
         for i in 0..subscribers {
@@ -471,41 +466,63 @@ impl Bench {
         ensure!(warmup["chatMessageCreate"]["errors"].is_null(), "warm-up refused");
         let mut receivers = Vec::with_capacity(subscribers);
         let (sent_at_tx, sent_at_rx) = tokio::sync::watch::channel(Vec::<Instant>::new());
+        let (warm_tx, mut warm_rx) = tokio::sync::mpsc::channel::<()>(subscribers.max(1));
         for mut client in clients {
             let sent_at = sent_at_rx.clone();
+            let warm = warm_tx.clone();
             receivers.push(tokio::spawn(async move {
                 // Up to the warm-up. On PostgreSQL `after` may lag the last sends (the feed's
                 // horizon waits for every open transaction of the server, other clients' too):
                 // their replayed events come first and are not measured.
-                while next_event(&mut client).await?["chatEvents"]["chatMessage"]["message"] != "warm-up" {}
-                let mut latencies = Latencies::default();
+                while next_event(&mut client).await?.1["chatEvents"]["chatMessage"]["message"] != "warm-up" {}
+                warm.send(()).await?;
+                let mut latencies = Vec::with_capacity(messages);
                 for index in 0..messages {
-                    let event = next_event(&mut client).await?;
-                    let received = Instant::now();
+                    let (received, event) = next_event(&mut client).await?;
                     ensure!(event["chatEvents"]["chatMessage"]["message"] == format!("fan-out {index}"), "out of order: {event}");
                     let sent = sent_at.borrow()[index];
                     latencies.push(received.saturating_duration_since(sent));
                 }
-                anyhow::Ok(latencies)
+                // The socket stays open until every subscriber has its last event: closing
+                // it here would load the server while it still delivers to the others.
+                anyhow::Ok((latencies, client))
             }));
         }
+        drop(warm_tx);
+        // Latency, not saturation: the warm-up's fan-out ends before the first message, as
+        // each message's fan-out ends before the next.
+        for _ in 0..subscribers {
+            tokio::time::timeout(Duration::from_secs(30), warm_rx.recv()).await.context("warm-up not delivered")?.context("a subscriber failed")?;
+        }
+        tokio::time::sleep(PAUSE_BETWEEN_EVENTS).await;
         for index in 0..messages {
             let mut stamps = sent_at_tx.borrow().clone();
             stamps.push(Instant::now());
             sent_at_tx.send_replace(stamps);
             self.graphql(&bases[0], "/graphql/seller", seller_key, SEND, json!({ "m": format!("fan-out {index}") })).await?;
-            // Latency, not saturation: let each fan-out finish before the next message.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(PAUSE_BETWEEN_EVENTS).await;
         }
-        let mut per_node: Vec<Latencies> = bases.iter().map(|_| Latencies::default()).collect();
+        let mut run = FanoutRun { per_node: bases.iter().map(|_| Latencies::default()).collect(), first: Latencies::default(), last: Latencies::default() };
+        let mut by_event: Vec<(Duration, Duration)> = vec![(Duration::MAX, Duration::ZERO); messages];
         let mut delivered = 0;
+        let mut sockets = Vec::with_capacity(subscribers);
         for (i, receiver) in receivers.into_iter().enumerate() {
-            let latencies = tokio::time::timeout(Duration::from_secs(30), receiver).await.context("fan-out timed out")???;
+            let (latencies, socket) = tokio::time::timeout(Duration::from_secs(30), receiver).await.context("fan-out timed out")???;
+            sockets.push(socket);
             delivered += latencies.len();
-            per_node[i % bases.len()].extend(latencies);
+            for (event, latency) in by_event.iter_mut().zip(&latencies) {
+                *event = (event.0.min(*latency), event.1.max(*latency));
+            }
+            for latency in latencies {
+                run.per_node[i % bases.len()].push(latency);
+            }
         }
         ensure!(delivered == subscribers * messages, "missing deliveries");
-        Ok(per_node)
+        for (first, last) in by_event {
+            run.first.push(first);
+            run.last.push(last);
+        }
+        Ok(run)
     }
 
     /// Floors: raw durable inserts of the same row through sqlx (one commit per row and
@@ -554,13 +571,37 @@ impl Bench {
             })
             .await?;
         let hello_rate = requests as f64 / elapsed.as_secs_f64();
-        let rows = vec![
+        let mut rows = vec![
             Row::new("floor", "sqlx insert, one commit per row", per_commit, "rows/s"),
             Row::new("floor", "sqlx insert, 512 rows per commit", batched, "rows/s"),
             Row::new("floor", "axum hello-world requests/s (c=32)", hello_rate, "req/s"),
             Row::new("floor", "axum hello-world latency p50", latencies.quantile_ms(0.5), "ms"),
         ];
+        let mut flushes = self.disk_flushes()?;
+        for (name, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+            rows.push(Row::new("floor", &format!("disk flush (4 KiB append + fdatasync) {name}"), flushes.quantile_ms(q), "ms"));
+        }
         Ok((rows, per_commit, batched, hello_rate))
+    }
+
+    /// How long the databases' disk takes to make a small append durable, one at a time
+    /// with a pause between (as a lone message's commit does): every durable send waits
+    /// for one such flush, so its tail is the floor under any send→receive percentile.
+    fn disk_flushes(&self) -> Result<Latencies> {
+        use std::io::Write;
+        progress("floor", "disk flushes");
+        let path = self.dir.path().join("flush-floor");
+        let mut file = std::fs::File::create(&path)?;
+        let mut latencies = Latencies::default();
+        for _ in 0..self.scale.pick(300, 50) {
+            file.write_all(&[b'x'; 4096])?;
+            let started = Instant::now();
+            file.sync_data()?;
+            latencies.push(started.elapsed());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::fs::remove_file(&path)?;
+        Ok(latencies)
     }
 
     /// Runs `operation(i)` for i in 0..total with `concurrency` in flight; returns the
@@ -643,6 +684,9 @@ async fn bulk_load_side(store: Arc<dyn Store>, seller_id: SellerId, count: usize
     Ok(ids)
 }
 
+/// Bytes a bench client reads at once: an event frame is a few hundred bytes.
+const CLIENT_READ_BUFFER: usize = 4096;
+
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The subscription every bench client asks for: message events from a known position.
@@ -672,7 +716,10 @@ async fn open_socket(base: &str, path: &str, key: &str, source: Option<std::net:
     }
     let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
-    let (mut socket, _) = tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await?;
+    // tungstenite zeroes its whole read buffer before every read (128 KiB by default):
+    // on a shared 2-core box 1,000 clients doing that would bill the server's figures.
+    let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
+    let (mut socket, _) = tokio_tungstenite::client_async_with_config(request, tokio_tungstenite::MaybeTlsStream::Plain(stream), Some(config)).await?;
     let init = json!({ "type": "connection_init", "payload": { "MARKETPLACER-API-KEY": key } });
     socket.send(Message::text(init.to_string())).await?;
     let ack = socket.next().await.context("closed before ack")??;
@@ -693,16 +740,43 @@ fn postgres_admin() -> String {
     std::env::var("MARKETCHAT_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
-async fn next_event(socket: &mut Socket) -> Result<Value> {
+/// The next event on `socket`: when its frame arrived (before it is parsed) and its data.
+async fn next_event(socket: &mut Socket) -> Result<(Instant, Value)> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(20), socket.next()).await.context("no event within 20 s")?;
+        let arrived = Instant::now();
         if let Message::Text(text) = frame.context("socket closed")?? {
-            let message: Value = serde_json::from_str(&text)?;
+            let mut message: Value = serde_json::from_str(&text)?;
             ensure!(message["type"] == "next", "unexpected message: {message}");
-            return Ok(message["payload"]["data"].clone());
+            return Ok((arrived, message["payload"]["data"].take()));
         }
     }
 }
+
+/// One fan-out measurement: every delivery's send→receive latency by the subscriber's
+/// node, and per event its first and last delivery.
+struct FanoutRun {
+    per_node: Vec<Latencies>,
+    /// Per event, the earliest delivery (the send, its commit and the first write).
+    first: Latencies,
+    /// Per event, the latest delivery (the first plus the spread over every subscriber).
+    last: Latencies,
+}
+
+impl FanoutRun {
+    /// Every delivery, whatever its node.
+    fn all(&mut self) -> Latencies {
+        let mut all = Latencies::default();
+        for node in self.per_node.drain(..) {
+            all.extend(node);
+        }
+        all
+    }
+}
+
+/// The pause after each fan-out in the latency scenarios, so one event's delivery ends
+/// before the next message is sent.
+const PAUSE_BETWEEN_EVENTS: Duration = Duration::from_millis(100);
 
 /// A PostgreSQL database made for one bench scenario.
 struct PostgresDatabase {

@@ -130,8 +130,8 @@ impl Bench {
             }
             progress("postgres", &format!("fan-out to {subscribers} subscribers over {nodes} node(s), sends through node 1"));
             let after_position = store.last_event_position().await?;
-            let mut per_node = self.measure_fanout_by_node(&bases, &first_key, ("/graphql/operator", &operator), after_position, subscribers, messages).await?;
-            let mut all = crate::stats::Latencies::default();
+            let mut run = self.measure_fanout(&bases, &first_key, ("/graphql/operator", &operator), after_position, subscribers, messages).await?;
+            let per_node = &mut run.per_node;
             if nodes == 2 {
                 let (same50, same99) = (per_node[0].quantile_ms(0.5), per_node[0].quantile_ms(0.99));
                 let (cross50, cross99) = (per_node[1].quantile_ms(0.5), per_node[1].quantile_ms(0.99));
@@ -142,9 +142,7 @@ impl Bench {
                 // Signed: on a loaded box the cross-node path can come out ahead.
                 rows.push(Row::new("postgres", "cross-node wake-up cost (p50 cross − same)", cross50 - same50, "ms"));
             }
-            for node in per_node.drain(..) {
-                all.extend(node);
-            }
+            let mut all = run.all();
             rows.push(Row::new("postgres", &format!("send→receive p50, {subscribers} subs, {nodes} node(s)"), all.quantile_ms(0.5), "ms"));
             rows.push(Row::new("postgres", &format!("send→receive p99, {subscribers} subs, {nodes} node(s)"), all.quantile_ms(0.99), "ms").target("max", 20.0));
             drop(servers);
