@@ -7,6 +7,11 @@ use tracing::Level;
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
 use tracing_subscriber::prelude::*;
 
+/// jemalloc: per idle subscription and after bursts of connections it keeps less
+/// memory than glibc's allocator (docs/benchmarks.md, part 2).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() {
     let cli = match Cli::try_parse() {

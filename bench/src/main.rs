@@ -7,6 +7,11 @@
 
 #![forbid(unsafe_code)]
 
+/// The server binary's allocator, so the servers under test (run in-process by a child
+/// of this binary) allocate as `marketchat serve` does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod procfs;
 mod scenarios;
 mod server;
