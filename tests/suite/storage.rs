@@ -216,9 +216,14 @@ async fn the_sqlite_id_migration_keeps_rows_indexes_triggers_and_foreign_keys_an
             index("users_by_oidc_identity", "users"),
         ]
     );
-    // The e-mail column's UNIQUE became `users_by_login_email` (unique among password users).
+    // 0016 dropped `chats_unread_by_activity` (no query used it since 0013); the e-mail
+    // column's UNIQUE became `users_by_login_email` (unique among password users).
     let gone: SchemaObjects = objects_before.iter().filter(|o| !objects_after.contains(o)).cloned().collect();
-    assert_eq!(gone, [index("sqlite_autoindex_users_1", "users")], "every other index and trigger is back: {objects_after:?}");
+    assert_eq!(
+        gone,
+        [index("chats_unread_by_activity", "chats"), index("sqlite_autoindex_users_1", "users")],
+        "every other index and trigger is back: {objects_after:?}"
+    );
     let key = |table: &str, from: &str, to: &str| (table.to_owned(), from.to_owned(), to.to_owned());
     let new_keys = [
         key("seller_sign_ins", "seller_id", "sellers.id"),
